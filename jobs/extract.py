@@ -1,0 +1,67 @@
+"""The extract stage on Spark: WARC files in, one row per response record out.
+
+Each WARC file is one Spark task (files are the natural unit: gzip members cannot be split
+blindly). The per-file work is the pure `pipeline.extract_stage.process_warc_file`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from jobs.frames import spark_schema
+from jobs.output import write_stage
+
+CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+
+
+def crawl_label(path: str, default: str) -> str:
+    match = CRAWL_ID.search(path)
+    return match.group(0) if match else default
+
+
+def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
+    """Local files/dirs/globs, http(s) URLs, or a Common Crawl crawl id (`crawl:CC-MAIN-2024-10`)."""
+    from pipeline.commoncrawl import crawl_warc_urls
+    from pipeline.warc import list_inputs
+
+    specs = inp if isinstance(inp, list) else [inp] if inp else []
+    paths: list[str] = []
+    for spec in specs:
+        if spec.startswith("crawl:"):
+            crawl_id, _, segments = spec[len("crawl:") :].partition("/")
+            paths += crawl_warc_urls(crawl_id, int(segments) if segments else None)
+        else:
+            paths += list_inputs(spec)
+    if not paths:
+        raise SystemExit(f"extract: no WARC files found in {specs}")
+    return paths
+
+
+def transform(spark, cfg: dict[str, Any], paths: list[str]):
+    from pipeline.extract_stage import EXTRACT_SIGNALS, process_warc_file
+    from pipeline.schema import DOC_SCHEMA, with_signals
+
+    out_schema = with_signals(DOC_SCHEMA, EXTRACT_SIGNALS)
+    cfg_json = json.dumps(cfg, sort_keys=True)
+    default_crawl = cfg["run"]["name"]
+    batch_rows = cfg["spark"]["arrow_batch_rows"]
+
+    def extract_partition(batches):
+        run_cfg = json.loads(cfg_json)
+        for batch in batches:
+            for path in batch.column("path").to_pylist():
+                yield from process_warc_file(path, run_cfg, crawl_label(path, default_crawl), batch_rows)
+
+    # One partition per file, in sorted order, so part files map to inputs deterministically.
+    files = spark.sparkContext.parallelize([(p,) for p in paths], len(paths)).toDF("path string")
+    return files.mapInArrow(extract_partition, spark_schema(out_schema))
+
+
+def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:
+    from pipeline.extract_stage import EXTRACT_RULES
+
+    paths = input_paths(cfg, inp)
+    df = transform(spark, cfg, paths)
+    return write_stage(df, out, "extract", rules=list(EXTRACT_RULES), size_col="html_bytes")

@@ -1,0 +1,89 @@
+"""Writing a stage's output atomically: kept documents, rejected documents and stats.
+
+A stage's transformed table is first written once to scratch (`OUT/_work/<stage>/all`) so the
+expensive work runs once; kept and rejected rows are then split from it, stats aggregated from it,
+and the three results are moved into place. `OUT/docs/<stage>/_SUCCESS` is written last: a run
+killed at any point before it leaves no output that a rerun would read as complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipeline import layout
+from pipeline.stats import rule_rows, stats_table
+
+log = logging.getLogger(__name__)
+
+
+def stage_done(out: str, stage: str) -> bool:
+    return layout.stage_done(out, stage)
+
+
+def write_stage(
+    df,
+    out: str,
+    stage: str,
+    rules: list[str] | tuple[str, ...],
+    line_rules: dict[str, tuple[str, str]] | None = None,
+    size_col: str = "text",
+    extra_stats: list[dict] | None = None,
+) -> list[dict]:
+    """Write `df` (every row, `drop_reason` set on rejects) as the output of `stage`; return stats rows."""
+    from pyspark.sql import functions as F
+
+    line_rules = line_rules or {}
+    work = layout.work_dir(out, stage)
+    shutil.rmtree(work, ignore_errors=True)
+    all_path = str(work / "all")
+    df.write.mode("overwrite").parquet(all_path)
+
+    spark = df.sparkSession
+    full = spark.read.parquet(all_path)
+    size = F.octet_length(F.col(size_col)) if dict(full.dtypes).get(size_col) == "string" else F.col(size_col)
+    size = F.coalesce(size.cast("long"), F.lit(0))
+
+    # Numbers for the stats: per drop reason, and the line-level totals.
+    per_reason = (
+        full.groupBy("drop_reason").agg(F.count("*").alias("docs"), F.sum(size).alias("bytes")).collect()
+    )
+    total_docs = sum(r["docs"] for r in per_reason)
+    total_bytes = sum(int(r["bytes"] or 0) for r in per_reason)
+    dropped = {r["drop_reason"]: (r["docs"], int(r["bytes"] or 0)) for r in per_reason if r["drop_reason"]}
+    line_totals = {}
+    if line_rules:
+        sums = [F.sum(F.col(c)).alias(c) for cols in line_rules.values() for c in cols]
+        agg = full.where(F.col("drop_reason").isNull()).agg(*sums).collect()[0]
+        line_totals = {rule: (int(agg[a] or 0), int(agg[b] or 0)) for rule, (a, b) in line_rules.items()}
+    rows = rule_rows(stage, rules, dropped, total_docs, total_bytes, line_totals) + list(extra_stats or [])
+
+    full.where(F.col("drop_reason").isNull()).write.mode("overwrite").parquet(str(work / "docs"))
+    full.where(F.col("drop_reason").isNotNull()).write.mode("overwrite").parquet(str(work / "rejected"))
+    pq.write_table(stats_table(rows), work / "stats.parquet")
+
+    _publish(out, stage, work)
+    log.info(
+        "%s: %d documents in, %d kept", stage, total_docs, total_docs - sum(d for d, _ in dropped.values())
+    )
+    return rows
+
+
+def _publish(out: str, stage: str, work: Path) -> None:
+    docs, rejected, stats = (
+        layout.docs_dir(out, stage),
+        layout.rejected_dir(out, stage),
+        layout.stats_path(out, stage),
+    )
+    for target in (docs, rejected):
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    stats.parent.mkdir(parents=True, exist_ok=True)
+    (work / "rejected").rename(rejected)
+    (work / "stats.parquet").replace(stats)
+    (work / "docs").rename(docs)
+    (docs / layout.SUCCESS).write_text("")
+    shutil.rmtree(work, ignore_errors=True)

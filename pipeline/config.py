@@ -1,0 +1,108 @@
+"""Run configuration: one YAML file per run, merged over `configs/default.yaml` and validated.
+
+The default file is the schema: every key a run may set is present there with its default value
+and a comment naming its source. Validation rejects unknown keys and values of the wrong type with
+a one-line `ConfigError` naming the dotted key, e.g. `filter.gopher.min_words: expected int, got str`.
+Numbers must be non-negative, and keys whose name says they are a fraction must lie in [0, 1].
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+FRACTION_SUFFIXES = ("_frac", "_fraction", "_ratio_max", "_prob")
+NEGATIVE_OK = ("seed", "offset")  # name fragments of numeric keys that may be negative
+
+
+class ConfigError(ValueError):
+    """A bad config: the message is one line naming the key."""
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Default config, merged with the YAML at `path` and then with dotted `overrides`."""
+    base = _read_yaml(DEFAULT_CONFIG)
+    if path is not None:
+        user = _read_yaml(Path(path))
+        _merge(base, user, prefix="")
+    for dotted, value in (overrides or {}).items():
+        _merge(base, _nest(dotted, value), prefix="")
+    return base
+
+
+def section(cfg: dict[str, Any], dotted: str) -> dict[str, Any]:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    node = out
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], user: dict[str, Any], prefix: str) -> None:
+    for key, value in user.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"{dotted}: unknown key (see configs/default.yaml for the allowed keys)")
+        default = base[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted}: expected a mapping, got {type(value).__name__}")
+            _merge(default, value, prefix=dotted + ".")
+            continue
+        base[key] = _check_value(dotted, default, value)
+
+
+def _check_value(dotted: str, default: Any, value: Any) -> Any:
+    if default is None or value is None:
+        return copy.deepcopy(value)  # optional setting: any scalar/list, or unset
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{dotted}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{dotted}: expected a number, got {value!r}")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise ConfigError(f"{dotted}: expected an integer, got {value!r}")
+        name = dotted.rsplit(".", 1)[-1]
+        if value < 0 and not any(frag in name for frag in NEGATIVE_OK):
+            raise ConfigError(f"{dotted}: must be >= 0, got {value!r}")
+        if name.endswith(FRACTION_SUFFIXES) and not 0 <= value <= 1:
+            raise ConfigError(f"{dotted}: a fraction must lie in [0, 1], got {value!r}")
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{dotted}: expected a string, got {value!r}")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{dotted}: expected a list, got {value!r}")
+        return copy.deepcopy(value)
+    return value

@@ -1,0 +1,40 @@
+"""Cheap URL-level checks that run before HTML extraction (the expensive part of the crawl).
+
+Later stages register a check here by name; `extract.url_prechecks` in the config lists the ones
+a run uses. A check factory takes the whole run config and returns `check(url, host) -> bool`
+(True = reject). The registered name is the `drop_reason` the rejected record gets, so the rule
+keeps its own name ("filter.url_blocklist") even though it runs inside the extract stage.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+UrlCheck = Callable[[str, str], bool]
+
+# drop_reason -> "module:factory"; the factory is imported lazily, once per executor process.
+PRECHECKS: dict[str, str] = {
+    "filter.url_blocklist": "pipeline.filters.nsfw:url_blocklist_precheck",
+    "filter.url_words": "pipeline.filters.nsfw:url_words_precheck",
+}
+
+
+def build_prechecks(cfg: dict[str, Any]) -> list[tuple[str, UrlCheck]]:
+    names = cfg.get("extract", {}).get("url_prechecks", []) or []
+    checks = []
+    for name in names:
+        if name not in PRECHECKS:
+            raise ValueError(f"extract.url_prechecks: unknown check {name!r} (known: {sorted(PRECHECKS)})")
+        module, factory = PRECHECKS[name].split(":")
+        checks.append((name, getattr(importlib.import_module(module), factory)(cfg)))
+    return checks
+
+
+def first_blocked(checks: list[tuple[str, UrlCheck]], url: str, host: str) -> str | None:
+    """Name of the first check that rejects this URL, or None."""
+    for name, check in checks:
+        if check(url, host):
+            return name
+    return None

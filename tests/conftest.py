@@ -1,0 +1,37 @@
+"""Shared fixtures: one local Spark session per test session, and the real third-party data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("WEBDATA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """`../shared/data`, or skip: these tests need the real third-party data beside the checkout."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set WEBDATA_SHARED_DATA or place ../shared/data)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from jobs.session import get_spark
+    from pipeline.config import load_config
+
+    cfg = load_config()
+    session = get_spark(cfg, master="local[2]", app_name="webdata-tests")
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    yield session
+    session.stop()

@@ -1,0 +1,52 @@
+"""The stage output writer: kept/rejected split, stats per rule, atomic publish with _SUCCESS last."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.frames import dataframe_from_arrow
+from jobs.output import write_stage
+from jobs.rowwise import run_rowwise
+from pipeline import layout
+from pipeline.schema import DOC_SCHEMA
+
+
+def _docs(spark, texts):
+    rows = [{"doc_id": f"d{i}", "text": t, "drop_reason": None} for i, t in enumerate(texts)]
+    table = pa.Table.from_pylist(rows, schema=DOC_SCHEMA)
+    return dataframe_from_arrow(spark, table)
+
+
+def test_rowwise_stage_split_and_stats(spark, tmp_path):
+    texts = ["short", "a b c d e f", "", "one two three four", "x " * 50]
+    df = run_rowwise(_docs(spark, texts), "pipeline.length_stage:MinWordsStage", {"min_words": 3})
+    out = str(tmp_path / "run")
+    rows = write_stage(df, out, "length", rules=["min_words", "never_fires"])
+
+    kept = pq.read_table(layout.docs_dir(out, "length")).to_pylist()
+    rejected = pq.read_table(layout.rejected_dir(out, "length")).to_pylist()
+    assert sorted(r["doc_id"] for r in kept) == ["d1", "d3", "d4"]
+    assert sorted(r["doc_id"] for r in rejected) == ["d0", "d2"]
+    assert all(r["drop_reason"] == "length.min_words" for r in rejected)
+    assert {r["doc_id"]: r["length_words"] for r in kept + rejected} == {
+        "d0": 1,
+        "d1": 6,
+        "d2": 0,
+        "d3": 4,
+        "d4": 50,
+    }
+
+    stats = {r["rule"]: r for r in pq.read_table(layout.stats_path(out, "length")).to_pylist()}
+    assert stats == {r["rule"]: r for r in rows}
+    assert stats["_total"]["docs_in"] == 5 and stats["_total"]["docs_dropped"] == 2
+    assert stats["min_words"]["docs_dropped"] == 2 and stats["min_words"]["bytes_dropped"] == len("short")
+    assert stats["never_fires"]["docs_in"] == 3 and stats["never_fires"]["docs_dropped"] == 0
+    assert layout.stage_done(out, "length")
+    assert not layout.work_dir(out, "length").exists()
+
+
+def test_incomplete_attempt_is_not_done(spark, tmp_path):
+    out = str(tmp_path / "run")
+    layout.docs_dir(out, "length").mkdir(parents=True)  # a killed attempt left a folder, no marker
+    assert not layout.stage_done(out, "length")
