@@ -38,6 +38,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def save_run_config(cfg: dict, out: Path) -> None:
+    """The resolved config goes with the run, so reports and re-thresholding see its thresholds."""
+    import yaml
+
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
 def _overrides(pairs: list[str]) -> dict:
     import yaml
 
@@ -50,7 +57,43 @@ def _overrides(pairs: list[str]) -> dict:
     return out
 
 
+def _offline_command(argv: list[str]) -> int | None:
+    """`report OUT` and `diff OUT_A OUT_B` read Parquet only: no Spark session."""
+    if not argv or argv[0] not in ("report", "diff"):
+        return None
+    if argv[0] == "report" and len(argv) == 2:
+        from pipeline.report import build_report, funnel_table_text
+        from pipeline.runstats import funnel
+
+        path = build_report(argv[1])
+        print(funnel_table_text(funnel(argv[1])))
+        print(f"report: {path}")
+        return 0
+    if argv[0] == "diff" and len(argv) == 3:
+        import pandas as pd
+
+        from pipeline.rundiff import changed_rows, diff_runs
+
+        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
+            changed = changed_rows(diff_runs(argv[1], argv[2]))
+            print(changed.to_string(index=False) if len(changed) else "no rule changed its drops")
+        return 0
+    print("usage: python -m jobs report OUT | python -m jobs diff OUT_A OUT_B", file=sys.stderr)
+    return 2
+
+
+def _print_funnel_and_report(out: str) -> None:
+    from pipeline.report import build_report, funnel_table_text
+    from pipeline.runstats import funnel
+
+    print(funnel_table_text(funnel(out)))
+    print(f"report: {build_report(out)}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    offline = _offline_command(sys.argv[1:] if argv is None else argv)
+    if offline is not None:
+        return offline
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
@@ -68,10 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.chain import crawl_to_shards, run_stage
     from jobs.session import get_spark
 
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    save_run_config(cfg, Path(args.output))
+
     spark = get_spark(cfg, args.master)
     try:
         if args.command == "crawl-to-shards":
             crawl_to_shards(spark, cfg, args.input, args.output)
+            _print_funnel_and_report(args.output)
         else:
             stage_index = layout.STAGES.index(args.command)
             inp = args.input

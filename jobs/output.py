@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from jobs.stats_tables import write_tables
 from pipeline import layout
 from pipeline.stats import rule_rows, stats_table
 
@@ -64,6 +65,7 @@ def write_stage(
     full.where(F.col("drop_reason").isNull()).write.mode("overwrite").parquet(str(work / "docs"))
     full.where(F.col("drop_reason").isNotNull()).write.mode("overwrite").parquet(str(work / "rejected"))
     pq.write_table(stats_table(rows), work / "stats.parquet")
+    write_tables(full, stage, work)
 
     _publish(out, stage, work)
     log.info(
@@ -84,6 +86,9 @@ def _publish(out: str, stage: str, work: Path) -> None:
     stats.parent.mkdir(parents=True, exist_ok=True)
     (work / "rejected").rename(rejected)
     (work / "stats.parquet").replace(stats)
+    for table in ("breakdown", "histograms"):
+        if (work / f"{table}.parquet").exists():
+            (work / f"{table}.parquet").replace(stats.parent / f"{stage}_{table}.parquet")
     (work / "docs").rename(docs)
     (docs / layout.SUCCESS).write_text("")
     shutil.rmtree(work, ignore_errors=True)

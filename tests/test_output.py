@@ -50,3 +50,24 @@ def test_incomplete_attempt_is_not_done(spark, tmp_path):
     out = str(tmp_path / "run")
     layout.docs_dir(out, "length").mkdir(parents=True)  # a killed attempt left a folder, no marker
     assert not layout.stage_done(out, "length")
+
+
+def test_breakdown_and_histograms(spark, tmp_path):
+    texts = ["short", "a b c d e f", "one two three four"]
+    df = run_rowwise(_docs(spark, texts), "pipeline.length_stage:MinWordsStage", {"min_words": 3})
+    out = str(tmp_path / "run")
+    write_stage(df, out, "length", rules=["min_words"])
+    stats = layout.stats_path(out, "length").parent
+
+    breakdown = pq.read_table(stats / "length_breakdown.parquet").to_pylist()
+    by_reason = {r["drop_reason"]: r for r in breakdown}
+    assert by_reason[None]["docs"] == 2 and by_reason[None]["words"] == 10
+    assert by_reason["length.min_words"]["chars"] == len("short")
+    assert {r["lang"] for r in breakdown} == {"unknown"}
+
+    hist = pq.read_table(stats / "length_histograms.parquet").to_pylist()
+    assert {r["signal"] for r in hist} == {"length_words"}
+    assert sum(r["docs"] for r in hist) == 3
+    dropped = [r for r in hist if r["outcome"] == "dropped"]
+    assert len(dropped) == 1 and dropped[0]["lo"] == 1.0  # the one-word document sits in the first bin
+    assert max(r["hi"] for r in hist) == 6.0

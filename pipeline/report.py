@@ -1,0 +1,155 @@
+"""`OUT/report.html`: one self-contained page showing what every rule of a run did and why.
+
+Sections: the funnel (documents and words left after each stage), word-weighted drops per rule,
+each signal's histogram (kept vs dropped) with its threshold line, and a few sampled rejected
+documents per rule with their snippet and signal values. Plots are matplotlib PNGs inlined as
+base64, so the file opens anywhere with no server and no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline import runstats  # noqa: E402
+from pipeline.thresholds import run_config, threshold_for  # noqa: E402
+
+SAMPLES_PER_RULE = 3
+SNIPPET_CHARS = 400
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def funnel_table_text(funnel: pd.DataFrame) -> str:
+    """The funnel as a fixed-width table for the terminal."""
+    if not len(funnel):
+        return "(no stage has finished in this run)"
+    header = f"{'stage':<10}{'docs in':>10}{'kept':>10}{'kept %':>8}{'words in':>12}{'words kept':>12}"
+    lines = [header, "-" * len(header)]
+    for r in funnel.itertuples():
+        lines.append(
+            f"{r.stage:<10}{r.docs_in:>10}{r.docs_kept:>10}{r.docs_kept_pct:>8}{r.words_in:>12}{r.words_kept:>12}"
+        )
+    return "\n".join(lines)
+
+
+def _funnel_section(funnel: pd.DataFrame) -> str:
+    if not len(funnel):
+        return "<p>No stage has finished yet.</p>"
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.bar(funnel["stage"], funnel["words_kept"], color="#4477aa")
+    ax.set_ylabel("words kept")
+    ax.set_title("Words remaining after each stage")
+    return _png(fig) + funnel.to_html(index=False, classes="tbl")
+
+
+def _drops_section(drops: pd.DataFrame) -> str:
+    if not len(drops):
+        return "<p>No documents were dropped.</p>"
+    labels = drops["stage"] + ": " + drops["rule"]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(drops) + 1))
+    ax.barh(labels[::-1], drops["words"][::-1], color="#cc6677")
+    ax.set_xlabel("words dropped")
+    ax.set_title("Word-weighted drops per rule")
+    return _png(fig) + drops.to_html(index=False, classes="tbl")
+
+
+def _histogram_section(out: str | Path, stage: str, cfg: dict) -> str:
+    hist = runstats.histograms(out, stage)
+    if not len(hist):
+        return ""
+    parts = [f"<h3>{html.escape(stage)}</h3><div class='grid'>"]
+    for signal, rows in hist.groupby("signal", sort=True):
+        fig, ax = plt.subplots(figsize=(3.6, 2.4))
+        for outcome, color in (("kept", "#4477aa"), ("dropped", "#cc6677")):
+            sub = rows[rows["outcome"] == outcome]
+            ax.bar(
+                sub["lo"],
+                sub["docs"],
+                width=(sub["hi"] - sub["lo"]),
+                align="edge",
+                alpha=0.7,
+                color=color,
+                label=outcome,
+            )
+        limit = threshold_for(signal, cfg)
+        if limit is not None:
+            ax.axvline(limit.value, color="black", linestyle="--", linewidth=1)
+            ax.set_title(f"{signal}\n(keep {limit.keep_if} {limit.value:g})", fontsize=8)
+        else:
+            ax.set_title(signal, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+        parts.append(_png(fig))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _samples_section(out: str | Path, stage: str, seed: int) -> str:
+    rejected = runstats.rejected_docs(out, stage)
+    if not len(rejected):
+        return ""
+    parts = [f"<h3>{html.escape(stage)}</h3>"]
+    numeric = [
+        c
+        for c in rejected.columns
+        if pd.api.types.is_numeric_dtype(rejected[c])
+        and c not in ("warc_offset", "lang_score", "quality_score", "http_status")
+    ]
+    for reason, rows in rejected.groupby("drop_reason", sort=True):
+        sample = rows.sample(n=min(SAMPLES_PER_RULE, len(rows)), random_state=seed)
+        parts.append(f"<h4>{html.escape(str(reason))} <small>({len(rows)} documents)</small></h4>")
+        for doc in sample.itertuples(index=False):
+            d = doc._asdict()
+            snippet = (d.get("text") or "")[:SNIPPET_CHARS]
+            signals = ", ".join(f"{c}={d[c]:.3g}" for c in numeric if pd.notna(d.get(c)))
+            parts.append(
+                f"<div class='doc'><div class='url'>{html.escape(str(d.get('url')))}</div>"
+                f"<pre>{html.escape(snippet) or '(no text)'}</pre><div class='sig'>{html.escape(signals)}</div></div>"
+            )
+    return "".join(parts)
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+.tbl{border-collapse:collapse;font-size:13px;margin:8px 0}.tbl td,.tbl th{border:1px solid #ccc;padding:2px 6px}
+.grid{display:flex;flex-wrap:wrap;gap:6px}.doc{border:1px solid #ddd;margin:6px 0;padding:6px}
+.url{font-size:12px;color:#555}pre{white-space:pre-wrap;font-size:12px;margin:4px 0}.sig{font-size:11px;color:#336}
+"""
+
+
+def build_report(out: str | Path, seed: int = 0) -> Path:
+    out = Path(out)
+    stages = runstats.stages_present(out)
+    cfg = run_config(out)
+    body = [
+        f"<h1>Run report: {html.escape(str(out))}</h1>",
+        "<h2>Funnel</h2>",
+        _funnel_section(runstats.funnel(out)),
+        "<h2>Drops per rule</h2>",
+        _drops_section(runstats.rule_drops(out)),
+        "<h2>Signals</h2><p>Histograms of the stored signal values; the dashed line is the configured threshold.</p>",
+        *[_histogram_section(out, s, cfg) for s in stages],
+        "<h2>Sampled rejected documents</h2>",
+        *[_samples_section(out, s, seed) for s in stages],
+    ]
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>webdata report</title><style>{STYLE}</style>"
+        f"</head><body>{''.join(body)}</body></html>"
+    )
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,52 @@
+"""`python -m jobs diff OUT_A OUT_B`: per rule, what changed in drops and words between two runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import runstats
+
+
+def diff_runs(out_a: str | Path, out_b: str | Path) -> pd.DataFrame:
+    """One row per (stage, rule) present in either run: drops in A and B and the change."""
+    keys = ["stage", "rule"]
+
+    def drops(out):
+        stats = runstats.rule_stats(out)
+        if not len(stats):
+            return pd.DataFrame(columns=[*keys, "docs_dropped", "bytes_dropped", "lines_removed"])
+        stats = stats[stats["domain"].isna()]
+        return stats[[*keys, "docs_dropped", "bytes_dropped", "lines_removed"]]
+
+    def words(out):
+        w = runstats.rule_drops(out)
+        if len(w):
+            w = w.assign(
+                rule=[
+                    r.split(".", 1)[1] if r.startswith(f"{s}.") else r for s, r in zip(w["stage"], w["rule"])
+                ]
+            )
+        return (
+            w[[*keys, "words"]].rename(columns={"words": "words_dropped"})
+            if len(w)
+            else pd.DataFrame(columns=[*keys, "words_dropped"])
+        )
+
+    a = drops(out_a).merge(words(out_a), on=keys, how="left")
+    b = drops(out_b).merge(words(out_b), on=keys, how="left")
+    merged = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b")).fillna(0)
+    for col in ("docs_dropped", "words_dropped", "bytes_dropped", "lines_removed"):
+        merged[f"{col}_delta"] = merged[f"{col}_b"] - merged[f"{col}_a"]
+    order = {s: i for i, s in enumerate(runstats.layout.STAGES)}
+    merged["_order"] = merged["stage"].map(order).fillna(99)
+    merged = merged.sort_values(["_order", "stage", "rule"]).drop(columns="_order").reset_index(drop=True)
+    int_cols = [c for c in merged.columns if c not in keys]
+    merged[int_cols] = merged[int_cols].astype("int64")
+    return merged
+
+
+def changed_rows(diff: pd.DataFrame) -> pd.DataFrame:
+    deltas = [c for c in diff.columns if c.endswith("_delta")]
+    return diff[(diff[deltas] != 0).any(axis=1)]

@@ -1,0 +1,94 @@
+"""Reading a run's statistics back: the tables a notebook, the report and the run diff share.
+
+Everything here reads the Parquet files of DESIGN.md section 5 with pyarrow/pandas only, so it works
+in a notebook without Spark. Table schemas are documented in docs/stats.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+
+from pipeline import layout
+
+
+def stages_present(out: str | Path) -> list[str]:
+    return [s for s in layout.STAGES if layout.stats_path(out, s).exists()]
+
+
+def rule_stats(out: str | Path) -> pd.DataFrame:
+    """All `OUT/stats/<stage>.parquet` rows, stages in pipeline order."""
+    frames = [pd.read_parquet(layout.stats_path(out, s)) for s in stages_present(out)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def breakdown(out: str | Path) -> pd.DataFrame:
+    frames = []
+    for stage in stages_present(out):
+        path = layout.stats_path(out, stage).parent / f"{stage}_breakdown.parquet"
+        if path.exists():
+            frames.append(pd.read_parquet(path))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def histograms(out: str | Path, stage: str) -> pd.DataFrame:
+    path = layout.stats_path(out, stage).parent / f"{stage}_histograms.parquet"
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def funnel(out: str | Path) -> pd.DataFrame:
+    """Documents and words entering and remaining after each stage (words: whitespace tokens)."""
+    b = breakdown(out)
+    rows = []
+    for stage in stages_present(out):
+        part = b[b["stage"] == stage] if len(b) else b
+        kept = part[part["drop_reason"].isna()] if len(part) else part
+        rows.append(
+            {
+                "stage": stage,
+                "docs_in": int(part["docs"].sum()) if len(part) else 0,
+                "docs_kept": int(kept["docs"].sum()) if len(kept) else 0,
+                "words_in": int(part["words"].sum()) if len(part) else 0,
+                "words_kept": int(kept["words"].sum()) if len(kept) else 0,
+            }
+        )
+    df = pd.DataFrame(rows, columns=["stage", "docs_in", "docs_kept", "words_in", "words_kept"])
+    if len(df):
+        df["docs_kept_pct"] = (100.0 * df["docs_kept"] / df["docs_in"].where(df["docs_in"] > 0)).round(1)
+    return df
+
+
+def rule_drops(out: str | Path) -> pd.DataFrame:
+    """Per (stage, rule): documents, characters and words dropped, from the breakdown table."""
+    b = breakdown(out)
+    if not len(b):
+        return pd.DataFrame(columns=["stage", "rule", "docs", "chars", "words"])
+    dropped = b[b["drop_reason"].notna()].copy()
+    dropped["rule"] = dropped["drop_reason"]
+    grouped = dropped.groupby(["stage", "rule"], as_index=False)[["docs", "chars", "words"]].sum()
+    return grouped.sort_values(["stage", "words"], ascending=[True, False], ignore_index=True)
+
+
+def rejected_docs(
+    out: str | Path, stage: str, rule: str | None = None, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Rejected documents of a stage (optionally one drop reason), read lazily with a filter."""
+    path = layout.rejected_dir(out, stage)
+    if not path.exists():
+        return pd.DataFrame()
+    dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=True)
+    expr = ds.field("drop_reason") == rule if rule else None
+    return dataset.to_table(columns=columns, filter=expr).to_pandas()
+
+
+def all_docs(out: str | Path, stage: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Kept and rejected documents of a stage together (each with its signals)."""
+    frames = []
+    for path in (layout.docs_dir(out, stage), layout.rejected_dir(out, stage)):
+        if path.exists():
+            dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=True)
+            names = [c for c in columns if c in dataset.schema.names] if columns else None
+            frames.append(dataset.to_table(columns=names).to_pandas())
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
