@@ -1,0 +1,189 @@
+"""Read a Common Crawl crawl by id: its WARC listing, and WARC files streamed over HTTP(S).
+
+A crawl (e.g. CC-MAIN-2024-10) publishes `crawl-data/<crawl>/warc.paths.gz`, one WARC path a line:
+
+    crawl-data/CC-MAIN-2024-10/segments/1707947473347.0/warc/CC-MAIN-...-00000.warc.gz
+
+A *segment* is the `segments/<id>/` directory: one slice of the crawl's fetch lists (a crawl has
+about a hundred, each with several hundred WARC files of ~1 GB). `SEGMENTS=N` takes the WARC files
+of the first N segments in listing order; `files_per_segment` caps how many of each are taken, for
+a sample that still spans several segments.
+
+`open_stream` streams one file with retries. When a connection drops, it reconnects with an HTTP
+Range request starting at the first byte not yet delivered, so the reader above it sees every byte
+exactly once: no record is lost or read twice. Standard library only (urllib).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import time
+import urllib.error
+import urllib.request
+from http.client import HTTPException
+
+DEFAULT_BASE_URL = "https://data.commoncrawl.org"
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}  # worth asking again; other errors are final
+USER_AGENT = "webdata-pipeline/0.1 (+https://commoncrawl.org/terms-of-use)"
+_SEGMENT = re.compile(r"/segments/([^/]+)/")
+
+
+def crawl_warc_urls(
+    crawl_id: str,
+    segments: int | None,
+    base_url: str = DEFAULT_BASE_URL,
+    files_per_segment: int | None = None,
+    retries: int = 5,
+    backoff_s: float = 1.0,
+) -> list[str]:
+    """Full URLs of the WARC files of the first `segments` segments of a crawl (None = all)."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", crawl_id):
+        raise ValueError(f"crawl id {crawl_id!r} is not a crawl name like CC-MAIN-2024-10")
+    base = base_url.rstrip("/")
+    with open_stream(f"{base}/crawl-data/{crawl_id}/warc.paths.gz", retries, backoff_s) as raw:
+        listing = gzip.decompress(raw.read()).decode("utf-8")
+    taken: dict[str, int] = {}  # segment id -> files taken, in listing order
+    urls = []
+    for path in listing.splitlines():
+        path = path.strip()
+        match = _SEGMENT.search(path)
+        if not path or not match:
+            continue
+        seg = match.group(1)
+        if seg not in taken:
+            if segments is not None and len(taken) >= segments:
+                continue  # later lines may still belong to an already chosen segment
+            taken[seg] = 0
+        if files_per_segment is not None and taken[seg] >= files_per_segment:
+            continue
+        taken[seg] += 1
+        urls.append(f"{base}/{path.lstrip('/')}")
+    return urls
+
+
+def open_stream(
+    url: str, retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 60.0
+) -> ResumingHTTPStream:
+    """A binary file-like object over `url` that resumes with a Range request when the connection drops."""
+    return ResumingHTTPStream(url, retries, backoff_s, timeout_s)
+
+
+class ResumingHTTPStream(io.RawIOBase):
+    """Sequential reads over HTTP(S); up to `retries` consecutive failures, exponential back-off.
+
+    A failure is a connection error, a timeout, a retryable status (RETRY_STATUS) or a body that ends
+    before its announced length. Any byte delivered resets the failure count. A server that ignores
+    Range (answers 200 to a resumed request) is handled by discarding the bytes already delivered.
+    """
+
+    def __init__(self, url: str, retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 60.0):
+        super().__init__()
+        self.url = url
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.pos = 0  # bytes delivered to the caller
+        self.total: int | None = None  # full length when the server told us
+        self.reconnects = 0  # how many times a dropped transfer was resumed (for logs and tests)
+        self._resp = None
+        self._failures = 0
+        self._connect()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        while True:
+            if self._resp is None:
+                return b""
+            try:
+                data = self._resp.read(size)
+            except (OSError, HTTPException) as e:
+                self._fail(f"read failed at byte {self.pos}: {type(e).__name__}: {e}")
+                continue
+            if data:
+                self.pos += len(data)
+                self._failures = 0
+                return data
+            if self.total is not None and self.pos < self.total:  # the connection ended early
+                self._fail(f"connection closed at byte {self.pos} of {self.total}")
+                continue
+            self._close_response()
+            return b""
+
+    def close(self) -> None:
+        self._close_response()
+        super().close()
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _fail(self, why: str) -> None:
+        self._close_response()
+        self._failures += 1
+        if self._failures > self.retries:
+            raise OSError(f"{self.url}: giving up after {self.retries} retries: {why}")
+        time.sleep(self.backoff_s * 2 ** (self._failures - 1))
+        self.reconnects += 1
+        self._connect()
+
+    def _connect(self) -> None:
+        """Open the URL from byte `pos`; retries connection errors and retryable statuses."""
+        while True:
+            headers = {"User-Agent": USER_AGENT}
+            if self.pos:
+                headers["Range"] = f"bytes={self.pos}-"
+            try:
+                resp = urllib.request.urlopen(
+                    urllib.request.Request(self.url, headers=headers), timeout=self.timeout_s
+                )
+            except urllib.error.HTTPError as e:
+                e.close()
+                if e.code == 416 and self.total is not None and self.pos >= self.total:
+                    self._resp = None  # nothing left to read
+                    return
+                if e.code not in RETRY_STATUS:
+                    raise OSError(f"{self.url}: HTTP {e.code} {e.reason}") from e
+                why = f"HTTP {e.code}"
+            except (OSError, HTTPException) as e:
+                why = f"{type(e).__name__}: {e}"
+            else:
+                self._resp = resp
+                self._accept(resp)
+                return
+            self._failures += 1
+            if self._failures > self.retries:
+                raise OSError(f"{self.url}: giving up after {self.retries} retries: {why}")
+            time.sleep(self.backoff_s * 2 ** (self._failures - 1))
+
+    def _accept(self, resp) -> None:
+        """Learn the total length; skip already delivered bytes when the server ignored Range."""
+        content_range = resp.headers.get("Content-Range", "")
+        if resp.status == 206 and "/" in content_range:
+            total = content_range.rsplit("/", 1)[1].strip()
+            self.total = int(total) if total.isdigit() else self.total
+            return
+        length = resp.headers.get("Content-Length")
+        if length and length.isdigit():
+            self.total = int(length)
+        to_skip = self.pos  # a 200 answer starts from byte 0 again
+        while to_skip > 0:
+            chunk = resp.read(min(to_skip, 1 << 20))
+            if not chunk:
+                raise OSError(f"{self.url}: body shorter than the {self.pos} bytes already read")
+            to_skip -= len(chunk)
+
+    def _close_response(self) -> None:
+        if self._resp is not None:
+            try:
+                self._resp.close()
+            except Exception:  # closing a dead connection must not raise
+                pass
+            self._resp = None

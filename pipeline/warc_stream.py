@@ -1,0 +1,231 @@
+"""The byte layer under the WARC reader: a file's bytes, gunzipped member by member, with recovery.
+
+A `.warc.gz` is a concatenation of gzip members: one per record (Common Crawl) or one for the whole
+file (ClueWeb). `WarcStream` decompresses them one after another with zlib, remembers where each
+member starts in the raw file (so a record gets the offset the Common Crawl index would give it),
+and on a corrupt member can `resync()`: skip to the next gzip member header whose first bytes
+decompress to a WARC/ARC record header. Uncompressed files pass through unchanged.
+
+Errors are raised as `StreamError(reason)`; the record layer (pipeline/warc.py) turns them into
+counted BadRecords. Memory stays bounded: data is decompressed in 64 KiB steps and only the last
+`RESYNC_WINDOW` raw bytes of the current member are kept for the resync scan.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import BinaryIO
+
+CHUNK = 1 << 16
+GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 CM=deflate (RFC 1952)
+RESYNC_WINDOW = 1 << 20  # raw bytes of a bad member kept to look for the next member header in
+RECORD_STARTS = (b"WARC/", b"http:", b"https:", b"filedesc:", b"dns:")
+
+
+class StreamError(Exception):
+    """bad_gzip (a member that does not decompress), truncated_file, read_error."""
+
+    def __init__(self, reason: str, message: str, offset: int | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.offset = offset
+
+
+def open_input(path: str) -> BinaryIO:
+    """A binary stream of a local path or an http(s) URL (the latter resumes dropped connections)."""
+    if path.startswith(("http://", "https://")):
+        from pipeline.commoncrawl import open_stream
+
+        return open_stream(path)
+    return open(path, "rb")
+
+
+class WarcStream:
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._raw_eof = False
+        self._pending = b""  # raw bytes read but not yet given to the decompressor
+        self._pending_at = 0  # raw offset of _pending[0]
+        self._fill_pending(2)
+        self.gzipped = self._pending[:2] == b"\x1f\x8b"
+        self._decomp = None  # zlib object of the current gzip member; None between members
+        self._member_at = 0  # raw offset of the current gzip member
+        self._window = bytearray()  # raw bytes of the current member already decompressed
+        self._window_at = 0
+        self._buf = b""  # decompressed bytes; _buf[_pos:] not yet consumed
+        self._pos = 0
+        self._out_at = 0  # decompressed offset of _buf[0]
+        self._member_starts: dict[int, int] = {}  # decompressed offset -> raw offset of a member
+
+    # -- public reading API --------------------------------------------------------------------
+    @property
+    def exhausted(self) -> bool:
+        return self._raw_eof and not self._pending and self._pos >= len(self._buf)
+
+    def line_offset(self) -> int:
+        """File offset of the next byte to be read (see pipeline/warc.py on what offsets mean)."""
+        if self._pos >= len(self._buf):
+            self._more()  # the next byte may begin a new gzip member
+        here = self._out_at + self._pos
+        return self._member_starts.get(here, here) if self.gzipped else here
+
+    def readline(self, limit: int) -> bytes:
+        """One line including its newline, at most `limit` bytes; b"" at the end of the data."""
+        while True:
+            end = self._buf.find(b"\n", self._pos, self._pos + limit)
+            if end >= 0:
+                return self._take(end + 1 - self._pos)
+            if len(self._buf) - self._pos >= limit or not self._more():
+                return self._take(min(limit, len(self._buf) - self._pos))
+
+    def read(self, n: int) -> bytes:
+        """Exactly n bytes, fewer only at the end of the data."""
+        parts = []
+        while n > 0:  # drain the buffer before refilling it, so a big body is not copied over and over
+            if self._pos >= len(self._buf) and not self._more():
+                break
+            part = self._take(min(n, len(self._buf) - self._pos))
+            parts.append(part)
+            n -= len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def skip(self, n: int) -> int:
+        """Discard n bytes without holding them all; returns how many were there."""
+        done = 0
+        while done < n:
+            if self._pos >= len(self._buf) and not self._more():
+                break
+            step = min(n - done, len(self._buf) - self._pos)
+            self._pos += step
+            done += step
+        return done
+
+    def close_input(self) -> None:
+        """Give up on the rest of the file (after an error nothing can be recovered from)."""
+        self._raw_eof = True
+        self._pending = b""
+        self._out_at += len(self._buf)
+        self._buf, self._pos = b"", 0
+
+    def resync(self) -> bool:
+        """After a bad gzip member: continue at the next member that starts a record. False at EOF."""
+        if not self.gzipped:
+            self.close_input()
+            return False
+        data = bytes(self._window) + self._pending
+        base = self._window_at
+        start = max(self._member_at + 1 - base, 0)
+        self._out_at += len(self._buf)
+        self._buf, self._pos, self._decomp = b"", 0, None
+        try:
+            while True:
+                idx = data.find(GZIP_MAGIC, start)
+                if idx < 0:
+                    more = self._read_raw()
+                    if not more:
+                        self._pending, self._pending_at = b"", base + len(data)
+                        return False
+                    keep = data[-2:]  # a member header may straddle two reads
+                    base += len(data) - len(keep)
+                    data, start = keep + more, 0
+                    continue
+                while len(data) - idx < 512 and not self._raw_eof:  # enough bytes to test it
+                    data += self._read_raw()
+                if _starts_record(data[idx : idx + CHUNK]):
+                    self._pending, self._pending_at = data[idx:], base + idx
+                    return True
+                start = idx + 1
+        except StreamError:
+            self.close_input()
+            return False
+
+    # -- internals -----------------------------------------------------------------------------
+    def _take(self, n: int) -> bytes:
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += n
+        return out
+
+    def _read_raw(self) -> bytes:
+        if self._raw_eof:
+            return b""
+        try:
+            data = self._raw.read(CHUNK)
+        except Exception as e:  # network or disk failure after retries
+            self._raw_eof = True
+            raise StreamError("read_error", f"{type(e).__name__}: {e}") from e
+        if not data:
+            self._raw_eof = True
+        return data
+
+    def _fill_pending(self, n: int) -> None:
+        while len(self._pending) < n and not self._raw_eof:
+            self._pending += self._read_raw()
+
+    def _more(self) -> bool:
+        """Append decompressed bytes to the buffer; False when there are none left."""
+        if self._pos:  # drop what was consumed
+            self._out_at += self._pos
+            self._buf, self._pos = self._buf[self._pos :], 0
+        if not self.gzipped:
+            data = self._pending or self._read_raw()
+            self._pending = b""
+            self._buf += data
+            return bool(data)
+        while True:
+            if not self._pending:
+                self._pending = self._read_raw()
+            if self._decomp is None and not self._start_member():
+                return False
+            if not self._pending:
+                raise StreamError("truncated_file", "file ends inside a gzip member")
+            try:
+                out = self._decomp.decompress(self._pending, CHUNK)
+            except zlib.error as e:
+                raise StreamError("bad_gzip", f"gzip member does not decompress: {e}", self._member_at) from e
+            rest = self._decomp.unused_data if self._decomp.eof else self._decomp.unconsumed_tail
+            used = len(self._pending) - len(rest)
+            self._window += self._pending[:used]
+            if len(self._window) > 2 * RESYNC_WINDOW:
+                drop = len(self._window) - RESYNC_WINDOW
+                del self._window[:drop]
+                self._window_at += drop
+            self._pending, self._pending_at = rest, self._pending_at + used
+            if self._decomp.eof:
+                self._decomp = None
+            if out:
+                self._buf += out
+                return True
+
+    def _start_member(self) -> bool:
+        """Begin the gzip member at the current raw position; False at a clean end of file."""
+        self._fill_pending(len(GZIP_MAGIC))
+        if not self._pending.startswith(GZIP_MAGIC):
+            if not self._pending.strip(b"\x00\r\n\t "):  # padding at the end of a file
+                self._fill_pending(CHUNK)
+                if not self._pending.strip(b"\x00\r\n\t ") and self._raw_eof:
+                    self._pending = b""
+                    return False
+            if not self._pending:
+                return False
+            # Not a member header here: treat it like a corrupt member so resync() looks further on.
+            self._member_at = self._pending_at
+            self._window, self._window_at = bytearray(), self._pending_at
+            raise StreamError(
+                "bad_gzip", "bytes between gzip members are not a gzip member", self._pending_at
+            )
+        self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._member_at = self._pending_at
+        self._window, self._window_at = bytearray(), self._pending_at
+        here = self._out_at + len(self._buf)
+        self._member_starts = {k: v for k, v in self._member_starts.items() if k >= self._out_at + self._pos}
+        self._member_starts[here] = self._pending_at
+        return True
+
+
+def _starts_record(raw: bytes) -> bool:
+    """Does this gzip member decompress to something that begins a WARC or ARC record?"""
+    try:
+        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 64)
+    except zlib.error:
+        return False
+    return head.lstrip(b"\r\n").startswith(RECORD_STARTS)
