@@ -91,6 +91,7 @@ def _print_funnel_and_report(out: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     offline = _offline_command(sys.argv[1:] if argv is None else argv)
     if offline is not None:
         return offline
@@ -114,14 +115,22 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).mkdir(parents=True, exist_ok=True)
     save_run_config(cfg, Path(args.output))
 
+    inputs = args.input
+    if args.command in ("extract", "crawl-to-shards"):
+        # Fail before starting Spark: a missing input or blocklist is a one-line error, not an executor traceback.
+        from jobs.extract import input_paths
+        from pipeline.prechecks import build_prechecks
+
+        inputs = input_paths(cfg, args.input)
+        build_prechecks(cfg)
     spark = get_spark(cfg, args.master)
     try:
         if args.command == "crawl-to-shards":
-            crawl_to_shards(spark, cfg, args.input, args.output)
+            crawl_to_shards(spark, cfg, inputs, args.output)
             _print_funnel_and_report(args.output)
         else:
             stage_index = layout.STAGES.index(args.command)
-            inp = args.input
+            inp = inputs
             if inp is None and stage_index > 0:
                 inp = str(layout.docs_dir(args.output, layout.STAGES[stage_index - 1]))
             elif inp is not None and stage_index > 0:
@@ -135,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except SystemExit:
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a reason: print it last, exit 1
+            print(f"FAILED: {exc.code}", file=sys.stderr)
+            sys.exit(1)
         raise
     except Exception as exc:  # the reason goes on the last line for schedulers
         logging.getLogger("jobs").exception("job failed")

@@ -33,7 +33,10 @@ def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
             crawl_id, _, segments = spec[len("crawl:") :].partition("/")
             paths += crawl_warc_urls(crawl_id, int(segments) if segments else None)
         else:
-            paths += list_inputs(spec)
+            try:
+                paths += list_inputs(spec)
+            except FileNotFoundError:
+                raise SystemExit(f"extract: no WARC files found in {spec}") from None
     if not paths:
         raise SystemExit(f"extract: no WARC files found in {specs}")
     return paths
@@ -62,6 +65,6 @@ def transform(spark, cfg: dict[str, Any], paths: list[str]):
 def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:
     from pipeline.extract_stage import EXTRACT_RULES
 
-    paths = input_paths(cfg, inp)
+    paths = inp if isinstance(inp, list) and all(not p.startswith("crawl:") for p in inp) else input_paths(cfg, inp)
     df = transform(spark, cfg, paths)
     return write_stage(df, out, "extract", rules=list(EXTRACT_RULES), size_col="html_bytes")

@@ -35,3 +35,33 @@ def spark():
     session.conf.set("spark.sql.shuffle.partitions", "4")
     yield session
     session.stop()
+
+
+DEMO_PAGES = 100  # small enough for the suite, still one page of every planted kind
+
+
+@pytest.fixture(scope="session")
+def demo_run(spark, tmp_path_factory):
+    """`crawl-to-shards` over a generated demo crawl, run once per test session (in-process Spark).
+
+    Returns (OUT, config, demo manifest). Without ../shared/data the URL blocklist pre-check has no
+    list to load, so it is switched off and the tests that need it skip.
+    """
+    import json
+
+    import yaml
+
+    from jobs.chain import crawl_to_shards
+    from pipeline.config import load_config
+    from pipeline.demo_crawl import generate_demo_crawl
+
+    base = tmp_path_factory.mktemp("demo")
+    files = generate_demo_crawl(base / "crawl", seed=1234, n_pages=DEMO_PAGES)
+    overrides = {} if SHARED_DATA.is_dir() else {"extract.url_prechecks": []}
+    cfg = load_config(overrides=overrides)
+    out = base / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    crawl_to_shards(spark, cfg, [str(f) for f in files], str(out))
+    manifest = json.loads((base / "crawl" / "demo_manifest.json").read_text())
+    return out, cfg, manifest
