@@ -1,0 +1,120 @@
+"""The quality stage on Spark: Wikipedia-reference classifier scores, selection, and the hq set.
+
+1. The model: `quality.model`, or the shipped default; or, when `quality.train.reference_urls` is
+   set, one trained here from this run's documents (positives: documents whose normalised URL is
+   cited by Wikipedia, found by a join; negatives: a seeded sample of the other documents, as many
+   as there are positives) plus optional Wikipedia article text.
+2. Pass 1 scores every document (mapInArrow) and keeps the scores in scratch space, so the model
+   runs once even when selection needs a global quantile.
+3. The quantiles (`top_fraction` selection, `hq` top fraction) come from `approxQuantile`.
+4. Pass 2 selects and marks `hq` (pipeline/quality_stage.py); `write_stage` writes kept, rejected
+   (`quality.<selection>`) and stats. `OUT/quality_model.json` records the model path and sha256
+   for the shard manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from classifiers.quality import resolve_model_path, sha256_file, train_quality_model
+from jobs.output import write_stage
+from jobs.rowwise import run_rowwise
+from pipeline import layout
+
+log = logging.getLogger(__name__)
+
+STAGE_PATH = "pipeline.quality_stage:QualityScorer"
+QUANTILE_RELATIVE_ERROR = 1e-4  # approxQuantile: a cut-off within 0.01% of rank of the exact one
+MODEL_RECORD = "quality_model.json"
+
+
+def training_examples(spark, docs, cfg: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(positives, negatives): cited crawl documents vs an equal-sized seeded sample of the rest."""
+    from pyspark.sql import functions as F
+
+    train_cfg = cfg["quality"]["train"]
+    seed = int(cfg["run"]["seed"])
+    refs = spark.read.text(train_cfg["reference_urls"]).select(F.trim("value").alias("url")).distinct()
+    kept = docs.where(F.col("drop_reason").isNull() & F.col("text").isNotNull()).select(
+        "doc_id", "url", "text"
+    )
+    cited = kept.join(F.broadcast(refs), "url", "left_semi")
+    positives = [r["text"] for r in cited.orderBy("doc_id").collect()]
+    if train_cfg.get("wikipedia"):
+        from classifiers.quality_data import read_texts
+
+        positives += read_texts(train_cfg["wikipedia"])
+    # Seeded sample: order the uncited documents by a hash of (seed, doc_id) and take the first n.
+    others = kept.join(F.broadcast(refs), "url", "left_anti")
+    ranked = others.withColumn("_rank", F.xxhash64(F.lit(seed), F.col("doc_id"))).orderBy("_rank", "doc_id")
+    negatives = [r["text"] for r in ranked.limit(max(1, len(positives))).collect()]
+    return positives, negatives
+
+
+def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
+    """The model to score with, as the record written to OUT/quality_model.json."""
+    q = cfg["quality"]
+    configured = resolve_model_path(q["model"])
+    record: dict[str, Any] = {"trained_in_run": False}
+    if q["train"].get("reference_urls"):
+        positives, negatives = training_examples(spark, docs, cfg)
+        if len(positives) >= q["train"]["min_positives"]:
+            params = {k: q["train"][k] for k in ("dim", "epoch", "lr", "wordNgrams", "minCount", "bucket")}
+            report = train_quality_model(
+                positives,
+                negatives,
+                Path(out) / "quality_model.ftz",
+                seed=int(cfg["run"]["seed"]),
+                valid_fraction=q["train"]["valid_fraction"],
+                params=params,
+                max_words=q["max_words"],
+            )
+            record.update(trained_in_run=True, training=report)
+            configured = Path(report["model"]).resolve()
+        else:
+            record["not_trained"] = (
+                f"{len(positives)} positives < quality.train.min_positives={q['train']['min_positives']}"
+            )
+            log.warning("quality: %s; scoring with %s", record["not_trained"], configured)
+    record.update(path=str(configured), sha256=sha256_file(configured))
+    return record
+
+
+def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
+    q = cfg["quality"]
+    docs = spark.read.parquet(inp)
+    model = resolve_model(spark, docs, cfg, out)
+    stage_cfg = {**q, "model_path": model["path"], "seed": int(cfg["run"]["seed"])}
+    stage_cfg.pop("train", None)
+
+    # Pass 1: score once, into scratch space (a rerun starts it afresh).
+    scratch = layout.work_dir(out, "quality_scores")
+    shutil.rmtree(scratch, ignore_errors=True)
+    run_rowwise(docs, STAGE_PATH, {**stage_cfg, "score_only": True}).write.parquet(str(scratch))
+    scored = spark.read.parquet(str(scratch))
+
+    # The global cut-offs a batch cannot know: quantiles over the documents still in the running.
+    wanted = {}
+    if q["selection"] == "top_fraction":
+        wanted["score_cutoff"] = 1.0 - q["top_fraction"]
+    if q["hq_mode"] in ("top_fraction", "either"):
+        wanted["hq_cutoff"] = 1.0 - q["hq_top_fraction"]
+    if wanted:
+        live = scored.where(scored["drop_reason"].isNull())
+        cuts = live.approxQuantile("quality_score", list(wanted.values()), QUANTILE_RELATIVE_ERROR)
+        # No documents: nothing to select, and no document can be in the top fraction.
+        stage_cfg.update({k: (cuts[i] if cuts else float("inf")) for i, k in enumerate(wanted)})
+    model.update({k: stage_cfg[k] for k in wanted})
+
+    selected = run_rowwise(scored, STAGE_PATH, stage_cfg)
+    rules = [] if q["selection"] == "none" else [q["selection"]]
+    # The record goes first: once write_stage marks the stage done, a rerun skips this function.
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / MODEL_RECORD).write_text(json.dumps(model, indent=2, sort_keys=True, default=str) + "\n")
+    stats = write_stage(selected, out, "quality", rules=rules, line_rules={})
+    shutil.rmtree(scratch, ignore_errors=True)
+    return stats

@@ -1,0 +1,119 @@
+"""The quality stage's pure part: score documents with the Wikipedia-reference classifier, select,
+and mark the high-quality set used by the trainer's anneal phase.
+
+Config: the `quality:` section of configs/default.yaml, plus values only the engine can know,
+filled in by `jobs/quality.py` before the stage is built:
+
+- `model_path`   the resolved model file (the configured `model`, the shipped default, or the
+                 model trained in this run);
+- `seed`         the run seed (`run.seed`), which seeds the per-document Pareto draws;
+- `score_cutoff` the global score quantile for `selection: top_fraction`;
+- `hq_cutoff`    the global score quantile for `hq_mode: top_fraction` / `either`;
+- `score_only`   only add `quality_score` (first pass, before the quantiles are known).
+
+Rows that arrive with a `quality_score` are not scored again, so the two passes score once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from classifiers.quality import QualityModel, select
+from pipeline.schema import set_column
+from pipeline.stage import Stage, first_failure
+from pipeline.urls import parent_domains, url_host
+
+HQ_MODES = ("top_fraction", "domains", "either")
+
+
+@lru_cache(maxsize=4)
+def _model(path: str, max_words: int) -> QualityModel:
+    return QualityModel(path, max_words)
+
+
+def load_domains(domains: list[str] | None, domains_file: str | None) -> frozenset[str]:
+    """The reference-like domains: the configured list plus a file with one domain per line."""
+    out = {d.strip().lower() for d in domains or [] if d.strip()}
+    if domains_file:
+        for line in Path(domains_file).read_text().splitlines():
+            line = line.split("#", 1)[0].strip().lower()
+            if line:
+                out.add(line.split()[0])
+    return frozenset(out)
+
+
+def host_matches(urls, hosts, domains: frozenset[str]) -> np.ndarray:
+    """True where the URL's host, or any parent domain of it, or the registered `host` is listed."""
+    if not domains:
+        return np.zeros(len(urls), dtype=bool)
+    out = []
+    for url, host in zip(urls, hosts):
+        full = url_host(url) or host or ""
+        out.append(bool(full) and (host in domains or any(p in domains for p in parent_domains(full))))
+    return np.array(out, dtype=bool)
+
+
+class QualityScorer(Stage):
+    name = "quality"
+    rules = ("threshold", "top_fraction", "pareto")  # one of them is active: `selection`
+    signals = (pa.field("quality_score", pa.float32()), pa.field("hq", pa.bool_()))
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.selection = cfg.get("selection", "none")
+        self.rules = () if self.selection == "none" else (self.selection,)
+        self.hq_mode = cfg.get("hq_mode", "top_fraction")
+        if self.hq_mode not in HQ_MODES:
+            raise ValueError(f"quality.hq_mode: expected one of {HQ_MODES}, got {self.hq_mode!r}")
+        self.domains = load_domains(cfg.get("hq_domains"), cfg.get("hq_domains_file"))
+        self.max_words = int(cfg.get("max_words", 1000))
+
+    def score(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Add `quality_score` to rows that have none (every row on a first pass)."""
+        idx = batch.schema.get_field_index("quality_score")
+        existing = batch.column(idx) if idx >= 0 else pa.nulls(batch.num_rows, pa.float32())
+        todo = np.flatnonzero(pc.is_null(existing).to_numpy(zero_copy_only=False))
+        if len(todo) == 0:
+            return set_column(batch, "quality_score", existing, pa.float32())
+        scores = existing.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float32)
+        texts = batch.column("text").take(pa.array(todo)).to_pylist()
+        scores[todo] = _model(self.cfg["model_path"], self.max_words).score(texts)
+        return set_column(batch, "quality_score", pa.array(scores, pa.float32()))
+
+    def hq(self, batch: pa.RecordBatch, scores: np.ndarray) -> np.ndarray:
+        by_score = np.zeros(len(scores), dtype=bool)
+        if self.hq_mode in ("top_fraction", "either"):
+            cutoff = self.cfg.get("hq_cutoff")
+            if cutoff is None:
+                raise ValueError("hq_mode top_fraction needs hq_cutoff, the global score quantile")
+            by_score = scores >= cutoff
+        by_domain = np.zeros(len(scores), dtype=bool)
+        if self.hq_mode in ("domains", "either"):
+            urls = batch.column("url").to_pylist() if "url" in batch.schema.names else [None] * len(scores)
+            hosts = batch.column("host").to_pylist() if "host" in batch.schema.names else [None] * len(scores)
+            by_domain = host_matches(urls, hosts, self.domains)
+        return by_score | by_domain
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        batch = self.score(batch)
+        if self.cfg.get("score_only"):
+            return batch
+        scores = batch.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float64)
+        batch = set_column(batch, "hq", pa.array(self.hq(batch, scores), pa.bool_()))
+        if self.selection == "none":
+            return batch
+        keep = select(
+            scores,
+            self.selection,
+            threshold=self.cfg.get("threshold", 0.5),
+            cutoff=self.cfg.get("score_cutoff"),
+            doc_ids=batch.column("doc_id").to_pylist() if self.selection == "pareto" else None,
+            alpha=self.cfg.get("pareto_alpha", 9.0),
+            seed=int(self.cfg.get("seed", 0)),
+        )
+        return first_failure(batch, self.name, [(self.selection, list(~keep))])
