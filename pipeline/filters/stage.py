@@ -1,0 +1,98 @@
+"""The `filter` stage: NSFW, the heuristic rule families, then PII, over one record batch.
+
+Families run in FineWeb's order (Penedo et al. 2024: Gopher repetition, Gopher quality, C4, FineWeb),
+after the NSFW word filter and before PII replacement, so every heuristic sees the text as
+extracted. Each family reads its own sub-section of the `filter:` config (`filter.c4`, ...) and is
+skipped when that sub-section says `enabled: false` (its signal columns are then null).
+
+`rules`, `line_rules` and `signals` are class attributes built at import time from the families,
+because engines read them from the class (Spark needs the output schema before any batch runs).
+The NSFW and PII families live in their own modules and join the stage when those modules exist.
+
+Each text is split once (`DocStats`) and shared by all heuristic families; after C4 rewrites a
+kept document, its split is rebuilt for the families that follow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from pipeline.filters.c4 import C4Filter
+from pipeline.filters.fineweb import FineWebFilter
+from pipeline.filters.gopher import GopherQualityFilter, GopherRepetitionFilter
+from pipeline.filters.rule_filter import RuleFilter
+from pipeline.filters.text_stats import DocStats
+from pipeline.schema import set_column
+from pipeline.stage import Stage
+
+
+def _optional(section: str, path: str) -> tuple[str, type] | None:
+    """(section, class) when the module exists; its import errors are real errors, not skipped."""
+    module, name = path.split(":")
+    if importlib.util.find_spec(module) is None:
+        return None
+    cls = getattr(importlib.import_module(module), name, None)
+    return (section, cls) if cls is not None else None
+
+
+# (config sub-section, family class), in the order they run.
+FAMILIES: tuple[tuple[str, type], ...] = tuple(
+    f
+    for f in (
+        _optional("nsfw", "pipeline.filters.nsfw:NsfwFilter"),
+        ("gopher_repetition", GopherRepetitionFilter),
+        ("gopher_quality", GopherQualityFilter),
+        ("c4", C4Filter),
+        ("fineweb", FineWebFilter),
+        _optional("pii", "pipeline.filters.pii:PiiFilter"),
+    )
+    if f is not None
+)
+
+
+def _unique(items):
+    seen: dict = {}
+    for item in items:
+        seen.setdefault(item.name if isinstance(item, pa.Field) else item, item)
+    return tuple(seen.values())
+
+
+class FilterStage(Stage):
+    name: ClassVar[str] = "filter"
+    rules: ClassVar[tuple[str, ...]] = _unique(r for _, cls in FAMILIES for r in cls.rules)
+    line_rules: ClassVar[dict[str, tuple[str, str]]] = {
+        rule: cols for _, cls in FAMILIES for rule, cols in cls.line_rules.items()
+    }
+    signals: ClassVar[tuple[pa.Field, ...]] = _unique(f for _, cls in FAMILIES for f in cls.signals)
+
+    def __init__(self, cfg: dict[str, Any]):
+        super().__init__(cfg or {})
+        self.families: list[Stage] = []
+        self.disabled: list[type] = []
+        for section, cls in FAMILIES:
+            sub = self.cfg.get(section) or {}
+            if sub.get("enabled", True):
+                self.families.append(cls(sub))
+            else:
+                self.disabled.append(cls)
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        texts = batch.column("text").to_pylist()
+        stats = [DocStats(t) for t in texts]
+        for family in self.families:
+            if isinstance(family, RuleFilter):
+                batch = family.apply(batch, stats)
+            else:
+                batch = family.apply(batch)
+            new_texts = batch.column("text").to_pylist()
+            if new_texts != texts:  # a family rewrote some texts: re-split only those
+                stats = [s if new == old else DocStats(new) for s, new, old in zip(stats, new_texts, texts)]
+                texts = new_texts
+        for cls in self.disabled:
+            for field in cls.signals:
+                batch = set_column(batch, field.name, pa.nulls(batch.num_rows, field.type))
+        return batch
