@@ -1,0 +1,14 @@
+"""GPU pretraining on the shards, orchestrated by Ray Train, with a final high-quality anneal.
+
+    model.py       the GPT (RoPE, RMSNorm, SwiGLU, SDPA, tied embeddings); presets tiny/124m/350m/1b
+    data.py        Megatron shards -> domain mixture (manifest weights, epoch caps) -> packed windows;
+                   resumable cursor; switches to the anneal mix (hq shards blended in) at the decay start
+    schedule.py    warmup-stable-decay learning rate, `phase(step)`
+    train_loop.py  the per-worker loop (DDP / FSDP2, bf16 + compile on CUDA, eval, metrics, checkpoints)
+    train.py       the Ray entry (`TorchTrainer`, resume, `--address`)
+    proxies.py     `fit-mixture`: proxy trainings for `mixing propose` -> `mixing fit`
+    baseline.py    a plain single-process loop, the reference of the Ray-overhead benchmark
+    demo_shards.py synthetic shards + manifest for tests and smoke runs
+
+Command line: `python -m trainer train|fit-mixture --out OUT ...` (see __main__.py).
+"""

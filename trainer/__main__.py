@@ -1,0 +1,96 @@
+"""Command line: `python -m trainer train|fit-mixture --out OUT ...`.
+
+    python -m trainer train --out runs/demo --preset tiny --steps 200 --workers 1
+    python -m trainer train --out runs/demo --run-name anneal-hq80 --branch-from-pre-decay --hq-weight 0.8
+    python -m trainer fit-mixture --out runs/demo --steps 60
+
+Flags override the `train:` section of the config (configs/default.yaml merged with --config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipeline.config import load_config
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="run directory holding shards/ (input) and train/ (output)")
+    p.add_argument("--config", help="YAML merged over configs/default.yaml")
+    p.add_argument("--preset", choices=["tiny", "124m", "350m", "1b"])
+    p.add_argument("--steps", type=int)
+    p.add_argument("--workers", type=int, help="Ray workers (one per GPU with --gpu)")
+    p.add_argument("--gpu", action="store_true", default=None, help="one GPU per worker")
+    p.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    p.add_argument("--micro-batch", type=int)
+    p.add_argument("--seq-len", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--threads", type=int, help="torch CPU threads per worker")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="pretrain on OUT/shards with Ray Train")
+    _common(train)
+    train.add_argument("--run-name", help="the run's folder under OUT/train (rerun the same name to resume)")
+    train.add_argument("--stop-after", type=int, help="checkpoint and stop after this step (rerun resumes)")
+    train.add_argument(
+        "--branch-from-pre-decay", action="store_true", help="start a new anneal from OUT/train/pre_decay"
+    )
+    train.add_argument("--hq-weight", type=float, help="share of hq shards in the anneal mix")
+    train.add_argument("--max-failures", type=int)
+    fit = sub.add_parser(
+        "fit-mixture", help="proxy trainings for the mixtures of `mixing propose`, then `mixing fit`"
+    )
+    _common(fit)
+    fit.add_argument("--proposals", help="proxy mixtures JSON (default: propose them from the manifest)")
+    args = parser.parse_args(argv)
+
+    cfg = load_config(args.config)
+    t = cfg["train"]
+    overrides = {
+        "preset": args.preset,
+        "steps": args.steps,
+        "micro_batch": args.micro_batch,
+        "seq_len": args.seq_len,
+        "lr": args.lr,
+        "threads": args.threads,
+    }
+    workers = args.workers or t["workers"]
+    gpu = t["gpu"] if args.gpu is None else args.gpu
+    if args.command == "train":
+        from trainer.train import fit as ray_fit
+        from trainer.train import loop_config
+
+        config = loop_config(
+            t,
+            args.out,
+            args.run_name or t["run_name"],
+            **overrides,
+            stop_after=args.stop_after,
+            hq_weight=args.hq_weight,
+            branch_from_pre_decay=args.branch_from_pre_decay,
+        )
+        result = ray_fit(
+            config,
+            workers=workers,
+            gpu=gpu,
+            address=args.address,
+            max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
+            keep_checkpoints=t["keep_checkpoints"],
+        )
+        print(f"done: {config['run_name']} -> {result.path}; metrics in {config['out_dir']}/metrics.jsonl")
+        return 0
+    from trainer.proxies import fit_mixture
+
+    weights_path = fit_mixture(
+        cfg, args.out, overrides, workers=workers, gpu=gpu, address=args.address, proposals=args.proposals
+    )
+    print(f"fitted weights -> {weights_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""`python -m trainer fit-mixture`: proxy trainings for the data-mixing fit.
+
+1. `python -m mixing propose` (mixing/, the scaling-law side) proposes K proxy mixtures from the manifest's
+   per-domain token counts -> OUT/mixing/proposals.json;
+2. each proposal is a small Ray training (tiny preset, few steps) whose data stream uses the proposal's
+   weights instead of the manifest's; its final per-domain validation losses are collected
+   -> OUT/mixing/proxy_results.json (a rerun skips proxies that already finished);
+3. `python -m mixing fit` fits the Data Mixing Law to them -> OUT/mixing/weights.json, which the next
+   crawl-to-shards reads through the config key `mix.weights_file`.
+The proxies keep the same WSD schedule shape but an hq share of 0, so only the main mix differs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trainer.train import fit, loop_config, read_metrics
+
+PROXY_DEFAULTS = {"preset": "tiny", "steps": 60}
+
+
+def _mixing_cli(argv: list[str]) -> None:
+    from mixing.__main__ import main as mixing_main
+
+    if mixing_main(argv) != 0:
+        raise RuntimeError(f"python -m mixing {' '.join(argv)} failed")
+
+
+def propose(cfg: dict, out: Path) -> Path:
+    mix = cfg["mix"]
+    path = out / "mixing" / "proposals.json"
+    argv = ["propose", "--manifest", str(out / "shards" / "manifest.json"), "-k", str(mix["propose"]["k"])]
+    argv += ["--concentration", str(mix["propose"]["concentration"]), "--e-max", str(mix["e_max"])]
+    argv += ["--seed", str(cfg["run"]["seed"]), "--out", str(path)]
+    if mix["token_budget"] is not None:
+        argv += ["--token-budget", str(mix["token_budget"])]
+    elif mix["model_params"] is not None:
+        argv += [
+            "--model-params",
+            str(mix["model_params"]),
+            "--tokens-per-param",
+            str(mix["tokens_per_param"]),
+        ]
+    _mixing_cli(argv)
+    return path
+
+
+def final_val_losses(out_dir: Path, run_name: str, steps: int) -> dict[str, float] | None:
+    """Per-domain validation losses of a finished proxy run (None if it has not finished)."""
+    rows = [r for r in read_metrics(out_dir.parent, run_name) if r["step"] == steps and "val_loss" in r]
+    if not rows:
+        return None
+    return {k.split("/", 1)[1]: v for k, v in rows[-1].items() if k.startswith("val_loss/")}
+
+
+def fit_mixture(
+    cfg: dict,
+    out: str | Path,
+    overrides: dict,
+    *,
+    workers: int = 1,
+    gpu: bool = False,
+    address: str | None = None,
+    proposals: str | None = None,
+) -> Path:
+    out = Path(out).resolve()
+    (out / "mixing").mkdir(parents=True, exist_ok=True)
+    proposals_path = Path(proposals) if proposals else propose(cfg, out)
+    plan = json.loads(proposals_path.read_text())
+    settings = {**PROXY_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    steps = settings["steps"]
+    proxy_dir = out / "mixing" / "proxies" / "train"  # read_metrics wants <dir>/train/metrics.jsonl
+    runs = []
+    for proposal in plan["proposals"]:
+        name = f"proxy-{proposal['name']}"
+        losses = final_val_losses(proxy_dir, name, steps)
+        if losses is None:
+            config = loop_config(
+                cfg["train"],
+                out,
+                name,
+                **settings,
+                weights=proposal["weights"],
+                hq_weight=0.0,
+                warmup_steps=min(cfg["train"]["warmup_steps"], steps // 10),
+                eval_every=steps,
+                ckpt_every=steps,
+                log_every=max(1, steps // 5),
+            )
+            config["out_dir"] = str(proxy_dir)
+            fit(config, workers=workers, gpu=gpu, address=address, keep_checkpoints=1)
+            losses = final_val_losses(proxy_dir, name, steps)
+        missing = set(plan["domains"]) - set(losses or {})
+        if missing:
+            raise RuntimeError(
+                f"{name}: no validation loss for {sorted(missing)} (these domains need val shards)"
+            )
+        runs.append({"name": proposal["name"], "weights": proposal["weights"], "val_loss": losses})
+    results_path = out / "mixing" / "proxy_results.json"
+    results_path.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+
+    fit_cfg = cfg["mix"]["fit"]
+    weights_path = out / "mixing" / "weights.json"
+    argv = [
+        "fit",
+        "--proposals",
+        str(proposals_path),
+        "--results",
+        str(results_path),
+        "--out",
+        str(weights_path),
+    ]
+    argv += ["--n-starts", str(fit_cfg["n_starts"]), "--huber-delta", str(fit_cfg["huber_delta"])]
+    argv += ["--min-spearman", str(fit_cfg["min_spearman"]), "--seed", str(cfg["run"]["seed"])]
+    if fit_cfg["target_weights"]:
+        argv += ["--target-weights", json.dumps(fit_cfg["target_weights"])]
+    _mixing_cli(argv)
+    return weights_path

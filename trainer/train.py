@@ -1,0 +1,110 @@
+"""Ray Train entry point: `TorchTrainer` over `trainer.train_loop.train_loop_per_worker`.
+
+Storage is OUT/train; each run lives in OUT/train/<name>/ (Ray's checkpoints and its run state). Rerunning a
+run with the same OUT and name resumes it from its latest checkpoint: Ray Train 2.x restores the run's
+checkpoint manager from storage and hands the checkpoint to the workers via `ray.train.get_checkpoint()`
+(the older `TorchTrainer.restore` is deprecated in Ray Train v2). Worker failures are retried
+`max_failures` times, each retry also starting from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from trainer.schedule import WSDSchedule
+
+# Ray reads these when it starts; the health-check interval bounds how long `report` blocks (default 2 s).
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")  # else each progress line is printed twice
+
+LOOP_KEYS = (
+    "preset", "seq_len", "micro_batch", "grad_accum", "steps", "lr", "min_lr_frac", "warmup_steps",
+    "decay_fraction", "weight_decay", "beta1", "beta2", "grad_clip", "eval_every", "eval_windows",
+    "log_every", "ckpt_every", "seed", "max_epochs", "hq_weight", "dataloader_workers", "compile",
+    "fsdp", "threads",
+)  # fmt: skip
+
+
+def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: Any) -> dict:
+    """The dict each worker receives: the `train:` config section, the paths, and CLI overrides."""
+    out = Path(out).resolve()
+    config = {key: train_cfg[key] for key in LOOP_KEYS}
+    config.update(
+        shards_dir=str(out / "shards"),
+        out_dir=str(out / "train"),
+        run_name=run_name,
+        weights=None,
+        stop_after=None,
+        branch_from=None,
+    )
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    if config["branch_from"] is None and overrides.get("branch_from_pre_decay"):
+        config["branch_from"] = str(out / "train" / "pre_decay")
+    config.pop("branch_from_pre_decay", None)
+    # short runs (`make train STEPS=10`): the warmup ends at the latest where the decay starts
+    decay_start = WSDSchedule(config["steps"], config["lr"], 0, config["decay_fraction"]).decay_start
+    config["warmup_steps"] = min(config["warmup_steps"], decay_start)
+    WSDSchedule(
+        config["steps"], config["lr"], config["warmup_steps"], config["decay_fraction"]
+    )  # fail here, not in workers
+    if config["branch_from"] and not (Path(config["branch_from"]) / "meta.json").exists():
+        raise FileNotFoundError(
+            f"{config['branch_from']}: no pre-decay checkpoint (train through the decay start first)"
+        )
+    return config
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+
+
+def fit(
+    config: dict,
+    *,
+    workers: int = 1,
+    gpu: bool = False,
+    address: str | None = None,
+    max_failures: int = 0,
+    keep_checkpoints: int = 2,
+):
+    """Run (or resume) one training on Ray; returns the `ray.train.Result`."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from trainer.train_loop import train_loop_per_worker
+
+    init_ray(address, num_cpus=None if address else max(2, workers))
+    Path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu),
+        run_config=RunConfig(
+            storage_path=config["out_dir"],
+            name=config["run_name"],
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints),
+        ),
+    )
+    return trainer.fit()
+
+
+def read_metrics(out: str | Path, run_name: str | None = None) -> list[dict]:
+    """The metric lines of OUT/train/metrics.jsonl (of one run if named), in order."""
+    import json
+
+    path = Path(out) / "train" / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if run_name is None or r["run"] == run_name]
