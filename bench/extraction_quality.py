@@ -1,0 +1,210 @@
+"""Extraction quality: token-level F1 against human ground truth, ours vs trafilatura defaults vs peers.
+
+Datasets (../shared/data, see their READMEs):
+  aeb   Zyte/Scrapinghub article-extraction-benchmark, developer half: 92 news/blog articles.
+        Metric as the benchmark's README states it: whitespace tokens, multiset (bag of words with counts).
+  wcxb  WCXB developer subset: 546 pages of 7 page types (articles, forums, products, docs ...); the 6
+        pages with an empty ground truth are skipped. Metric as its README states it: lower-cased `\\w+`
+        tokens, multiset.
+Per page: precision = overlap / predicted tokens, recall = overlap / true tokens, F1 their harmonic
+mean (an empty prediction scores 0). We report the mean over pages.
+
+Systems: trafilatura 2.3.1 (the project's .venv) with several option sets, our configured settings
+(pipeline.extraction with configs/default.yaml), and two peers run in .venv-bench in a subprocess:
+resiliparse `extract_plain_text(main_content=True)` and datatrove's `Trafilatura` extractor (its
+defaults: favour_precision, no comments, deduplicate, timeout 1 s; trafilatura 1.11, which datatrove pins).
+
+    .venv/bin/python bench/extraction_quality.py [--wcxb-every 1] [--json bench/out/extraction_quality.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
+
+# trafilatura option sets tried (the .venv's trafilatura); "ours" is whatever configs/default.yaml says.
+VARIANTS: dict[str, dict] = {
+    "trafilatura defaults": {},
+    "fast": {"fast": True},
+    "no comments": {"include_comments": False},
+    "fast, no comments": {"fast": True, "include_comments": False},
+    "fast, no comments, no tables": {"fast": True, "include_comments": False, "include_tables": False},
+    "fast, no comments, favor_recall": {"fast": True, "include_comments": False, "favor_recall": True},
+    "favor_precision, no comments": {"favor_precision": True, "include_comments": False},
+}
+
+
+# --- data -------------------------------------------------------------------------------------
+def load_aeb() -> list[dict]:
+    root = DATA / "extraction_scrapinghub_aeb"
+    truth = json.loads((root / "ground-truth.json").read_text())
+    pages = []
+    for page_id in sorted(truth):
+        html = gzip.decompress((root / "html" / f"{page_id}.html.gz").read_bytes()).decode("utf-8")
+        pages.append(
+            {
+                "id": page_id,
+                "url": truth[page_id]["url"],
+                "html": html,
+                "truth": truth[page_id]["articleBody"],
+            }
+        )
+    return pages
+
+
+def load_wcxb(every: int = 1) -> list[dict]:
+    """Pages with a non-empty ground truth; `every` > 1 keeps every n-th page in id order."""
+    root = DATA / "extraction_wcxb"
+    pages = []
+    with gzip.open(root / "ground-truth.jsonl.gz", "rt", encoding="utf-8") as lines:
+        records = sorted((json.loads(line) for line in lines), key=lambda r: r["file_id"])
+    for i, rec in enumerate(records):
+        truth = rec["ground_truth"]["main_content"] or ""
+        if i % every or not truth.strip():
+            continue
+        html = gzip.decompress((root / "html" / f"{rec['file_id']}.html.gz").read_bytes()).decode("utf-8")
+        page_type = rec["_internal"]["page_type"]["primary"]
+        pages.append(
+            {"id": rec["file_id"], "url": rec["url"], "html": html, "truth": truth, "type": page_type}
+        )
+    return pages
+
+
+# --- metric -----------------------------------------------------------------------------------
+_WORD = re.compile(r"\w+")
+
+
+def tokens(text: str, dataset: str) -> Counter:
+    if dataset == "wcxb":
+        return Counter(_WORD.findall((text or "").lower()))
+    return Counter((text or "").split())
+
+
+def prf(pred: str, truth: str, dataset: str) -> tuple[float, float, float]:
+    p_tok, t_tok = tokens(pred, dataset), tokens(truth, dataset)
+    overlap = sum((p_tok & t_tok).values())
+    if not p_tok or not t_tok or not overlap:
+        return (0.0, 0.0, 0.0) if t_tok else (float(not p_tok),) * 3
+    precision, recall = overlap / sum(p_tok.values()), overlap / sum(t_tok.values())
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def summarize(outputs: dict[str, str], pages: list[dict], dataset: str) -> dict:
+    scores = [prf(outputs.get(p["id"]) or "", p["truth"], dataset) for p in pages]
+    n = len(scores)
+    return {
+        "pages": n,
+        "precision": sum(s[0] for s in scores) / n,
+        "recall": sum(s[1] for s in scores) / n,
+        "f1": sum(s[2] for s in scores) / n,
+        "empty": sum(1 for p in pages if not (outputs.get(p["id"]) or "").strip()),
+    }
+
+
+# --- systems ----------------------------------------------------------------------------------
+def run_trafilatura(pages: list[dict], kwargs: dict) -> tuple[dict[str, str], float]:
+    import trafilatura
+
+    started = time.process_time()
+    out = {p["id"]: trafilatura.extract(p["html"], url=p["url"], **kwargs) or "" for p in pages}
+    return out, time.process_time() - started
+
+
+def run_ours(pages: list[dict]) -> tuple[dict[str, str], float]:
+    from pipeline.config import load_config
+    from pipeline.extraction import ExtractionTimeout, extract_main_text
+
+    cfg = load_config()["extract"]
+    started = time.process_time()
+    out = {}
+    for page in pages:
+        try:
+            out[page["id"]] = extract_main_text(page["html"], page["url"], cfg)
+        except ExtractionTimeout:  # the stage drops these as extract.timeout
+            out[page["id"]] = ""
+    return out, time.process_time() - started
+
+
+def peer_extract(system: str, pages: list[dict]) -> dict[str, str]:
+    """Runs inside .venv-bench."""
+    if system == "resiliparse":
+        from resiliparse.extract.html2text import extract_plain_text
+
+        return {p["id"]: extract_plain_text(p["html"], main_content=True) for p in pages}
+    from datatrove.pipeline.extractors import Trafilatura
+
+    extractor = Trafilatura()  # datatrove's defaults; .extract() skips only its 1 s sandbox timeout
+    return {p["id"]: extractor.extract(p["html"]) or "" for p in pages}
+
+
+def run_peer(system: str, dataset: str, every: int) -> tuple[dict[str, str], float]:
+    cmd = [str(BENCH_PYTHON), __file__, "--peer", system, "--dataset", dataset, "--wcxb-every", str(every)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    result = json.loads(proc.stdout)
+    return result["outputs"], result["cpu_s"]
+
+
+# --- main -------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--wcxb-every", type=int, default=1, help="use every n-th WCXB page (1 = all)")
+    parser.add_argument("--datasets", default="aeb,wcxb")
+    parser.add_argument("--json", default=str(REPO / "bench" / "out" / "extraction_quality.json"))
+    parser.add_argument("--peer", help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.peer:  # subprocess mode, inside .venv-bench
+        pages = load_aeb() if args.dataset == "aeb" else load_wcxb(args.wcxb_every)
+        started = time.process_time()
+        outputs = peer_extract(args.peer, pages)
+        json.dump({"outputs": outputs, "cpu_s": time.process_time() - started}, sys.stdout)
+        return
+
+    sys.path.insert(0, str(REPO))
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)  # one warning per discarded page otherwise
+    results = []
+    for dataset in args.datasets.split(","):
+        pages = load_aeb() if dataset == "aeb" else load_wcxb(args.wcxb_every)
+        systems = {"ours (configs/default.yaml)": lambda pages=pages: run_ours(pages)}
+        for name, kwargs in VARIANTS.items():
+            systems[f"trafilatura: {name}"] = lambda pages=pages, kwargs=kwargs: run_trafilatura(
+                pages, kwargs
+            )
+        if BENCH_PYTHON.exists():
+            for peer in ("resiliparse", "datatrove"):
+                systems[peer] = lambda peer=peer, dataset=dataset: run_peer(peer, dataset, args.wcxb_every)
+        for name, run in systems.items():
+            outputs, cpu_s = run()
+            row = {"dataset": dataset, "system": name, **summarize(outputs, pages, dataset)}
+            row["ms_per_page"] = 1000 * cpu_s / len(pages)
+            if dataset == "wcxb":
+                for page_type in sorted({p["type"] for p in pages}):
+                    subset = [p for p in pages if p["type"] == page_type]
+                    row[f"f1_{page_type}"] = summarize(outputs, subset, dataset)["f1"]
+            results.append(row)
+            print(
+                f"{dataset:5s} {name:42s} F1 {row['f1']:.3f}  P {row['precision']:.3f}  R {row['recall']:.3f}  "
+                f"empty {row['empty']:3d}/{row['pages']}  {row['ms_per_page']:.1f} ms/page (CPU)",
+                flush=True,
+            )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
