@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from pipeline import layout
+from pipeline.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def crawl_to_shards(
             print(f"stages not available yet in this build: {', '.join(missing)}; stopping after {previous}")
             break
         stage_input = inp if previous is None else str(layout.docs_dir(out, previous))
+        fault_point(f"before:{stage}")
         run_stage(spark, cfg, stage, stage_input, out)
         done.append(stage)
         previous = stage

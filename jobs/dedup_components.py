@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
@@ -36,26 +36,28 @@ def _oriented(edges: DataFrame) -> DataFrame:
 
 def large_star(edges: DataFrame) -> DataFrame:
     both = edges.unionByName(edges.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
-    smallest = both.groupBy("src").agg(F.least(F.min("dst"), F.col("src")).alias("m"))
-    linked = both.join(smallest, "src").where(F.col("dst") > F.col("src"))
+    by_node = Window.partitionBy("src")
+    linked = both.withColumn("m", F.least(F.min("dst").over(by_node), F.col("src")))
+    linked = linked.where(F.col("dst") > F.col("src"))
     return _oriented(linked.select(F.col("dst").alias("src"), F.col("m").alias("dst")))
 
 
 def small_star(edges: DataFrame) -> DataFrame:
     # `edges` are oriented src > dst, so each node's "smaller or equal" neighbours are its dst values.
-    smallest = edges.groupBy("src").agg(F.min("dst").alias("m"))
-    linked = edges.join(smallest, "src")
-    spokes = linked.select(F.col("dst").alias("src"), F.col("m").alias("dst"))
-    centres = smallest.select("src", F.col("m").alias("dst"))
-    return _oriented(spokes.unionByName(centres))
+    linked = edges.withColumn("m", F.min("dst").over(Window.partitionBy("src")))
+    pairs = F.explode(F.array(F.struct(F.col("dst").alias("a"), "m"), F.struct(F.col("src").alias("a"), "m")))
+    linked = linked.select(pairs.alias("p"))
+    return _oriented(linked.select(F.col("p.a").alias("src"), F.col("p.m").alias("dst")))
 
 
 def _is_star_forest(edges: DataFrame) -> bool:
-    """True when no node is both a leaf and a centre and every leaf has exactly one centre."""
-    centres = edges.select(F.col("dst").alias("src")).distinct()
-    if edges.join(centres, "src", "left_semi").limit(1).count():
-        return False
-    return edges.groupBy("src").count().where(F.col("count") > 1).limit(1).count() == 0
+    """True when no node is both a leaf and a centre and every leaf has exactly one centre (one job)."""
+    roles = edges.select(
+        F.col("src").alias("node"), F.lit(1).alias("leaf"), F.lit(0).alias("centre")
+    ).unionByName(edges.select(F.col("dst").alias("node"), F.lit(0).alias("leaf"), F.lit(1).alias("centre")))
+    per_node = roles.groupBy("node").agg(F.sum("leaf").alias("leaf"), F.max("centre").alias("centre"))
+    bad = per_node.where((F.col("leaf") > 1) | ((F.col("leaf") == 1) & (F.col("centre") == 1)))
+    return bad.limit(1).count() == 0
 
 
 def _truncate(df: DataFrame) -> DataFrame:
@@ -64,9 +66,7 @@ def _truncate(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=True)
 
 
-def connected_components(
-    edges: DataFrame, checkpoint_every: int = 3, max_iterations: int = 60
-) -> DataFrame:
+def connected_components(edges: DataFrame, checkpoint_every: int = 3, max_iterations: int = 60) -> DataFrame:
     """(node, component) for every node of `edges` (columns src, dst); component = smallest node."""
     current = _truncate(_oriented(edges))
     held: list[DataFrame] = []

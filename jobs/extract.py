@@ -65,6 +65,10 @@ def transform(spark, cfg: dict[str, Any], paths: list[str]):
 def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:
     from pipeline.extract_stage import EXTRACT_RULES
 
-    paths = inp if isinstance(inp, list) and all(not p.startswith("crawl:") for p in inp) else input_paths(cfg, inp)
+    paths = (
+        inp
+        if isinstance(inp, list) and all(not p.startswith("crawl:") for p in inp)
+        else input_paths(cfg, inp)
+    )
     df = transform(spark, cfg, paths)
     return write_stage(df, out, "extract", rules=list(EXTRACT_RULES), size_col="html_bytes")

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from jobs.stats_tables import write_tables
 from pipeline import layout
+from pipeline.faults import fault_point
 from pipeline.stats import rule_rows, stats_table
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def write_stage(
     shutil.rmtree(work, ignore_errors=True)
     all_path = str(work / "all")
     df.write.mode("overwrite").parquet(all_path)
+    fault_point(f"scratch:{stage}")
 
     spark = df.sparkSession
     full = spark.read.parquet(all_path)
@@ -90,5 +92,6 @@ def _publish(out: str, stage: str, work: Path) -> None:
         if (work / f"{table}.parquet").exists():
             (work / f"{table}.parquet").replace(stats.parent / f"{stage}_{table}.parquet")
     (work / "docs").rename(docs)
+    fault_point(f"publish:{stage}")
     (docs / layout.SUCCESS).write_text("")
     shutil.rmtree(work, ignore_errors=True)

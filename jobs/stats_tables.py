@@ -2,8 +2,8 @@
 
 - `OUT/stats/<stage>_breakdown.parquet`: documents, characters and words per
   (drop_reason, domain, lang, host_suffix); `drop_reason` null = kept.
-- `OUT/stats/<stage>_histograms.parquet`: every numeric signal column binned (20 equal-width bins
-  between its min and max), per outcome (kept / dropped), so thresholds can be drawn on them.
+- `OUT/stats/<stage>_histograms.parquet`: every non-constant numeric signal column binned (20
+  equal-width bins between its min and max), per outcome (kept / dropped), so thresholds can be drawn on them.
 
 Both are small (bounded by the number of rules × languages × suffixes, and signals × bins) and are
 computed in two passes over the stage output whatever its size.
@@ -17,7 +17,7 @@ from pipeline.schema import DOC_COLUMNS
 
 N_BINS = 20
 # Numeric columns that are provenance, not signals.
-NOT_SIGNALS = set(DOC_COLUMNS) | {"warc_offset", "http_status"}
+NOT_SIGNALS = (set(DOC_COLUMNS) - {"lang_score", "quality_score"}) | {"warc_offset", "http_status"}
 
 
 def breakdown(full, stage: str):
@@ -63,10 +63,10 @@ def histograms(full, stage: str):
     entries = []
     for c in signals:
         lo, hi = b[f"min_{c}"], b[f"max_{c}"]
-        if lo is None:
+        if lo is None or lo == hi:  # a constant signal has nothing to show
             continue
         lo, hi = float(lo), float(hi)
-        width = (hi - lo) / N_BINS if hi > lo else 1.0
+        width = (hi - lo) / N_BINS
         bin_idx = F.least(F.floor((F.col(c).cast("double") - F.lit(lo)) / F.lit(width)), F.lit(N_BINS - 1))
         entries.append(
             F.when(

@@ -33,9 +33,15 @@ def test_extract_counts_bad_records_and_keeps_good_ones(demo_run):
     kept_urls = {r["url"] for r in _rows(layout.docs_dir(out, "extract"), ["url"])}
     articles = _by_kind(manifest, "article")
     assert sum(a["url"] in kept_urls for a in articles) >= 0.95 * len(articles)
-    rejected = {r["url"]: r["drop_reason"] for r in _rows(layout.rejected_dir(out, "extract"), ["url", "drop_reason"])}
-    for kind, reason in [("non_html", "extract.not_html"), ("http_404", "extract.not_response_200"),
-                         ("oversize", "extract.oversize"), ("binary_html", "extract.binary_payload")]:
+    rejected = {
+        r["url"]: r["drop_reason"] for r in _rows(layout.rejected_dir(out, "extract"), ["url", "drop_reason"])
+    }
+    for kind, reason in [
+        ("non_html", "extract.not_html"),
+        ("http_404", "extract.not_response_200"),
+        ("oversize", "extract.oversize"),
+        ("binary_html", "extract.binary_payload"),
+    ]:
         for rec in _by_kind(manifest, kind):
             assert rejected.get(rec["url"]) == reason, (kind, rec["url"])
 
@@ -61,17 +67,35 @@ def test_filter_output_holds_no_planted_pii(demo_run):
 
 
 def test_filter_stats_have_a_row_per_rule(demo_run):
-    from jobs.rowwise import load_class
     from jobs.filter import STAGE_PATH
+    from jobs.rowwise import load_class
 
     out, _, _ = demo_run
     rules = {r["rule"] for r in _rows(layout.stats_path(out, "filter"))}
     assert set(load_class(STAGE_PATH).rules) <= rules
 
 
-@pytest.mark.parametrize("kind", ["spam", "lorem"])
-def test_heuristics_reject_planted_low_quality_pages(demo_run, kind):
+@pytest.mark.parametrize("kind", ["spam", "lorem", "short", "js_notice"])
+def test_planted_low_quality_pages_are_rejected_with_a_reason(demo_run, kind):
+    """Each planted page is rejected by some rule (lorem ipsum is caught as non-English already) or,
+    for line-level problems, kept with the offending lines cut."""
     out, _, manifest = demo_run
-    rejected = {r["url"]: r["drop_reason"] for r in _rows(layout.rejected_dir(out, "filter"), ["url", "drop_reason"])}
-    for rec in _by_kind(manifest, kind):
-        assert rejected.get(rec["url"], "").startswith("filter."), (kind, rec["url"])
+    reasons = {}
+    for stage in ("extract", "filter"):
+        reasons.update(
+            {
+                r["url"]: r["drop_reason"]
+                for r in _rows(layout.rejected_dir(out, stage), ["url", "drop_reason"])
+            }
+        )
+    kept = {r["url"]: r["text"] for r in _rows(layout.docs_dir(out, "filter"), ["url", "text"])}
+    recs = _by_kind(manifest, kind)
+    assert recs
+    for rec in recs:
+        if kind == "js_notice" and rec["url"] in kept:
+            assert "javascript" not in kept[rec["url"]].lower()
+        else:
+            assert reasons.get(rec["url"], "").startswith(("filter.", "extract.lang_filter")), (
+                kind,
+                rec["url"],
+            )

@@ -1,0 +1,266 @@
+"""The dedup stage on Spark: URL dedup, MinHash document dedup, CCNet line dedup (issue 5).
+
+Every step is a DataFrame program; Python runs only inside `mapInArrow` over pure batch functions
+from `pipeline/dedup/` (signatures, line hashes, line removal). Nothing proportional to the corpus
+is collected on the driver: candidate pairs, connected components and the keep rule are joins,
+group-bys and windows.
+
+1. URL: documents with the same `normalize_url` keep the newest fetch (ties: better quality, then
+   smaller doc_id); the others get `dedup.url`.
+2. MinHash: signatures -> one bucket per (band, band hash) -> each bucket links its members to its
+   smallest node (a star, so edges grow linearly with bucket size, not quadratically) -> optional
+   exact Jaccard check -> connected components (jobs/dedup_components.py) -> one document kept per
+   component by `KEEP_ORDER`; the others get `dedup.minhash`.
+3. Lines: normalised line hashes counted over the kept documents; lines in more than `max_count`
+   documents are cut; documents left shorter than `min_words` get `dedup.line_min_words`.
+
+Rejected rows carry `duplicate_of` (doc_id of the kept copy), `dedup_cluster_id` (the same id: a
+cluster is named by the document it keeps) and `dedup_cluster_size`. Per-host line removal totals go
+to `OUT/stats/dedup_lines_by_host.parquet`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+
+from jobs.dedup_components import connected_components
+from jobs.frames import arrow_schema, spark_schema
+from jobs.output import write_stage
+from pipeline import layout
+from pipeline.dedup.lines import REMOVAL_COLUMNS, apply_line_removal, line_hash_lists
+from pipeline.dedup.lsh import band_hashes, bands_rows
+from pipeline.dedup.minhash import MinHasher
+from pipeline.schema import conform
+from pipeline.urls import normalize_url
+
+log = logging.getLogger(__name__)
+
+STAGE = "dedup"
+RULES = ["url", "minhash", "line_min_words"]
+LINE_RULES = {"line": ("dedup_lines_removed", "dedup_chars_removed")}
+HOST_STATS = "dedup_lines_by_host.parquet"
+CLUSTER_COLUMNS = {"duplicate_of": "string", "dedup_cluster_id": "string", "dedup_cluster_size": "long"}
+
+
+def keep_order(recency_first: bool = False) -> list[Column]:
+    """Which copy a cluster keeps: highest quality_score (null = lowest), newest fetch, smallest doc_id.
+    URL dedup puts recency first ("keep the newest fetch")."""
+    quality = F.col("quality_score").desc_nulls_last()
+    newest = F.col("fetch_time").desc_nulls_last()
+    order = [newest, quality] if recency_first else [quality, newest]
+    return [*order, F.col("doc_id").asc()]
+
+
+def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
+    df, host_lines = dedup_frame(spark.read.parquet(inp), cfg["dedup"])
+    stats = write_stage(df, out, STAGE, rules=RULES, line_rules=LINE_RULES)
+    if host_lines:
+        write_host_stats(spark, out)
+    return stats
+
+
+def dedup_frame(df: DataFrame, dcfg: dict[str, Any]) -> tuple[DataFrame, bool]:
+    """All rows of `df` with the dedup columns added and `drop_reason` set on duplicates; and
+    whether line dedup ran (so per-host line stats exist)."""
+    for name, type_ in (("quality_score", "float"), ("drop_reason", "string")):
+        if name not in df.columns:  # quality stage skipped: every copy ranks as lowest quality
+            df = df.withColumn(name, F.lit(None).cast(type_))
+    for name, type_ in CLUSTER_COLUMNS.items():
+        df = df.withColumn(name, F.lit(None).cast(type_))
+    for name in REMOVAL_COLUMNS:
+        df = df.withColumn(name, F.lit(0).cast("long"))
+    if dcfg["url_enabled"]:
+        df = url_dedup(df).persist(StorageLevel.MEMORY_AND_DISK)
+    if dcfg["minhash_enabled"]:
+        df = minhash_dedup(df, dcfg["minhash"]).persist(StorageLevel.MEMORY_AND_DISK)
+    if dcfg["lines_enabled"]:
+        df = line_dedup(df, dcfg["lines"])
+    return df, bool(dcfg["lines_enabled"])
+
+
+# --- 1. URL ---------------------------------------------------------------------------------------
+def _url_keys(urls: pd.Series) -> pd.Series:
+    return urls.map(normalize_url, na_action="ignore")
+
+
+def url_dedup(df: DataFrame) -> DataFrame:
+    # Unparseable URLs, and rows dropped before, never match anything: their key is unique.
+    own_key = F.concat(F.lit("doc:"), F.col("doc_id"))
+    active = F.col("drop_reason").isNull()
+    url_key = F.pandas_udf(_url_keys, StringType())("url")
+    df = df.withColumn("_url_key", F.when(active, F.coalesce(url_key, own_key)).otherwise(own_key))
+    group = Window.partitionBy("_url_key")
+    ranked = Window.partitionBy("_url_key").orderBy(*keep_order(recency_first=True))
+    df = df.withColumn("_rank", F.row_number().over(ranked)).withColumn(
+        "_rep", F.first("doc_id").over(ranked)
+    )
+    df = df.withColumn("_size", F.count(F.lit(1)).over(group))
+    dup = active & (F.col("_rank") > 1)
+    return _mark(df, dup, "dedup.url", active).drop("_url_key", "_rank", "_rep", "_size")
+
+
+def _mark(df: DataFrame, dup: Column, reason: str, member: Column) -> DataFrame:
+    """Set the cluster columns from `_rep`/`_size` on `member` rows and `reason` on `dup` rows."""
+    # The conditions read drop_reason, so they are materialised before any column changes.
+    df = df.withColumn("_dup", dup).withColumn("_member", member)
+    return (
+        df.withColumn("drop_reason", F.when(F.col("_dup"), F.lit(reason)).otherwise(F.col("drop_reason")))
+        .withColumn("duplicate_of", F.when(F.col("_dup"), F.col("_rep")).otherwise(F.col("duplicate_of")))
+        .withColumn(
+            "dedup_cluster_id", F.when(F.col("_member"), F.col("_rep")).otherwise(F.col("dedup_cluster_id"))
+        )
+        .withColumn(
+            "dedup_cluster_size",
+            F.when(F.col("_member"), F.col("_size")).otherwise(F.col("dedup_cluster_size")),
+        )
+        .drop("_dup", "_member")
+    )
+
+
+# --- 2. MinHash -----------------------------------------------------------------------------------
+def signature_batches(batches, mcfg_json: str):
+    """mapInArrow body: (doc_id, text) -> (doc_id, n_shingles, bands[, shingle_set])."""
+    mcfg = json.loads(mcfg_json)
+    bands, rows = bands_rows(mcfg)
+    hasher = MinHasher(mcfg["num_perm"], mcfg["seed"], mcfg["scheme"], mcfg["hash"], mcfg["ngram"])
+    for batch in batches:
+        hv, counts = hasher.shingle_hashes(batch.column("text").to_pylist())
+        sigs = hasher.signatures_from_hashes(hv, counts)
+        arrays = [batch.column("doc_id"), pa.array(counts, pa.int64())]
+        names = ["doc_id", "n_shingles", "bands"]
+        flat = band_hashes(sigs, bands, rows)
+        arrays.append(
+            pa.ListArray.from_arrays(pa.array(range(0, flat.size + 1, bands), pa.int32()), flat.ravel())
+        )
+        if mcfg["verify_jaccard"]:  # the distinct shingle hashes, for the exact check of candidates
+            ends = counts.cumsum()
+            sets = [sorted(set(hv[e - c : e].tolist())) for e, c in zip(ends, counts)]
+            arrays.append(pa.array(sets, pa.list_(pa.int64())))
+            names.append("shingle_set")
+        yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def candidate_edges(signatures: DataFrame) -> DataFrame:
+    """(src, dst) links: every member of a (band, bucket) to the bucket's smallest node."""
+    buckets = signatures.where(F.col("n_shingles") > 0).select(
+        "node", F.posexplode("bands").alias("band", "bucket")
+    )
+    smallest = F.min("node").over(Window.partitionBy("band", "bucket"))
+    edges = buckets.withColumn("dst", smallest).where(F.col("node") != F.col("dst"))
+    return edges.select(F.col("node").alias("src"), "dst").distinct()
+
+
+def verified_edges(edges: DataFrame, signatures: DataFrame, threshold: float) -> DataFrame:
+    """Candidate edges whose exact shingle-set Jaccard is at least `threshold`."""
+    sets = signatures.select("node", "shingle_set")
+    a = sets.select(F.col("node").alias("src"), F.col("shingle_set").alias("a"))
+    b = sets.select(F.col("node").alias("dst"), F.col("shingle_set").alias("b"))
+    joined = edges.join(a, "src").join(b, "dst")
+    inter = F.size(F.array_intersect("a", "b"))
+    jaccard = inter / (F.size("a") + F.size("b") - inter)
+    return joined.where(jaccard >= threshold).select("src", "dst")
+
+
+def minhash_dedup(df: DataFrame, mcfg: dict[str, Any]) -> DataFrame:
+    active = F.col("drop_reason").isNull()
+    schema = "doc_id string, n_shingles long, bands array<long>"
+    if mcfg["verify_jaccard"]:
+        schema += ", shingle_set array<long>"
+    mcfg_json = json.dumps(mcfg, sort_keys=True)
+    signatures = (
+        df.where(active)
+        .select("doc_id", "text")
+        .mapInArrow(lambda it: signature_batches(it, mcfg_json), schema)
+        # Node ids for the graph: a 64-bit hash of doc_id (collision odds ~n^2 / 2^65).
+        .withColumn("node", F.xxhash64("doc_id"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    edges = candidate_edges(signatures)
+    if mcfg["verify_jaccard"]:
+        edges = verified_edges(edges, signatures, mcfg["verify_threshold"])
+    components = connected_components(edges, mcfg["cc_checkpoint_every"], mcfg["cc_max_iterations"])
+
+    members = components.join(signatures.select("node", "doc_id"), "node").select("doc_id", "component")
+    members = members.join(df.select("doc_id", "quality_score", "fetch_time"), "doc_id")
+    ranked = Window.partitionBy("component").orderBy(*keep_order())
+    members = members.select(
+        "doc_id",
+        F.first("doc_id").over(ranked).alias("_rep"),
+        F.count(F.lit(1)).over(Window.partitionBy("component")).alias("_size"),
+    )
+    df = df.join(members, "doc_id", "left")
+    member = active & F.col("_rep").isNotNull()
+    singleton = active & F.col("_rep").isNull()
+    df = _mark(df, member & (F.col("_rep") != F.col("doc_id")), "dedup.minhash", member)
+    df = df.withColumn(
+        "dedup_cluster_id", F.when(singleton, F.col("doc_id")).otherwise(F.col("dedup_cluster_id"))
+    )
+    df = df.withColumn(
+        "dedup_cluster_size", F.when(singleton, F.lit(1)).otherwise(F.col("dedup_cluster_size"))
+    )
+    return df.drop("_rep", "_size")
+
+
+# --- 3. Lines -------------------------------------------------------------------------------------
+def line_hash_batches(batches):
+    for batch in batches:
+        yield pa.RecordBatch.from_arrays(
+            [batch.column("doc_id"), line_hash_lists(batch.column("text"))], names=["doc_id", "line_hashes"]
+        )
+
+
+def line_removal_batches(batches, min_words: int, out_schema: pa.Schema):
+    for batch in batches:
+        yield conform(apply_line_removal(batch, min_words), out_schema)
+
+
+def line_dedup(df: DataFrame, lcfg: dict[str, Any]) -> DataFrame:
+    active = F.col("drop_reason").isNull()
+    hashes = (
+        df.where(active)
+        .select("doc_id", "text")
+        .mapInArrow(line_hash_batches, "doc_id string, line_hashes array<long>")
+    )
+    lines = hashes.select("doc_id", F.posexplode("line_hashes").alias("pos", "h")).where(F.col("h") != 0)
+    docs_per_line = lines.select("doc_id", "h").distinct().groupBy("h").count()
+    frequent = docs_per_line.where(F.col("count") > lcfg["max_count"]).select("h")
+    cut = (
+        lines.join(frequent, "h", "left_semi")
+        .groupBy("doc_id")
+        .agg(F.collect_list("pos").alias("removed_lines"))
+    )
+    df = df.join(cut, "doc_id", "left")
+    out_schema = arrow_schema(df)
+    min_words = int(lcfg["min_words"])
+    removed = df.mapInArrow(
+        lambda it: line_removal_batches(it, min_words, out_schema), spark_schema(out_schema)
+    )
+    return removed.drop("removed_lines")
+
+
+def write_host_stats(spark, out: str) -> None:
+    """OUT/stats/dedup_lines_by_host.parquet: (host, lines_removed, bytes_removed), from the
+    published kept and rejected rows (written to a temp file, then renamed)."""
+    paths = [str(layout.docs_dir(out, STAGE)), str(layout.rejected_dir(out, STAGE))]
+    rows = spark.read.parquet(*paths).where(F.col("dedup_lines_removed") > 0)
+    by_host = rows.groupBy("host").agg(
+        F.sum("dedup_lines_removed").alias("lines_removed"),
+        F.sum("dedup_bytes_removed").alias("bytes_removed"),
+    )
+    schema = pa.schema([("host", pa.string()), ("lines_removed", pa.int64()), ("bytes_removed", pa.int64())])
+    table = pa.Table.from_pylist([r.asDict() for r in by_host.orderBy("host").collect()], schema=schema)
+    target = Path(layout.stats_path(out, STAGE)).with_name(HOST_STATS)
+    tmp = target.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(target)

@@ -1,0 +1,292 @@
+"""The `shards` stage: domains, tokenizer, mixture, and Megatron shards with their manifest.
+
+Reads the kept documents of dedup (a boolean `hq` column from the quality stage marks the
+annealing documents; absent means none are) and writes OUT/shards/ as in the shard contract:
+
+    1. annotate (mapInArrow): mixing domain by URL/host rules, and the seeded hashes of doc_id that
+       decide the held-out split, the tokenizer sample and the shuffled order;
+    2. tokenizer: sentencepiece trained on a seeded sample collected to the driver, or
+       `mix.tokenizer.model` copied in;
+    3. tokenize (mapInArrow) into a scratch Parquet table, one EOS after each document;
+    4. mixture from the train tokens per domain (availability U_i): availability-proportional under
+       the E_max caps, or the fitted weights of `mix.weights_file`;
+    5. write: one global sort by (split, domain, hash, doc_id), streamed to the driver one partition
+       at a time (`toLocalIterator`), cut into size-capped shards. The order and the cuts depend
+       only on the data and the seed, so any partitioning gives byte-identical shards.
+
+Everything is built in OUT/_work/shards and moved to OUT/shards at the end; `_SUCCESS` comes last.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from jobs.frames import spark_schema
+from mixing.budget import plan_mixture
+from pipeline import layout
+from pipeline.megatron import token_dtype
+from pipeline.shards import (
+    ShardSetWriter,
+    as_sort_key,
+    build_manifest,
+    seeded_hashes,
+    sha256_file,
+    unit_interval,
+    val_cutoffs,
+)
+from pipeline.stats import rule_rows, stats_table
+from pipeline.tokenize import load_processor, pii_placeholders, tokenize_array, train_tokenizer
+
+log = logging.getLogger(__name__)
+STAGE = "shards"
+RULES = ("empty_text",)
+TOKENIZER_FILE = "tokenizer/spm.model"
+
+ANNOTATED = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("text", pa.string()),
+        ("hq", pa.bool_()),
+        ("domain", pa.string()),
+        ("split_u", pa.float64()),  # held out when below the domain's cutoff
+        ("sample_u", pa.float64()),  # in the tokenizer sample when below the sampling rate
+        ("order_key", pa.int64()),  # position in the shuffled stream
+    ]
+)
+TOKENIZED = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("split", pa.string()),
+        ("domain", pa.string()),
+        ("hq", pa.bool_()),
+        ("order_key", pa.int64()),
+        ("n_tokens", pa.int64()),
+        ("tokens", pa.list_(pa.int32())),
+    ]
+)
+_CACHE: dict[tuple, Any] = {}  # per Python worker: the domain assigner and the tokenizer, built once
+
+
+def _cached(key: tuple, build):
+    if key not in _CACHE:
+        _CACHE[key] = build()
+    return _CACHE[key]
+
+
+def annotate_partition(batches, domains_json: str, seed: int):
+    from pipeline.domains import DomainAssigner
+
+    assigner = _cached(("domains", domains_json), lambda: DomainAssigner(json.loads(domains_json)))
+    for batch in batches:
+        doc_ids = batch.column("doc_id").to_pylist()
+        domain, _ = assigner.assign(batch.column("host"), batch.column("url"), batch.column("text"))
+        yield pa.RecordBatch.from_arrays(
+            [
+                batch.column("doc_id"),
+                batch.column("text"),
+                pc.fill_null(batch.column("hq").cast(pa.bool_()), False),
+                pa.array(domain, pa.string()),
+                pa.array(unit_interval(seeded_hashes(doc_ids, seed, "split"))),
+                pa.array(unit_interval(seeded_hashes(doc_ids, seed, "tokenizer_sample"))),
+                pa.array(as_sort_key(seeded_hashes(doc_ids, seed, "order"))),
+            ],
+            schema=ANNOTATED,
+        )
+
+
+def tokenize_partition(batches, model: bytes, cutoffs_json: str):
+    sp = _cached(("spm", model), lambda: load_processor(model))
+    cutoffs = json.loads(cutoffs_json)
+    for batch in batches:
+        tokens = tokenize_array(sp, batch.column("text"))
+        held_out = [
+            u < cutoffs.get(d, 0.0)
+            for u, d in zip(batch.column("split_u").to_pylist(), batch.column("domain").to_pylist())
+        ]
+        yield pa.RecordBatch.from_arrays(
+            [
+                batch.column("doc_id"),
+                pa.array(["val" if v else "train" for v in held_out], pa.string()),
+                batch.column("domain"),
+                batch.column("hq"),
+                batch.column("order_key"),
+                pc.list_value_length(tokens).cast(pa.int64()),
+                tokens,
+            ],
+            schema=TOKENIZED,
+        )
+
+
+def _read_documents(spark, inp: str):
+    from pyspark.sql import functions as F
+
+    df = spark.read.parquet(inp)
+    if "hq" not in df.columns:
+        df = df.withColumn("hq", F.lit(False))
+    if "drop_reason" in df.columns:
+        df = df.where(F.col("drop_reason").isNull())
+    return df.select("doc_id", "url", "host", "text", F.col("hq").cast("boolean").alias("hq"))
+
+
+def _tokenizer_model(spark_df, cfg: dict, n_docs: int) -> bytes:
+    """The configured `.model`, or one trained on a seeded sample of about `sample_docs` documents."""
+    from pyspark.sql import functions as F
+
+    tok_cfg = cfg["mix"]["tokenizer"]
+    if tok_cfg.get("model"):
+        return Path(tok_cfg["model"]).read_bytes()
+    rate = min(1.0, tok_cfg["sample_docs"] / max(n_docs, 1))
+    sample = (
+        spark_df.where(F.col("sample_u") < rate)
+        .select("sample_u", "doc_id", F.substring("text", 1, tok_cfg["sample_max_chars"]).alias("text"))
+        .orderBy("sample_u", "doc_id")  # the trainer sees the same lines in the same order every run
+        .collect()
+    )
+    log.info("training the tokenizer on %d sampled documents", len(sample))
+    return train_tokenizer((row["text"] for row in sample), tok_cfg, pii_placeholders(cfg))
+
+
+def _quality_model(out: str) -> dict | None:
+    """Path and sha256 of the model that chose the hq documents (OUT/quality_model.json), if any."""
+    record = Path(out) / "quality_model.json"
+    if not record.exists():
+        return None
+    data = json.loads(record.read_text())
+    return {"path": data.get("path"), "sha256": data.get("sha256")}
+
+
+def _write_shard_stream(rows, root: Path, dtype, max_shard_tokens: int) -> list[dict]:
+    """Rows arrive sorted by (split, domain, order): one ShardSetWriter per (split, domain) run."""
+    shards, writer, current = [], None, None
+    for row in rows:
+        key = (row["split"], row["domain"])
+        if key != current:
+            if writer is not None:
+                shards += writer.close()
+            writer, current = ShardSetWriter(root, *key, dtype, max_shard_tokens), key
+        writer.add_document(np.asarray(row["tokens"], dtype=dtype))
+    if writer is not None:
+        shards += writer.close()
+    return shards
+
+
+def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
+    from pyspark.sql import functions as F
+
+    mix, seed = cfg["mix"], int(cfg["run"]["seed"])
+    work = layout.work_dir(out, STAGE)
+    shutil.rmtree(work, ignore_errors=True)
+    root = work / "shards"
+    (root / "tokenizer").mkdir(parents=True)
+
+    docs = _read_documents(spark, inp)
+    annotated = docs.mapInArrow(
+        functools.partial(
+            annotate_partition, domains_json=json.dumps(mix["domains"], sort_keys=True), seed=seed
+        ),
+        spark_schema(ANNOTATED),
+    ).withColumn("empty", F.col("text").isNull() | (F.length(F.trim("text")) == 0))
+    # One pass counts everything the stats and the split need. Sorted: collect() order follows
+    # the partitioning, and the manifest must not.
+    counts = sorted(
+        (r["domain"], r["empty"], r["docs"], int(r["bytes"] or 0))
+        for r in annotated.groupBy("domain", "empty")
+        .agg(F.count("*").alias("docs"), F.sum(F.octet_length("text")).alias("bytes"))
+        .collect()
+    )
+    per_domain = {domain: n for domain, empty, n, _ in counts if not empty}
+    empty_docs = sum(n for _, empty, n, _ in counts if empty)
+    empty_bytes = sum(b for _, empty, _, b in counts if empty)
+    annotated = annotated.where(~F.col("empty")).drop("empty")
+    cutoffs = val_cutoffs(per_domain, mix["shards"]["val_fraction"], mix["shards"]["min_val_docs"])
+
+    model = _tokenizer_model(annotated, cfg, sum(per_domain.values()))
+    (root / TOKENIZER_FILE).write_bytes(model)
+    sp = load_processor(model)
+    dtype = token_dtype(sp.get_piece_size())
+
+    staging = str(work / "tokens")
+    annotated.mapInArrow(
+        functools.partial(tokenize_partition, model=model, cutoffs_json=json.dumps(cutoffs, sort_keys=True)),
+        spark_schema(TOKENIZED),
+    ).write.mode("overwrite").parquet(staging)
+    tokens = spark.read.parquet(staging)
+
+    available = {
+        r["domain"]: int(r["tokens"])
+        for r in tokens.where(F.col("split") == "train")
+        .groupBy("domain")
+        .agg(F.sum("n_tokens").alias("tokens"))
+        .collect()
+    }
+    fitted = json.loads(Path(mix["weights_file"]).read_text()) if mix.get("weights_file") else None
+    mixture = plan_mixture(
+        dict(sorted(available.items())),
+        model_params=mix.get("model_params"),
+        tokens_per_param=mix["tokens_per_param"],
+        budget=mix.get("token_budget"),
+        e_max=mix["e_max"],
+        fitted=fitted,
+    )
+
+    # The anneal split repeats the hq documents of train; val stays apart.
+    stream = tokens.select("split", "domain", "order_key", "doc_id", "tokens").unionByName(
+        tokens.where((F.col("split") == "train") & F.col("hq")).select(
+            F.lit("anneal").alias("split"), "domain", "order_key", "doc_id", "tokens"
+        )
+    )
+    ordered = stream.orderBy("split", "domain", "order_key", "doc_id")
+    shard_entries = _write_shard_stream(
+        ordered.toLocalIterator(prefetchPartitions=False), root, dtype, mix["shards"]["max_shard_tokens"]
+    )
+
+    tok_cfg = mix["tokenizer"]
+    manifest = build_manifest(
+        tokenizer={
+            "path": TOKENIZER_FILE,
+            "sha256": sha256_file(root / TOKENIZER_FILE),
+            "vocab_size": sp.get_piece_size(),
+            "type": tok_cfg["type"] if not tok_cfg.get("model") else "given",
+            "eos_id": sp.eos_id(),
+            "user_defined_symbols": pii_placeholders(cfg),
+        },
+        dtype=dtype,
+        mixture=mixture,
+        shards=shard_entries,
+        anneal_hq_weight=mix["shards"]["anneal_hq_weight"],
+        quality_model=_quality_model(out),
+        extra={"seed": seed, "val_cutoffs": cutoffs},
+    )
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+    rows = rule_rows(
+        STAGE,
+        RULES,
+        {f"{STAGE}.empty_text": (empty_docs, empty_bytes)} if empty_docs else {},
+        sum(n for _, _, n, _ in counts),
+        sum(b for _, _, _, b in counts),
+    )
+    _publish(out, work, rows)
+    return rows
+
+
+def _publish(out: str, work: Path, rows: list[dict]) -> None:
+    target = layout.shards_dir(out)
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stats = layout.stats_path(out, STAGE)
+    stats.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(stats_table(rows), stats)
+    (work / "shards").rename(target)
+    (target / layout.SUCCESS).write_text("")
+    shutil.rmtree(work, ignore_errors=True)
