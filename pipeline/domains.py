@@ -1,0 +1,106 @@
+"""Mixing domains: which bucket of the training mixture a document belongs to.
+
+Rules come from config `mix.domains.rules`, an ordered list of `{domain, host, url}` entries where
+`host` is a regex searched in the `host` column (the registered domain, e.g. "bbc.co.uk") and `url`
+a regex searched in the normalised URL. The first matching rule wins; a rule with both patterns
+matches when either does. Documents no rule matches fall to `mix.domains.default`, unless an
+optional fastText topic classifier (labels `__label__<domain>`) is confident enough to say otherwise.
+
+Patterns run through Arrow's RE2 engine (vectorised over a batch), so they must use the syntax RE2
+and Python's `re` share: no look-around, no back-references.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.schema import set_column
+from pipeline.stage import Stage
+
+
+class DomainRule:
+    """One `{domain, host, url}` rule; `matches(batch)` is a boolean array over the batch."""
+
+    def __init__(self, spec: dict[str, Any]):
+        unknown = set(spec) - {"domain", "host", "url"}
+        if unknown or "domain" not in spec or not (spec.get("host") or spec.get("url")):
+            raise ValueError(f"domain rule {spec!r}: needs `domain` and a `host` and/or `url` regex")
+        self.domain = str(spec["domain"])
+        self.host = spec.get("host")
+        self.url = spec.get("url")
+
+    def matches(self, hosts: pa.Array, urls: pa.Array) -> pa.Array:
+        hit = pa.array([False] * len(hosts))
+        if self.host:
+            hit = pc.or_(
+                hit, pc.fill_null(pc.match_substring_regex(hosts, self.host, ignore_case=True), False)
+            )
+        if self.url:
+            hit = pc.or_(hit, pc.fill_null(pc.match_substring_regex(urls, self.url, ignore_case=True), False))
+        return hit
+
+
+class DomainAssigner(Stage):
+    """Sets the `domain` column of every row (drops nothing); `domain_source` says which rule decided."""
+
+    name: ClassVar[str] = "domains"
+    rules: ClassVar[tuple[str, ...]] = ()
+    signals: ClassVar[tuple[pa.Field, ...]] = (
+        pa.field("domain", pa.string()),
+        pa.field("domain_source", pa.string()),  # "rule:<i>", "classifier" or "default"
+    )
+
+    def __init__(self, cfg: dict[str, Any]):
+        super().__init__(cfg)
+        self.default = cfg.get("default", "web")
+        self.domain_rules = [DomainRule(spec) for spec in cfg.get("rules", [])]
+        self.classifier = None
+        model_path = cfg.get("classifier_model")
+        if model_path:
+            import fasttext  # optional: only loaded when a topic model is configured
+
+            self.classifier = fasttext.load_model(str(model_path))
+        self.classifier_min_prob = float(cfg.get("classifier_min_prob", 0.5))
+
+    @property
+    def domains(self) -> list[str]:
+        """Every domain a rule can assign, in rule order, then the default."""
+        names = list(dict.fromkeys(rule.domain for rule in self.domain_rules))
+        return names + ([self.default] if self.default not in names else [])
+
+    def assign(self, hosts: pa.Array, urls: pa.Array, texts: pa.Array | None = None) -> tuple[list, list]:
+        n = len(hosts)
+        domain: list[str | None] = [None] * n
+        source: list[str | None] = [None] * n
+        for i, rule in enumerate(self.domain_rules):
+            hit = rule.matches(hosts, urls).to_numpy(zero_copy_only=False)
+            for row in hit.nonzero()[0]:
+                if domain[row] is None:
+                    domain[row], source[row] = rule.domain, f"rule:{i}"
+        unmatched = [row for row in range(n) if domain[row] is None]
+        if self.classifier is not None and texts is not None and unmatched:
+            for row, label in zip(unmatched, self._classify([texts[row].as_py() for row in unmatched])):
+                if label is not None:
+                    domain[row], source[row] = label, "classifier"
+        for row in range(n):
+            if domain[row] is None:
+                domain[row], source[row] = self.default, "default"
+        return domain, source
+
+    def _classify(self, texts: list[str | None]) -> list[str | None]:
+        # fastText predicts one line at a time: newlines would end the input early.
+        lines = [" ".join((t or "").split())[:10000] for t in texts]
+        labels, probs = self.classifier.predict(lines, k=1)
+        return [
+            lab[0].removeprefix("__label__") if lab and p[0] >= self.classifier_min_prob else None
+            for lab, p in zip(labels, probs)
+        ]
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        texts = batch.column("text") if "text" in batch.schema.names else None
+        domain, source = self.assign(batch.column("host"), batch.column("url"), texts)
+        batch = set_column(batch, "domain", domain, pa.string())
+        return set_column(batch, "domain_source", source, pa.string())
