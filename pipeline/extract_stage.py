@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -32,6 +30,7 @@ import pyarrow as pa
 from pipeline import warc
 from pipeline.charset import DecodeFailure, decode_html
 from pipeline.extraction import ExtractionTimeout, run_trafilatura, time_budget, trafilatura_kwargs
+from pipeline.faults import executor_kill_point
 from pipeline.langid import identify, keep_language
 from pipeline.prechecks import PRECHECKS, UrlCheck, build_prechecks, first_blocked
 from pipeline.schema import DOC_SCHEMA, conform, with_signals
@@ -80,12 +79,6 @@ _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!-
 
 _PRECHECK_CACHE: dict[str, list[tuple[str, UrlCheck]]] = {}
 
-# Test-only fault injection (tests/test_executor_kill.py). When this variable names a marker file that
-# does not exist yet, the worker creates it and SIGKILLs itself right after handing over the first batch
-# of a file: one executor lost mid-task, once per run. Spark must retry the task without duplicating
-# output. Never set in real runs; unset, it costs one dictionary lookup per file.
-FAULT_KILL_ONCE_ENV = "WEBDATA_FAULT_KILL_ONCE"
-
 
 def process_warc_file(
     path: str, cfg: dict[str, Any], crawl: str, batch_rows: int = 256
@@ -93,20 +86,10 @@ def process_warc_file(
     """Rows of OUTPUT_SCHEMA for every record of one WARC file; `cfg` is the whole run config."""
     max_bytes = int(cfg["extract"]["max_html_bytes"])
     records = warc.iter_records(path, crawl, max_payload_bytes=max_bytes)
-    kill_marker = os.environ.get(FAULT_KILL_ONCE_ENV)
     for i, batch in enumerate(process_records(records, cfg, crawl, batch_rows)):
         yield batch
-        if i == 0 and kill_marker:
-            _kill_once(kill_marker)
-
-
-def _kill_once(marker: str) -> None:
-    """SIGKILL this process unless `marker` already exists (see FAULT_KILL_ONCE_ENV); test-only."""
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    os.kill(os.getpid(), signal.SIGKILL)
+        if i == 0:
+            executor_kill_point()  # test-only: one executor lost mid-task (pipeline/faults.py)
 
 
 def process_records(
