@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -37,7 +35,6 @@ from pyspark.sql.types import StringType
 from jobs.dedup_components import connected_components
 from jobs.frames import arrow_schema, spark_schema
 from jobs.output import write_stage
-from pipeline import layout
 from pipeline.dedup.lines import REMOVAL_COLUMNS, apply_line_removal, line_hash_lists
 from pipeline.dedup.lsh import band_hashes, bands_rows
 from pipeline.dedup.minhash import MinHasher
@@ -49,7 +46,6 @@ log = logging.getLogger(__name__)
 STAGE = "dedup"
 RULES = ["url", "minhash", "line_min_words"]
 LINE_RULES = {"line": ("dedup_lines_removed", "dedup_chars_removed")}
-HOST_STATS = "dedup_lines_by_host.parquet"
 CLUSTER_COLUMNS = {"duplicate_of": "string", "dedup_cluster_id": "string", "dedup_cluster_size": "long"}
 
 
@@ -63,16 +59,19 @@ def keep_order(recency_first: bool = False) -> list[Column]:
 
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
-    df, host_lines = dedup_frame(spark.read.parquet(inp), cfg["dedup"])
-    stats = write_stage(df, out, STAGE, rules=RULES, line_rules=LINE_RULES)
-    if host_lines:
-        write_host_stats(spark, out)
+    cached: list[DataFrame] = []
+    df, host_lines = dedup_frame(spark.read.parquet(inp), cfg["dedup"], cached)
+    extra = {"lines_by_host": host_line_stats} if host_lines else None
+    stats = write_stage(df, out, STAGE, rules=RULES, line_rules=LINE_RULES, extra_tables=extra)
+    for frame in cached:  # free executor storage before the next stage of a chain
+        frame.unpersist()
     return stats
 
 
-def dedup_frame(df: DataFrame, dcfg: dict[str, Any]) -> tuple[DataFrame, bool]:
+def dedup_frame(df: DataFrame, dcfg: dict[str, Any], cached: list | None = None) -> tuple[DataFrame, bool]:
     """All rows of `df` with the dedup columns added and `drop_reason` set on duplicates; and
-    whether line dedup ran (so per-host line stats exist)."""
+    whether line dedup ran (so per-host line stats exist). Frames it persists are added to `cached`."""
+    cached = [] if cached is None else cached
     for name, type_ in (("quality_score", "float"), ("drop_reason", "string")):
         if name not in df.columns:  # quality stage skipped: every copy ranks as lowest quality
             df = df.withColumn(name, F.lit(None).cast(type_))
@@ -82,8 +81,10 @@ def dedup_frame(df: DataFrame, dcfg: dict[str, Any]) -> tuple[DataFrame, bool]:
         df = df.withColumn(name, F.lit(0).cast("long"))
     if dcfg["url_enabled"]:
         df = url_dedup(df).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(df)
     if dcfg["minhash_enabled"]:
-        df = minhash_dedup(df, dcfg["minhash"]).persist(StorageLevel.MEMORY_AND_DISK)
+        df = minhash_dedup(df, dcfg["minhash"], cached).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(df)
     if dcfg["lines_enabled"]:
         df = line_dedup(df, dcfg["lines"])
     return df, bool(dcfg["lines_enabled"])
@@ -172,7 +173,7 @@ def verified_edges(edges: DataFrame, signatures: DataFrame, threshold: float) ->
     return joined.where(jaccard >= threshold).select("src", "dst")
 
 
-def minhash_dedup(df: DataFrame, mcfg: dict[str, Any]) -> DataFrame:
+def minhash_dedup(df: DataFrame, mcfg: dict[str, Any], cached: list) -> DataFrame:
     active = F.col("drop_reason").isNull()
     schema = "doc_id string, n_shingles long, bands array<long>"
     if mcfg["verify_jaccard"]:
@@ -186,6 +187,7 @@ def minhash_dedup(df: DataFrame, mcfg: dict[str, Any]) -> DataFrame:
         .withColumn("node", F.xxhash64("doc_id"))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    cached.append(signatures)
     edges = candidate_edges(signatures)
     if mcfg["verify_jaccard"]:
         edges = verified_edges(edges, signatures, mcfg["verify_threshold"])
@@ -249,18 +251,13 @@ def line_dedup(df: DataFrame, lcfg: dict[str, Any]) -> DataFrame:
     return removed.drop("removed_lines")
 
 
-def write_host_stats(spark, out: str) -> None:
-    """OUT/stats/dedup_lines_by_host.parquet: (host, lines_removed, bytes_removed), from the
-    published kept and rejected rows (written to a temp file, then renamed)."""
-    paths = [str(layout.docs_dir(out, STAGE)), str(layout.rejected_dir(out, STAGE))]
-    rows = spark.read.parquet(*paths).where(F.col("dedup_lines_removed") > 0)
+def host_line_stats(full: DataFrame) -> pa.Table:
+    """OUT/stats/dedup_lines_by_host.parquet: (host, lines_removed, bytes_removed) over all rows of
+    the stage output; published with the stage, before its _SUCCESS marker."""
+    rows = full.where(F.col("dedup_lines_removed") > 0)
     by_host = rows.groupBy("host").agg(
         F.sum("dedup_lines_removed").alias("lines_removed"),
         F.sum("dedup_bytes_removed").alias("bytes_removed"),
     )
     schema = pa.schema([("host", pa.string()), ("lines_removed", pa.int64()), ("bytes_removed", pa.int64())])
-    table = pa.Table.from_pylist([r.asDict() for r in by_host.orderBy("host").collect()], schema=schema)
-    target = Path(layout.stats_path(out, STAGE)).with_name(HOST_STATS)
-    tmp = target.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(target)
+    return pa.Table.from_pylist([r.asDict() for r in by_host.orderBy("host").collect()], schema=schema)

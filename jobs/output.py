@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.stats_tables import write_tables
@@ -34,8 +37,13 @@ def write_stage(
     line_rules: dict[str, tuple[str, str]] | None = None,
     size_col: str = "text",
     extra_stats: list[dict] | None = None,
+    extra_tables: dict[str, Callable[[Any], pa.Table]] | None = None,
 ) -> list[dict]:
-    """Write `df` (every row, `drop_reason` set on rejects) as the output of `stage`; return stats rows."""
+    """Write `df` (every row, `drop_reason` set on rejects) as the output of `stage`; return stats rows.
+
+    `extra_tables` maps a name to a function of the full stage output (a DataFrame) returning a small
+    Arrow table; it is published as `OUT/stats/<stage>_<name>.parquet` with the rest of the stage.
+    """
     from pyspark.sql import functions as F
 
     line_rules = line_rules or {}
@@ -68,15 +76,17 @@ def write_stage(
     full.where(F.col("drop_reason").isNotNull()).write.mode("overwrite").parquet(str(work / "rejected"))
     pq.write_table(stats_table(rows), work / "stats.parquet")
     write_tables(full, stage, work)
+    for name, build in (extra_tables or {}).items():
+        pq.write_table(build(full), work / f"{name}.parquet")
 
-    _publish(out, stage, work)
+    _publish(out, stage, work, ["breakdown", "histograms", *(extra_tables or {})])
     log.info(
         "%s: %d documents in, %d kept", stage, total_docs, total_docs - sum(d for d, _ in dropped.values())
     )
     return rows
 
 
-def _publish(out: str, stage: str, work: Path) -> None:
+def _publish(out: str, stage: str, work: Path, tables: list[str]) -> None:
     docs, rejected, stats = (
         layout.docs_dir(out, stage),
         layout.rejected_dir(out, stage),
@@ -88,7 +98,7 @@ def _publish(out: str, stage: str, work: Path) -> None:
     stats.parent.mkdir(parents=True, exist_ok=True)
     (work / "rejected").rename(rejected)
     (work / "stats.parquet").replace(stats)
-    for table in ("breakdown", "histograms"):
+    for table in tables:
         if (work / f"{table}.parquet").exists():
             (work / f"{table}.parquet").replace(stats.parent / f"{stage}_{table}.parquet")
     (work / "docs").rename(docs)

@@ -33,6 +33,10 @@ def _png(fig) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
+def _num(value) -> str:
+    return "-" if pd.isna(value) else str(int(value))
+
+
 def funnel_table_text(funnel: pd.DataFrame) -> str:
     """The funnel as a fixed-width table for the terminal."""
     if not len(funnel):
@@ -41,7 +45,8 @@ def funnel_table_text(funnel: pd.DataFrame) -> str:
     lines = [header, "-" * len(header)]
     for r in funnel.itertuples():
         lines.append(
-            f"{r.stage:<10}{r.docs_in:>10}{r.docs_kept:>10}{r.docs_kept_pct:>8}{r.words_in:>12}{r.words_kept:>12}"
+            f"{r.stage:<10}{r.docs_in:>10}{r.docs_kept:>10}{r.docs_kept_pct:>8}"
+            f"{_num(r.words_in):>12}{_num(r.words_kept):>12}"
         )
     return "\n".join(lines)
 
@@ -50,9 +55,9 @@ def _funnel_section(funnel: pd.DataFrame) -> str:
     if not len(funnel):
         return "<p>No stage has finished yet.</p>"
     fig, ax = plt.subplots(figsize=(7, 2.8))
-    ax.bar(funnel["stage"], funnel["words_kept"], color="#4477aa")
-    ax.set_ylabel("words kept")
-    ax.set_title("Words remaining after each stage")
+    ax.bar(funnel["stage"], funnel["docs_kept"], color="#4477aa")
+    ax.set_ylabel("documents kept")
+    ax.set_title("Documents remaining after each stage")
     return _png(fig) + funnel.to_html(index=False, classes="tbl")
 
 

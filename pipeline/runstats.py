@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from pipeline import layout
+from pipeline.stats import TOTAL
 
 
 def stages_present(out: str | Path) -> list[str]:
@@ -39,22 +40,30 @@ def histograms(out: str | Path, stage: str) -> pd.DataFrame:
 
 
 def funnel(out: str | Path) -> pd.DataFrame:
-    """Documents and words entering and remaining after each stage (words: whitespace tokens)."""
+    """Documents and words entering and remaining after each stage.
+
+    Documents come from each stage's `_total` stats row; words (whitespace tokens, after the stage's
+    line edits) from its breakdown table, where the stage writes one (the shards stage counts real
+    tokens in its manifest instead).
+    """
+    stats = rule_stats(out)
     b = breakdown(out)
     rows = []
     for stage in stages_present(out):
+        total = stats[(stats["stage"] == stage) & (stats["rule"] == TOTAL) & stats["domain"].isna()].iloc[0]
         part = b[b["stage"] == stage] if len(b) else b
-        kept = part[part["drop_reason"].isna()] if len(part) else part
+        has_words = len(part) > 0
         rows.append(
             {
                 "stage": stage,
-                "docs_in": int(part["docs"].sum()) if len(part) else 0,
-                "docs_kept": int(kept["docs"].sum()) if len(kept) else 0,
-                "words_in": int(part["words"].sum()) if len(part) else 0,
-                "words_kept": int(kept["words"].sum()) if len(kept) else 0,
+                "docs_in": int(total["docs_in"]),
+                "docs_kept": int(total["docs_in"] - total["docs_dropped"]),
+                "words_in": int(part["words"].sum()) if has_words else None,
+                "words_kept": int(part.loc[part["drop_reason"].isna(), "words"].sum()) if has_words else None,
             }
         )
     df = pd.DataFrame(rows, columns=["stage", "docs_in", "docs_kept", "words_in", "words_kept"])
+    df[["words_in", "words_kept"]] = df[["words_in", "words_kept"]].astype("Int64")
     if len(df):
         df["docs_kept_pct"] = (100.0 * df["docs_kept"] / df["docs_in"].where(df["docs_in"] > 0)).round(1)
     return df

@@ -45,22 +45,50 @@ def _wait_for_port(port: int, timeout: float = 60) -> None:
 
 @pytest.fixture(scope="module")
 def standalone_cluster(tmp_path_factory):
-    env = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+    }
     port, log_dir = _free_port(), tmp_path_factory.mktemp("spark-logs")
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     master = subprocess.Popen(
-        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-         "--webui-port", str(_free_port())],
-        env=env, stdout=open(log_dir / "master.log", "w"), stderr=subprocess.STDOUT,
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(_free_port()),
+        ],
+        env=env,
+        stdout=open(log_dir / "master.log", "w"),
+        stderr=subprocess.STDOUT,
     )
     url = f"spark://127.0.0.1:{port}"
     worker = None
     try:
         _wait_for_port(port)
         worker = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--cores", "2", "--memory", "2g",
-             "--webui-port", str(_free_port()), "--work-dir", str(log_dir / "work")],
-            env=env, stdout=open(log_dir / "worker.log", "w"), stderr=subprocess.STDOUT,
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--cores",
+                "2",
+                "--memory",
+                "2g",
+                "--webui-port",
+                str(_free_port()),
+                "--work-dir",
+                str(log_dir / "work"),
+            ],
+            env=env,
+            stdout=open(log_dir / "worker.log", "w"),
+            stderr=subprocess.STDOUT,
         )
         yield url, env
     finally:
@@ -72,14 +100,31 @@ def standalone_cluster(tmp_path_factory):
 
 def test_stage_runs_under_spark_submit_on_a_standalone_cluster(standalone_cluster, tmp_path):
     url, env = standalone_cluster
-    pages = [(f"https://news.example.org/story/{i}", article_html(f"Story {i}", [PARAGRAPH] * 3)) for i in range(4)]
+    pages = [
+        (f"https://news.example.org/story/{i}", article_html(f"Story {i}", [PARAGRAPH] * 3)) for i in range(4)
+    ]
     warc = write_html_warc(tmp_path / "in" / "pages.warc.gz", pages)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [str(SPARK_HOME / "bin" / "spark-submit"), "--master", url, "--conf", "spark.executor.memory=1g",
-         str(REPO / "jobs" / "__main__.py"), "extract", "--input", str(warc), "--output", str(out),
-         "--set", "extract.url_prechecks=[]"],
-        env=env, capture_output=True, text=True, timeout=240,
+        [
+            str(SPARK_HOME / "bin" / "spark-submit"),
+            "--master",
+            url,
+            "--conf",
+            "spark.executor.memory=1g",
+            str(REPO / "jobs" / "__main__.py"),
+            "extract",
+            "--input",
+            str(warc),
+            "--output",
+            str(out),
+            "--set",
+            "extract.url_prechecks=[]",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert layout.stage_done(out, "extract")
@@ -90,8 +135,19 @@ def test_stage_runs_under_spark_submit_on_a_standalone_cluster(standalone_cluste
 
 def test_failure_exits_non_zero_with_reason_on_last_line(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "jobs", "extract", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "jobs",
+            "extract",
+            "--input",
+            str(tmp_path / "missing"),
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "no WARC files found" in proc.stderr.strip().splitlines()[-1]

@@ -43,8 +43,13 @@ def test_report_is_one_self_contained_file(demo_run):
 
 def test_report_cli_prints_the_funnel(demo_run):
     out, _, _ = demo_run
-    proc = subprocess.run([sys.executable, "-m", "jobs", "report", str(out)], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs", "report", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].split()[:3] == ["stage", "docs", "in"]
     assert f"report: {out / 'report.html'}" in proc.stdout
@@ -54,8 +59,12 @@ def test_notebook_runs_and_rethresholds(demo_run):
     out, _, _ = demo_run
     nb = nbformat.read(REPO / "notebooks" / "filter_stats.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    params.source = f'OUT = "{out}"\nSTAGE = "filter"\nRULE = None\nSIGNAL = "gopher_word_count"\nNEW_THRESHOLD = 400'
-    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    params.source = (
+        f'OUT = "{out}"\nSTAGE = "filter"\nRULE = None\nSIGNAL = "gopher_word_count"\nNEW_THRESHOLD = 400'
+    )
+    NotebookClient(
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+    ).execute()
     last = nb.cells[-1].outputs[-1]["data"]["text/plain"]
     values = dict(line.split(None, 1) for line in last.splitlines() if len(line.split(None, 1)) == 2)
     assert values["signal"] == "gopher_word_count"
@@ -73,7 +82,10 @@ def test_run_diff_names_the_rule_that_changed(demo_run, spark, tmp_path):
     for stage in layout.STAGES[1:]:
         for suffix in ("", "_breakdown", "_histograms"):
             (other / "stats" / f"{stage}{suffix}.parquet").unlink(missing_ok=True)
-    cfg_b = {**cfg, "filter": {**cfg["filter"], "gopher_quality": {**cfg["filter"]["gopher_quality"], "min_words": 400}}}
+    cfg_b = {
+        **cfg,
+        "filter": {**cfg["filter"], "gopher_quality": {**cfg["filter"]["gopher_quality"], "min_words": 400}},
+    }
     filter_job.run(spark, cfg_b, str(layout.docs_dir(other, "extract")), str(other))
     diff = diff_runs(out, other)
     changed = changed_rows(diff[diff["stage"] == "filter"])

@@ -1,0 +1,72 @@
+"""Line-level dedup in the CCNet way (Wenzek et al. 2020, "CCNet", section 3.3).
+
+Every line is normalised (the same normalisation as the MinHash shingles: lowercase, diacritics,
+punctuation and symbols dropped, digits -> 0) and hashed to 64 bits. `jobs/dedup.py` counts in how
+many documents each hash occurs across the corpus; lines whose hash occurs in more than
+`max_count` documents (boilerplate: cookie banners, menus, share buttons) are cut from every
+document. Lines with no words after normalisation are never counted nor cut.
+
+A document that lost lines is re-checked for length: with fewer than `min_words` words left it is
+dropped as `dedup.line_min_words` (the Gopher minimum-length rule, applied again after the cut).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import xxhash
+
+from pipeline.dedup.shingles import normalized_words
+from pipeline.schema import set_column
+
+LINE_RULE = "line_min_words"
+REMOVAL_COLUMNS = ("dedup_lines_removed", "dedup_chars_removed", "dedup_bytes_removed")
+
+
+def line_hash(line: str) -> int:
+    """Signed 64-bit hash of the normalised line; 0 for a line with no words."""
+    words = normalized_words(line)
+    if not words:
+        return 0
+    return int(np.uint64(xxhash.xxh3_64_intdigest(b" ".join(words))).view(np.int64)) or 1
+
+
+def line_hashes(text: str | None) -> list[int]:
+    """One hash per "\\n"-separated line of `text` (0 = not a candidate)."""
+    return [line_hash(line) for line in text.split("\n")] if text else []
+
+
+def line_hash_lists(texts: pa.Array) -> pa.Array:
+    """list<int64> of line hashes for each text of an Arrow string array."""
+    return pa.array([line_hashes(t) for t in texts.to_pylist()], type=pa.list_(pa.int64()))
+
+
+def remove_lines(text: str | None, positions) -> str | None:
+    """`text` without the lines at `positions` (0-based indices of its "\\n"-separated lines)."""
+    if not text or not positions:
+        return text
+    cut = set(positions)
+    return "\n".join(line for i, line in enumerate(text.split("\n")) if i not in cut)
+
+
+def apply_line_removal(
+    batch: pa.RecordBatch, min_words: int, removed_col: str = "removed_lines"
+) -> pa.RecordBatch:
+    """Cut the lines listed in `removed_col` from `text`, count what went, and drop documents left
+    shorter than `min_words` (only those that lost lines, and only those not dropped before)."""
+    texts = batch.column("text").to_pylist()
+    removed = batch.column(removed_col).to_pylist()
+    reasons = batch.column("drop_reason").to_pylist()
+    new_texts, n_lines, n_chars, n_bytes = [], [], [], []
+    for i, (text, positions) in enumerate(zip(texts, removed)):
+        new = remove_lines(text, positions)
+        new_texts.append(new)
+        n_lines.append(len(set(positions)) if positions and text else 0)
+        n_chars.append(len(text) - len(new) if text else 0)
+        n_bytes.append(len(text.encode("utf-8")) - len(new.encode("utf-8")) if text else 0)
+        if n_lines[-1] and reasons[i] is None and len((new or "").split()) < min_words:
+            reasons[i] = f"dedup.{LINE_RULE}"
+    batch = set_column(batch, "text", new_texts, pa.string())
+    for name, values in zip(REMOVAL_COLUMNS, (n_lines, n_chars, n_bytes)):
+        batch = set_column(batch, name, values, pa.int64())
+    return set_column(batch, "drop_reason", reasons, pa.string())
