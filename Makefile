@@ -11,6 +11,7 @@ SEGMENTS  ?= 1
 PRESET    ?= tiny
 STEPS     ?= 200
 WORKERS   ?= 1
+TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 
 export PYSPARK_PYTHON := $(abspath $(PYTHON))
@@ -45,7 +46,7 @@ test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 train: $(STAMP)
-	$(PYTHON) -m trainer train --out $(OUT) --preset $(PRESET) --steps $(STEPS) --workers $(WORKERS)
+	$(PYTHON) -m trainer train --out $(OUT) --preset $(PRESET) --steps $(STEPS) --workers $(WORKERS) $(TRAIN_ARGS)
 
 fit-mixture: $(STAMP)
 	$(PYTHON) -m trainer fit-mixture --out $(OUT)
