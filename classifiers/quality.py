@@ -18,7 +18,6 @@ Selection modes (config `quality.selection`):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import tempfile
@@ -28,6 +27,7 @@ import numpy as np
 import xxhash
 
 from classifiers.fasttext_text import DEFAULT_MAX_WORDS, fasttext_line, labelled_line
+from pipeline.files import sha256_file
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "quality_wikiref.ftz"  # rebuild: see README
 POSITIVE, NEGATIVE = "hq", "cc"  # fastText labels: reference-like text vs random crawl text
@@ -70,14 +70,6 @@ def binary_metrics(labels, scores, threshold: float = 0.5) -> dict:
         "accuracy": accuracy,
         "roc_auc": roc_auc(labels, scores),
     }
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- the model -----------------------------------------------------------------------------------

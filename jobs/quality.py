@@ -20,10 +20,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from classifiers.quality import resolve_model_path, sha256_file, train_quality_model
+from classifiers.quality import resolve_model_path, train_quality_model
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
 from pipeline import layout
+from pipeline.files import sha256_file
 
 log = logging.getLogger(__name__)
 

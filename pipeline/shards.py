@@ -11,7 +11,6 @@ Layout and manifest keys follow the shard contract (see `MANIFEST_FORMAT_VERSION
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from pipeline.files import sha256_file
 from pipeline.megatron import IndexedDatasetWriter, bin_path, idx_path
 
 MANIFEST_FORMAT_VERSION = 1
@@ -55,14 +55,6 @@ def val_cutoffs(docs_per_domain: dict[str, int], val_fraction: float, min_val_do
         wanted = max(val_fraction, min_val_docs / n) if n else val_fraction
         out[domain] = min(0.5, wanted)
     return out
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ShardSetWriter:

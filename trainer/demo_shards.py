@@ -8,20 +8,16 @@ The layout and manifest follow the shards contract (train / anneal / val splits 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.files import sha256_file
 from pipeline.megatron import IndexedDatasetWriter, bin_path, idx_path
 
 EOS_ID = 2
 FIRST_ID = 3  # ids 0..2 are unk / bos / eos, as in sentencepiece
-
-
-def _sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _document(
@@ -89,8 +85,8 @@ def write_demo_shards(
                     "prefix": str(prefix.relative_to(shards)),
                     "docs": writer.num_documents,
                     "tokens": writer.num_tokens,
-                    "sha256_bin": _sha256(bin_path(prefix)),
-                    "sha256_idx": _sha256(idx_path(prefix)),
+                    "sha256_bin": sha256_file(bin_path(prefix)),
+                    "sha256_idx": sha256_file(idx_path(prefix)),
                 }
             )
     total = sum(domains.values())
