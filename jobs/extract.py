@@ -22,7 +22,8 @@ def crawl_label(path: str, default: str) -> str:
 
 
 def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
-    """Local files/dirs/globs, http(s) URLs, or a Common Crawl crawl id (`crawl:CC-MAIN-2024-10`)."""
+    """Local files/dirs/globs, http(s) URLs, or a Common Crawl crawl by id:
+    `crawl:CC-MAIN-2024-10[/SEGMENTS[/WARCS_PER_SEGMENT]]` (a segment holds several hundred 1 GB WARCs)."""
     from pipeline.commoncrawl import crawl_warc_urls
     from pipeline.warc import list_inputs
 
@@ -30,8 +31,11 @@ def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
     paths: list[str] = []
     for spec in specs:
         if spec.startswith("crawl:"):
-            crawl_id, _, segments = spec[len("crawl:") :].partition("/")
-            paths += crawl_warc_urls(crawl_id, int(segments) if segments else None)
+            crawl_id, *limits = spec[len("crawl:") :].split("/")
+            segments = int(limits[0]) if limits and limits[0] else None
+            per_segment = int(limits[1]) if len(limits) > 1 and limits[1] else None
+            base = cfg["extract"]["commoncrawl_base_url"]
+            paths += crawl_warc_urls(crawl_id, segments, base_url=base, files_per_segment=per_segment)
         else:
             try:
                 paths += list_inputs(spec)

@@ -160,3 +160,36 @@ def test_retries_exhausted_or_404_are_bad_records_not_exceptions(server, monkeyp
     assert "503" in out[0].message
     out = list(iter_records(server.base + "/missing.warc.gz", "cc"))
     assert [r.reason for r in out] == ["read_error"] and "404" in out[0].message
+
+
+def test_extract_job_streams_a_crawl_by_id_and_resumes_a_cut_transfer(server, spark, tmp_path):
+    """`--input crawl:<id>/1/2` end to end on Spark: listing, two WARCs over HTTP, one cut mid-file."""
+    import pyarrow.parquet as pq
+
+    from jobs import extract
+    from pipeline import layout
+    from pipeline.config import load_config
+
+    for path in server.paths:
+        server.files["/" + path] = _warc_bytes(3)
+    segment0 = ["/" + p for p in server.paths if SEGMENTS[0] in p]
+    for path in segment0:  # every transfer of the segment is cut half-way once
+        server.cut[path] = len(server.files[path]) // 2
+    cfg = load_config(
+        overrides={
+            "extract.commoncrawl_base_url": server.base,
+            "extract.url_prechecks": [],
+            "extract.lang_keep": [],
+            "extract.lang_min_score": 0.0,
+        }
+    )
+    out = tmp_path / "run"
+    extract.run(spark, cfg, [f"crawl:{CRAWL}/1/2"], str(out))
+
+    kept = pq.read_table(
+        layout.docs_dir(out, "extract"), columns=["doc_id", "warc_file", "crawl"]
+    ).to_pylist()
+    assert len(kept) == 6 and len({r["doc_id"] for r in kept}) == 6  # 2 WARCs x 3 records, no duplicates
+    assert {r["crawl"] for r in kept} == {CRAWL}
+    assert {r["warc_file"].split("/segments/")[1].split("/")[0] for r in kept} == {SEGMENTS[0]}
+    assert sum(1 for path, rng in server.requests if path in segment0 and rng) == 2  # both resumed by Range
