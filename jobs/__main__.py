@@ -38,13 +38,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def save_run_config(cfg: dict, out: Path) -> None:
-    """The resolved config goes with the run, so reports and re-thresholding see its thresholds."""
-    import yaml
-
-    (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-
-
 def _overrides(pairs: list[str]) -> dict:
     import yaml
 
@@ -62,12 +55,7 @@ def _offline_command(argv: list[str]) -> int | None:
     if not argv or argv[0] not in ("report", "diff"):
         return None
     if argv[0] == "report" and len(argv) == 2:
-        from pipeline.report import build_report, funnel_table_text
-        from pipeline.runstats import funnel
-
-        path = build_report(argv[1])
-        print(funnel_table_text(funnel(argv[1])))
-        print(f"report: {path}")
+        _print_funnel_and_report(argv[1])
         return 0
     if argv[0] == "diff" and len(argv) == 3:
         import pandas as pd
@@ -113,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.session import get_spark
 
     Path(args.output).mkdir(parents=True, exist_ok=True)
-    save_run_config(cfg, Path(args.output))
+    layout.save_run_config(cfg, args.output)
 
     inputs = args.input
     if args.command in ("extract", "crawl-to-shards"):

@@ -69,10 +69,6 @@ def transform(spark, cfg: dict[str, Any], paths: list[str]):
 def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:
     from pipeline.extract_stage import EXTRACT_RULES
 
-    paths = (
-        inp
-        if isinstance(inp, list) and all(not p.startswith("crawl:") for p in inp)
-        else input_paths(cfg, inp)
-    )
+    paths = input_paths(cfg, inp)  # idempotent: already-resolved paths and URLs come back as they are
     df = transform(spark, cfg, paths)
     return write_stage(df, out, "extract", rules=list(EXTRACT_RULES), size_col="html_bytes")

@@ -25,10 +25,6 @@ from pipeline.stats import rule_rows, stats_table
 log = logging.getLogger(__name__)
 
 
-def stage_done(out: str, stage: str) -> bool:
-    return layout.stage_done(out, stage)
-
-
 def write_stage(
     df,
     out: str,

@@ -21,6 +21,17 @@ def stats_path(out: str | Path, stage: str) -> Path:
     return Path(out) / "stats" / f"{stage}.parquet"
 
 
+def config_path(out: str | Path) -> Path:
+    """The resolved config the run was made with (reports and re-thresholding read its thresholds)."""
+    return Path(out) / "config.yaml"
+
+
+def save_run_config(cfg: dict, out: str | Path) -> None:
+    import yaml
+
+    config_path(out).write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
 def work_dir(out: str | Path, stage: str) -> Path:
     """Scratch space of an attempt; never read as output."""
     return Path(out) / "_work" / stage

@@ -22,12 +22,6 @@ def diff_runs(out_a: str | Path, out_b: str | Path) -> pd.DataFrame:
 
     def words(out):
         w = runstats.rule_drops(out)
-        if len(w):
-            w = w.assign(
-                rule=[
-                    r.split(".", 1)[1] if r.startswith(f"{s}.") else r for s, r in zip(w["stage"], w["rule"])
-                ]
-            )
         return (
             w[[*keys, "words"]].rename(columns={"words": "words_dropped"})
             if len(w)

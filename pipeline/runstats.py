@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from pipeline import layout
-from pipeline.stats import TOTAL
+from pipeline.stats import TOTAL, rule_name
 
 
 def stages_present(out: str | Path) -> list[str]:
@@ -70,13 +70,18 @@ def funnel(out: str | Path) -> pd.DataFrame:
 
 
 def rule_drops(out: str | Path) -> pd.DataFrame:
-    """Per (stage, rule): documents, characters and words dropped, from the breakdown table."""
+    """Per (stage, rule): documents, characters and words dropped, from the breakdown table.
+
+    `rule` is named as in the stats tables (`pipeline.stats.rule_name`); `drop_reason` is the full
+    reason the rejected rows carry.
+    """
     b = breakdown(out)
     if not len(b):
-        return pd.DataFrame(columns=["stage", "rule", "docs", "chars", "words"])
+        return pd.DataFrame(columns=["stage", "rule", "drop_reason", "docs", "chars", "words"])
     dropped = b[b["drop_reason"].notna()].copy()
-    dropped["rule"] = dropped["drop_reason"]
-    grouped = dropped.groupby(["stage", "rule"], as_index=False)[["docs", "chars", "words"]].sum()
+    dropped["rule"] = [rule_name(s, r) for s, r in zip(dropped["stage"], dropped["drop_reason"])]
+    keys = ["stage", "rule", "drop_reason"]
+    grouped = dropped.groupby(keys, as_index=False)[["docs", "chars", "words"]].sum()
     return grouped.sort_values(["stage", "words"], ascending=[True, False], ignore_index=True)
 
 

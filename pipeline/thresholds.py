@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from pipeline import layout
 from pipeline.config import load_config, section
 
 
@@ -90,7 +91,7 @@ SIGNAL_THRESHOLDS: dict[str, tuple[str, str, str]] = {
 
 def run_config(out: str | Path | None) -> dict[str, Any]:
     """The resolved config a run was made with (OUT/config.yaml), else the defaults."""
-    path = Path(out) / "config.yaml" if out else None
+    path = layout.config_path(out) if out else None
     if path and path.exists():
         return yaml.safe_load(path.read_text())
     return load_config()

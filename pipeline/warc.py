@@ -89,7 +89,9 @@ def list_inputs(spec: str | list[str]) -> list[str]:
         if item.startswith(("http://", "https://")):
             found.add(item)
             continue
-        matches = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
+        # an existing path is taken literally, even if its name has glob characters like "["
+        literal = os.path.exists(item) or not glob.has_magic(item)
+        matches = [item] if literal else sorted(glob.glob(item, recursive=True))
         matches = [m for m in matches if os.path.exists(m)]
         if not matches:
             raise FileNotFoundError(f"input {item!r} matches no file")

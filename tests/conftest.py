@@ -49,9 +49,8 @@ def demo_run(spark, tmp_path_factory):
     """
     import json
 
-    import yaml
-
     from jobs.chain import crawl_to_shards
+    from pipeline import layout
     from pipeline.config import load_config
     from pipeline.demo_crawl import generate_demo_crawl
 
@@ -61,7 +60,7 @@ def demo_run(spark, tmp_path_factory):
     cfg = load_config(overrides=overrides)
     out = base / "run"
     out.mkdir()
-    (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    layout.save_run_config(cfg, out)
     crawl_to_shards(spark, cfg, [str(f) for f in files], str(out))
     manifest = json.loads((base / "crawl" / "demo_manifest.json").read_text())
     return out, cfg, manifest

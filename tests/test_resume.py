@@ -62,7 +62,7 @@ def test_killed_three_times_then_rerun_matches_uninterrupted_run(demo_run, tmp_p
     reference, _, _ = demo_run
     crawl = reference.parent / "crawl"
     out = tmp_path / "run"
-    config = reference / "config.yaml"  # the very config the reference run used
+    config = layout.config_path(reference)  # the very config the reference run used
 
     for point in KILL_POINTS:
         proc = _chain(crawl, out, config, point)

@@ -32,5 +32,9 @@ def test_rethreshold_counts_both_directions():
     )
     # min_words 4 -> 6: the 5-word kept doc is newly dropped; nothing dropped by the rule passes 6 except the 7-word one
     change = rethreshold(docs, "gopher_word_count", "filter.gopher_min_words", 6, ">=")
-    assert change.as_dict() == {"newly_dropped_docs": 2, "newly_dropped_words": 8,
-                                "newly_kept_docs": 1, "newly_kept_words": 7}
+    assert change.as_dict() == {
+        "newly_dropped_docs": 2,
+        "newly_dropped_words": 8,
+        "newly_kept_docs": 1,
+        "newly_kept_words": 7,
+    }
