@@ -57,7 +57,7 @@ report: $(STAMP)
 	$(PYTHON) -m jobs report $(OUT)
 
 blocklists: $(STAMP)
-	$(PYTHON) -m pipeline.blocklists_download --dest data/blocklists
+	$(PYTHON) -m pipeline.filters.blocklists_download --dest data/blocklists
 
 # Peers (datatrove, resiliparse, HF tokenizers) live in a separate bench-only environment.
 bench-env:

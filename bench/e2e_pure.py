@@ -20,7 +20,7 @@ def run_pure(warcs: Path) -> dict:
     import pyarrow as pa
 
     from pipeline.config import load_config
-    from pipeline.extract_stage import process_warc_file
+    from pipeline.extract.stage import process_warc_file
     from pipeline.filters.stage import FilterStage
 
     cfg = load_config()
@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--warcs", type=Path, required=True)
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
-    import pipeline.extract_stage  # noqa: F401 - imports stay outside the timed sections
+    import pipeline.extract.stage  # noqa: F401 - imports stay outside the timed sections
     import pipeline.filters.stage  # noqa: F401
 
     args.json.write_text(json.dumps(run_pure(args.warcs)))

@@ -10,7 +10,7 @@ Per page: precision = overlap / predicted tokens, recall = overlap / true tokens
 mean (an empty prediction scores 0). We report the mean over pages.
 
 Systems: trafilatura 2.3.1 (the project's .venv) with several option sets, our configured settings
-(pipeline.extraction with configs/default.yaml), and two peers run in .venv-bench in a subprocess:
+(pipeline.extract.html with configs/default.yaml), and two peers run in .venv-bench in a subprocess:
 resiliparse `extract_plain_text(main_content=True)` and datatrove's `Trafilatura` extractor (its
 defaults: favour_precision, no comments, deduplicate, timeout 1 s; trafilatura 1.11, which datatrove pins).
 
@@ -124,7 +124,7 @@ def run_trafilatura(pages: list[dict], kwargs: dict) -> tuple[dict[str, str], fl
 
 def run_ours(pages: list[dict]) -> tuple[dict[str, str], float]:
     from pipeline.config import load_config
-    from pipeline.extraction import ExtractionTimeout, extract_main_text
+    from pipeline.extract.html import ExtractionTimeout, extract_main_text
 
     cfg = load_config()["extract"]
     started = time.process_time()

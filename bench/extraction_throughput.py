@@ -2,7 +2,7 @@
 
 Input: one WARC built here from the extraction benchmark pages (AEB + a WCXB subset), gzip per record
 as Common Crawl writes it, under bench/out/ (gitignored). Each side runs in its own process, one core:
-  ours       pipeline.extract_stage.process_warc_file (our WARC reader, cheap checks, charset, trafilatura
+  ours       pipeline.extract.stage.process_warc_file (our WARC reader, cheap checks, charset, trafilatura
              with configs/default.yaml settings under the per-document time budget, batched fastText lid.176)
              -- once as configured and once with the quality-first alternative (fast: false, favor_recall:
              false), to show the trade-off;
@@ -85,7 +85,7 @@ def build_warc(path: Path, wcxb_every: int) -> list[dict]:
 # --- the two sides, each run in its own interpreter ----------------------------------------------
 def side_ours(warc: str, overrides: dict) -> dict:
     from pipeline.config import load_config
-    from pipeline.extract_stage import process_warc_file
+    from pipeline.extract.stage import process_warc_file
 
     cfg = load_config(overrides={"extract.url_prechecks": [], **overrides})
     docs, kept = 0, {}
@@ -137,7 +137,7 @@ def run_side(side: str, warc: str, overrides: dict) -> dict:
         import datatrove.utils.lid  # noqa: F401 - imports outside the timed section, as for ours
     else:
         sys.path.insert(0, str(REPO))
-        import pipeline.extract_stage  # noqa: F401
+        import pipeline.extract.stage  # noqa: F401
     usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = side_datatrove(warc) if side == "datatrove" else side_ours(warc, overrides)
@@ -169,7 +169,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(REPO))
-    from pipeline.warc import doc_id_for
+    from pipeline.io.warc import doc_id_for
 
     warc = OUT / "extraction_bench.warc.gz"
     pages = build_warc(warc, args.wcxb_every)

@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "bench" / "out" / "memory_flat")
     args = parser.parse_args()
 
-    from pipeline.demo_crawl import generate_demo_crawl
+    from pipeline.fixtures.demo_crawl import generate_demo_crawl
 
     stages = args.stages.split(",")
     sets = []

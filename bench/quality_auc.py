@@ -79,11 +79,12 @@ def agreement(model_path: Path) -> dict:
 
 def spark_throughput(spark, parquet: str, model_path: Path) -> float:
     from jobs.rowwise import run_rowwise
+    from pipeline.quality.stage import QualityScorer
 
     cfg = {"model_path": str(model_path), "score_only": True, "max_words": 1000}
     df = spark.read.parquet(parquet)
     start = time.perf_counter()
-    run_rowwise(df, "pipeline.quality_stage:QualityScorer", cfg).write.format("noop").mode("overwrite").save()
+    run_rowwise(df, QualityScorer, cfg).write.format("noop").mode("overwrite").save()
     return time.perf_counter() - start
 
 

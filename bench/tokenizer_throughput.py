@@ -5,7 +5,7 @@ same vocabulary size, one core each:
 
     ours/spark   the shards stage's mapInArrow tokeniser (`jobs.shards.tokenize_partition`) on
                  Spark local[1], timed from job start to the summed token count (Spark overhead in)
-    ours/inproc  the same `pipeline.tokenize.encode_documents` call without Spark
+    ours/inproc  the same `pipeline.shards.tokenize.encode_documents` call without Spark
     hf           HF `tokenizers` SentencePieceBPETokenizer trained on the same text, `encode_batch`
                  with RAYON_NUM_THREADS=1, run in .venv-bench (subprocess)
 
@@ -71,7 +71,12 @@ def main() -> None:
     from jobs.frames import spark_schema
     from jobs.session import get_spark
     from jobs.shards import ANNOTATED, TOKENIZED, tokenize_partition
-    from pipeline.tokenize import DEFAULT_PII_PLACEHOLDERS, encode_documents, load_processor, train_tokenizer
+    from pipeline.shards.tokenize import (
+        DEFAULT_PII_PLACEHOLDERS,
+        encode_documents,
+        load_processor,
+        train_tokenizer,
+    )
 
     docs = load_docs()
     size = sum(len(d.encode()) for d in docs)

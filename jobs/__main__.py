@@ -60,7 +60,7 @@ def _offline_command(argv: list[str]) -> int | None:
     if argv[0] == "diff" and len(argv) == 3:
         import pandas as pd
 
-        from pipeline.rundiff import changed_rows, diff_runs
+        from pipeline.inspect.rundiff import changed_rows, diff_runs
 
         with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
             changed = changed_rows(diff_runs(argv[1], argv[2]))
@@ -71,8 +71,8 @@ def _offline_command(argv: list[str]) -> int | None:
 
 
 def _print_funnel_and_report(out: str) -> None:
-    from pipeline.report import build_report, funnel_table_text
-    from pipeline.runstats import funnel
+    from pipeline.inspect.report import build_report, funnel_table_text
+    from pipeline.inspect.runstats import funnel
 
     print(funnel_table_text(funnel(out)))
     print(f"report: {build_report(out)}")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "demo-crawl":
-        from pipeline.demo_crawl import generate_demo_crawl
+        from pipeline.fixtures.demo_crawl import generate_demo_crawl
 
         files = generate_demo_crawl(Path(args.output), seed=cfg["run"]["seed"])
         print(f"demo crawl: {len(files)} WARC files in {args.output}")
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("extract", "crawl-to-shards"):
         # Fail before starting Spark: a missing input or blocklist is a one-line error, not an executor traceback.
         from jobs.extract import input_paths
-        from pipeline.prechecks import build_prechecks
+        from pipeline.extract.prechecks import build_prechecks
 
         inputs = input_paths(cfg, args.input)
         build_prechecks(cfg)

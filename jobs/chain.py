@@ -1,30 +1,37 @@
 """`crawl-to-shards`: the stages of DESIGN.md in order, each skipped when its output is complete.
 
 Each stage module in `jobs/` exposes `run(spark, cfg, inp, out) -> stats rows`; a stage reads the
-kept documents of the stage before it. A stage whose module is not there yet is reported as
-missing and the chain stops there rather than pretending.
+kept documents of the stage before it (`pipeline.layout.STAGES` fixes the order).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
+import jobs.dedup
+import jobs.extract
+import jobs.filter
+import jobs.quality
+import jobs.shards
 from pipeline import layout
-from pipeline.faults import fault_point
+from pipeline.fixtures.faults import fault_point
 
 log = logging.getLogger(__name__)
 
+StageRun = Callable[[Any, dict[str, Any], Any, str], list[dict]]
 
-def stage_module(stage: str):
-    try:
-        return importlib.import_module(f"jobs.{stage}")
-    except ModuleNotFoundError as exc:
-        if exc.name in (f"jobs.{stage}",):
-            return None
-        raise
+# stage name -> its Spark job; the keys are exactly `layout.STAGES`.
+STAGE_RUNS: dict[str, StageRun] = {
+    "extract": jobs.extract.run,
+    "filter": jobs.filter.run,
+    "quality": jobs.quality.run,
+    "dedup": jobs.dedup.run,
+    "shards": jobs.shards.run,
+}
+assert tuple(STAGE_RUNS) == layout.STAGES, "jobs/chain.py and pipeline/layout.py disagree on the stages"
 
 
 def run_stage(
@@ -33,12 +40,9 @@ def run_stage(
     if layout.stage_done(out, stage) and not force:
         print(f"[{stage}] already complete in {out}: skipped", flush=True)
         return None
-    module = stage_module(stage)
-    if module is None:
-        raise SystemExit(f"stage {stage!r} is not implemented in this build")
     start = time.monotonic()
     print(f"[{stage}] running ...", flush=True)
-    rows = module.run(spark, cfg, inp, out)
+    rows = STAGE_RUNS[stage](spark, cfg, inp, out)
     total = next((r for r in rows or [] if r.get("rule") == "_total"), None)
     summary = (
         f"{total['docs_in']} docs in, {total['docs_in'] - total['docs_dropped']} kept" if total else "done"
@@ -54,10 +58,6 @@ def crawl_to_shards(
     done = []
     previous = None
     for stage in stages:
-        if stage_module(stage) is None:
-            missing = [s for s in stages if s not in done]
-            print(f"stages not available yet in this build: {', '.join(missing)}; stopping after {previous}")
-            break
         stage_input = inp if previous is None else str(layout.docs_dir(out, previous))
         fault_point(f"before:{stage}")
         run_stage(spark, cfg, stage, stage_input, out)

@@ -1,7 +1,7 @@
 """The extract stage on Spark: WARC files in, one row per response record out.
 
 Each WARC file is one Spark task (files are the natural unit: gzip members cannot be split
-blindly). The per-file work is the pure `pipeline.extract_stage.process_warc_file`.
+blindly). The per-file work is the pure `pipeline.extract.stage.process_warc_file`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ def crawl_label(path: str, default: str) -> str:
 def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
     """Local files/dirs/globs, http(s) URLs, or a Common Crawl crawl by id:
     `crawl:CC-MAIN-2024-10[/SEGMENTS[/WARCS_PER_SEGMENT]]` (a segment holds several hundred 1 GB WARCs)."""
-    from pipeline.commoncrawl import crawl_warc_urls
-    from pipeline.warc import list_inputs
+    from pipeline.io.commoncrawl import crawl_warc_urls
+    from pipeline.io.warc import list_inputs
 
     specs = inp if isinstance(inp, list) else [inp] if inp else []
     paths: list[str] = []
@@ -47,7 +47,7 @@ def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
 
 
 def transform(spark, cfg: dict[str, Any], paths: list[str]):
-    from pipeline.extract_stage import EXTRACT_SIGNALS, process_warc_file
+    from pipeline.extract.stage import EXTRACT_SIGNALS, process_warc_file
     from pipeline.schema import DOC_SCHEMA, with_signals
 
     out_schema = with_signals(DOC_SCHEMA, EXTRACT_SIGNALS)
@@ -67,7 +67,7 @@ def transform(spark, cfg: dict[str, Any], paths: list[str]):
 
 
 def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:
-    from pipeline.extract_stage import EXTRACT_RULES
+    from pipeline.extract.stage import EXTRACT_RULES
 
     paths = input_paths(cfg, inp)  # idempotent: already-resolved paths and URLs come back as they are
     df = transform(spark, cfg, paths)

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from jobs.stats_tables import write_tables
 from pipeline import layout
-from pipeline.faults import fault_point
+from pipeline.fixtures.faults import fault_point
 from pipeline.stats import rule_rows, stats_table
 
 log = logging.getLogger(__name__)

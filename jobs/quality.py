@@ -7,7 +7,7 @@
 2. Pass 1 scores every document (mapInArrow) and keeps the scores in scratch space, so the model
    runs once even when selection needs a global quantile.
 3. The quantiles (`top_fraction` selection, `hq` top fraction) come from `approxQuantile`.
-4. Pass 2 selects and marks `hq` (pipeline/quality_stage.py); `write_stage` writes kept, rejected
+4. Pass 2 selects and marks `hq` (pipeline/quality/stage.py); `write_stage` writes kept, rejected
    (`quality.<selection>`) and stats. `OUT/quality_model.json` records the model path and sha256
    for the shard manifest.
 """
@@ -25,10 +25,10 @@ from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
 from pipeline import layout
 from pipeline.files import sha256_file
+from pipeline.quality.stage import QualityScorer
 
 log = logging.getLogger(__name__)
 
-STAGE_PATH = "pipeline.quality_stage:QualityScorer"
 QUANTILE_RELATIVE_ERROR = 1e-4  # approxQuantile: a cut-off within 0.01% of rank of the exact one
 MODEL_RECORD = "quality_model.json"
 
@@ -95,7 +95,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     # Pass 1: score once, into scratch space (a rerun starts it afresh).
     scratch = layout.work_dir(out, "quality_scores")
     shutil.rmtree(scratch, ignore_errors=True)
-    run_rowwise(docs, STAGE_PATH, {**stage_cfg, "score_only": True}).write.parquet(str(scratch))
+    run_rowwise(docs, QualityScorer, {**stage_cfg, "score_only": True}).write.parquet(str(scratch))
     scored = spark.read.parquet(str(scratch))
 
     # The global cut-offs a batch cannot know: quantiles over the documents still in the running.
@@ -111,7 +111,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         stage_cfg.update({k: (cuts[i] if cuts else float("inf")) for i, k in enumerate(wanted)})
     model.update({k: stage_cfg[k] for k in wanted})
 
-    selected = run_rowwise(scored, STAGE_PATH, stage_cfg)
+    selected = run_rowwise(scored, QualityScorer, stage_cfg)
     rules = [] if q["selection"] == "none" else [q["selection"]]
     # The record goes first: once write_stage marks the stage done, a rerun skips this function.
     Path(out).mkdir(parents=True, exist_ok=True)

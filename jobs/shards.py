@@ -34,8 +34,9 @@ import pyarrow.parquet as pq
 from jobs.frames import spark_schema
 from mixing.budget import plan_mixture
 from pipeline import layout
-from pipeline.megatron import token_dtype
-from pipeline.shards import (
+from pipeline.shards.megatron import token_dtype
+from pipeline.shards.tokenize import load_processor, pii_placeholders, tokenize_array, train_tokenizer
+from pipeline.shards.writer import (
     ShardSetWriter,
     as_sort_key,
     build_manifest,
@@ -45,7 +46,6 @@ from pipeline.shards import (
     val_cutoffs,
 )
 from pipeline.stats import rule_rows, stats_table
-from pipeline.tokenize import load_processor, pii_placeholders, tokenize_array, train_tokenizer
 
 log = logging.getLogger(__name__)
 STAGE = "shards"
@@ -84,7 +84,7 @@ def _cached(key: tuple, build):
 
 
 def annotate_partition(batches, domains_json: str, seed: int):
-    from pipeline.domains import DomainAssigner
+    from pipeline.shards.domains import DomainAssigner
 
     assigner = _cached(("domains", domains_json), lambda: DomainAssigner(json.loads(domains_json)))
     for batch in batches:

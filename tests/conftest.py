@@ -52,7 +52,7 @@ def demo_run(spark, tmp_path_factory):
     from jobs.chain import crawl_to_shards
     from pipeline import layout
     from pipeline.config import load_config
-    from pipeline.demo_crawl import generate_demo_crawl
+    from pipeline.fixtures.demo_crawl import generate_demo_crawl
 
     base = tmp_path_factory.mktemp("demo")
     files = generate_demo_crawl(base / "crawl", seed=1234, n_pages=DEMO_PAGES)

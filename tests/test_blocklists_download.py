@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from pipeline.blocklists_download import DownloadError, download_all, main
 from pipeline.config import load_config
+from pipeline.filters.blocklists_download import DownloadError, download_all, main
 from pipeline.filters.nsfw import NsfwFilter, url_blocklist_precheck, url_words_precheck
 
 DOMAINS = b"badsite.example\nporn.example\n10.1.2.3\n"

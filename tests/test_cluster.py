@@ -16,7 +16,7 @@ import pyspark
 import pytest
 
 from pipeline import layout
-from pipeline.warc_fixtures import article_html, write_html_warc
+from pipeline.fixtures.warc_writer import article_html, write_html_warc
 
 SPARK_HOME = Path(pyspark.__file__).parent
 REPO = Path(__file__).resolve().parent.parent

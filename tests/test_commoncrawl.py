@@ -1,4 +1,4 @@
-"""pipeline.commoncrawl against a loopback HTTP server: the listing, retries, and resume by Range."""
+"""pipeline.io.commoncrawl against a loopback HTTP server: the listing, retries, and resume by Range."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.commoncrawl import crawl_warc_urls, open_stream
-from pipeline.warc import BadRecord, RawRecord, iter_records
+from pipeline.io.commoncrawl import crawl_warc_urls, open_stream
+from pipeline.io.warc import BadRecord, RawRecord, iter_records
 
 CRAWL = "CC-MAIN-2099-01"
 SEGMENTS = ["1700000000000.11", "1700000000000.22", "1700000000000.33"]
@@ -150,7 +150,7 @@ def test_503_then_200(server):
 
 
 def test_retries_exhausted_or_404_are_bad_records_not_exceptions(server, monkeypatch):
-    import pipeline.commoncrawl as cc
+    import pipeline.io.commoncrawl as cc
 
     server.files["/w.warc.gz"] = _warc_bytes(1)
     server.fail["/w.warc.gz"] = [503] * 10

@@ -1,4 +1,4 @@
-"""pipeline.demo_crawl: deterministic, every kind present, read back with the expected counts,
+"""pipeline.fixtures.demo_crawl: deterministic, every kind present, read back with the expected counts,
 planted items valid, and the good pages English enough for lid.176 and the repetition rules."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import re
 
 import pytest
 
-from pipeline.demo_crawl import KIND_SHARES, MANIFEST, WHOLE_FILE_GZIP, generate_demo_crawl
-from pipeline.demo_pages import ADULT_HOSTS, NSFW_WORDS
-from pipeline.warc import BadRecord, RawRecord, iter_records
+from pipeline.fixtures.demo_crawl import KIND_SHARES, MANIFEST, WHOLE_FILE_GZIP, generate_demo_crawl
+from pipeline.fixtures.demo_pages import ADULT_HOSTS, NSFW_WORDS
+from pipeline.io.warc import BadRecord, RawRecord, iter_records
 
 ALL_KINDS = set(KIND_SHARES) | {"article", "malformed"}
 

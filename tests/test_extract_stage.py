@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline import prechecks
 from pipeline.config import load_config
-from pipeline.extract_stage import EXTRACT_RULES, EXTRACT_SIGNALS, process_records, process_warc_file
+from pipeline.extract import prechecks
+from pipeline.extract.stage import EXTRACT_RULES, EXTRACT_SIGNALS, process_records, process_warc_file
+from pipeline.io.warc import BadRecord, RawRecord, doc_id_for
 from pipeline.schema import DOC_SCHEMA, with_signals
-from pipeline.warc import BadRecord, RawRecord, doc_id_for
 
 ENGLISH_PAGE = """<!doctype html><html><head><title>Tides</title></head><body>
 <nav><a href="/">Home</a> <a href="/about">About</a></nav>
@@ -154,7 +154,7 @@ def block_example_org(cfg):
 
 
 def test_url_prechecks_run_before_parsing(monkeypatch):
-    monkeypatch.setitem(prechecks.PRECHECKS, "filter.test_block", f"{__name__}:block_example_org")
+    monkeypatch.setitem(prechecks.PRECHECKS, "filter.test_block", block_example_org)
     cfg = load_config(overrides={"extract.url_prechecks": []})
     cfg["extract"]["url_prechecks"] = ["filter.test_block"]
     out = rows([response(url="https://www.example.org/x"), response(url="https://example.com/y")], cfg)
@@ -185,7 +185,7 @@ def test_reads_a_real_warc_file(tmp_path):
 
 @pytest.mark.data
 def test_every_shared_warc_sample_is_processed(shared_data):
-    from pipeline.warc import list_inputs
+    from pipeline.io.warc import list_inputs
 
     total, kept = 0, 0
     for path in list_inputs(str(shared_data / "warc_samples")):

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from pipeline.charset import DecodeFailure, codec_name, decode_html, looks_binary, sniff_meta_charset
-from pipeline.extraction import ExtractionTimeout, extract_main_text, time_budget, trafilatura_kwargs
+from pipeline.extract.charset import DecodeFailure, codec_name, decode_html, looks_binary, sniff_meta_charset
+from pipeline.extract.html import ExtractionTimeout, extract_main_text, time_budget, trafilatura_kwargs
 
 ARTICLE = """<!doctype html><html><head><title>Rivers</title></head><body>
 <nav><ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li><li><a href="/shop">Shop</a></li></ul></nav>

@@ -27,9 +27,9 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipeline.config import load_config
+from pipeline.fixtures.warc_writer import article_html
+from pipeline.io.warc import RawRecord, iter_records
 from pipeline.urls import normalize_url
-from pipeline.warc import RawRecord, iter_records
-from pipeline.warc_fixtures import article_html
 
 REPO = Path(__file__).resolve().parent.parent
 WARCIO_DIR = (
@@ -356,7 +356,7 @@ def test_big_page_is_skipped_without_being_held(tmp_path):
 
 def test_gzip_body_bomb_stops_at_the_cap():
     """The decoder inflates at most cap + 1 bytes of a body that would inflate to 50 MB."""
-    from pipeline.warc_http import decode_body
+    from pipeline.io.warc_http import decode_body
 
     bomb = gzip.compress(b" " * BIG_PAGE_BYTES, compresslevel=1)
     tracemalloc.start()

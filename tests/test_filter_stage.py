@@ -120,9 +120,7 @@ def test_runs_on_spark_with_the_declared_schema(spark):
     from jobs.rowwise import run_rowwise
 
     table = pa.Table.from_batches([docs(GOOD_DOC, NAV)])
-    df = run_rowwise(
-        dataframe_from_arrow(spark, table), "pipeline.filters.stage:FilterStage", HEURISTICS_ONLY
-    )
+    df = run_rowwise(dataframe_from_arrow(spark, table), FilterStage, HEURISTICS_ONLY)
     rows = sorted(df.collect(), key=lambda r: r["text"])
     assert [r["drop_reason"] for r in rows] == ["filter.gopher_min_words", None]
     assert rows[1]["c4_sentences"] == 5

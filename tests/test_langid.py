@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import langid
-from pipeline.langid import identify, keep_language, model_path
+from pipeline.extract import langid
+from pipeline.extract.langid import identify, keep_language, model_path
 
 ENGLISH = "The committee published its annual report on water quality in the region last Tuesday."
 FRENCH = "Le comité a publié mardi dernier son rapport annuel sur la qualité de l'eau dans la région."

@@ -12,8 +12,8 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline.megatron import IndexedDataset, IndexedDatasetWriter, token_dtype
-from pipeline.shards import ShardSetWriter
+from pipeline.shards.megatron import IndexedDataset, IndexedDatasetWriter, token_dtype
+from pipeline.shards.writer import ShardSetWriter
 
 ITEMSIZE_BY_CODE = {4: ("i", 4), 8: ("H", 2)}  # the two token dtypes we write: int32, uint16
 

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from pipeline.config import ConfigError, load_config
+from pipeline.extract.prechecks import build_prechecks, first_blocked
 from pipeline.filters.nsfw import BadWordCounter, NsfwFilter, UrlWordRule, resolve_path
-from pipeline.prechecks import build_prechecks, first_blocked
 from pipeline.schema import DOC_SCHEMA, conform, with_signals
 
 

@@ -9,6 +9,7 @@ from jobs.frames import dataframe_from_arrow
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
 from pipeline import layout
+from pipeline.filters.length import MinWordsStage
 from pipeline.schema import DOC_SCHEMA
 
 
@@ -20,7 +21,7 @@ def _docs(spark, texts):
 
 def test_rowwise_stage_split_and_stats(spark, tmp_path):
     texts = ["short", "a b c d e f", "", "one two three four", "x " * 50]
-    df = run_rowwise(_docs(spark, texts), "pipeline.length_stage:MinWordsStage", {"min_words": 3})
+    df = run_rowwise(_docs(spark, texts), MinWordsStage, {"min_words": 3})
     out = str(tmp_path / "run")
     rows = write_stage(df, out, "length", rules=["min_words", "never_fires"])
 
@@ -54,7 +55,7 @@ def test_incomplete_attempt_is_not_done(spark, tmp_path):
 
 def test_breakdown_and_histograms(spark, tmp_path):
     texts = ["short", "a b c d e f", "one two three four"]
-    df = run_rowwise(_docs(spark, texts), "pipeline.length_stage:MinWordsStage", {"min_words": 3})
+    df = run_rowwise(_docs(spark, texts), MinWordsStage, {"min_words": 3})
     out = str(tmp_path / "run")
     write_stage(df, out, "length", rules=["min_words"])
     stats = layout.stats_path(out, "length").parent

@@ -67,12 +67,11 @@ def test_filter_output_holds_no_planted_pii(demo_run):
 
 
 def test_filter_stats_have_a_row_per_rule(demo_run):
-    from jobs.filter import STAGE_PATH
-    from jobs.rowwise import load_class
+    from pipeline.filters.stage import FilterStage
 
     out, _, _ = demo_run
     rules = {r["rule"] for r in _rows(layout.stats_path(out, "filter"))}
-    assert set(load_class(STAGE_PATH).rules) <= rules
+    assert set(FilterStage.rules) <= rules
 
 
 @pytest.mark.parametrize("kind", ["spam", "lorem", "short", "js_notice"])

@@ -13,7 +13,7 @@ import pytest
 
 from classifiers.quality import QualityModel, sha256_file, train_quality_model
 from pipeline.config import load_config
-from pipeline.quality_stage import QualityScorer, host_matches
+from pipeline.quality.stage import QualityScorer, host_matches
 from pipeline.schema import DOC_SCHEMA, conform
 
 GOOD = "the history of the region was described by scholars in the journal survey study".split()

@@ -12,9 +12,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from pipeline import layout, runstats
-from pipeline.report import build_report
-from pipeline.rundiff import changed_rows, diff_runs
+from pipeline import layout
+from pipeline.inspect import runstats
+from pipeline.inspect.report import build_report
+from pipeline.inspect.rundiff import changed_rows, diff_runs
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,9 +13,9 @@ import pytest
 from test_megatron import parse_megatron
 
 from pipeline.config import load_config
-from pipeline.megatron import IndexedDataset
 from pipeline.schema import DOC_SCHEMA, conform
-from pipeline.tokenize import load_processor
+from pipeline.shards.megatron import IndexedDataset
+from pipeline.shards.tokenize import load_processor
 
 pytestmark = pytest.mark.spark
 

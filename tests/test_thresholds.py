@@ -6,8 +6,8 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.filters.stage import FilterStage
-from pipeline.rethreshold import rethreshold
-from pipeline.thresholds import SIGNAL_THRESHOLDS, threshold_for
+from pipeline.inspect.rethreshold import rethreshold
+from pipeline.inspect.thresholds import SIGNAL_THRESHOLDS, threshold_for
 
 
 @pytest.mark.parametrize("signal", sorted(SIGNAL_THRESHOLDS))

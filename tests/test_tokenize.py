@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from pipeline.config import load_config
-from pipeline.domains import DomainAssigner
-from pipeline.tokenize import (
+from pipeline.shards.domains import DomainAssigner
+from pipeline.shards.tokenize import (
     DEFAULT_PII_PLACEHOLDERS,
     encode_documents,
     load_processor,

@@ -1,4 +1,4 @@
-"""pipeline.warc: every real sample file, hand-built broken files, offsets, payload decoding, inputs."""
+"""pipeline.io.warc: every real sample file, hand-built broken files, offsets, payload decoding, inputs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.warc import BadRecord, RawRecord, doc_id_for, iter_records, list_inputs, parse_warc_date
+from pipeline.io.warc import BadRecord, RawRecord, doc_id_for, iter_records, list_inputs, parse_warc_date
 
 # file (under warc_samples/) -> (HTTP responses read, BadRecord reasons). Counts checked against
 # warcio's ArchiveIterator where it can read the file (it counts dns: responses, we skip them).

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pipeline.megatron import IndexedDataset
+from pipeline.shards.megatron import IndexedDataset
 
 DEFAULT_MAX_EPOCHS = 4.0  # Muennighoff et al. 2023: up to ~4 repeats of data are nearly as good as new data
 HQ_PREFIX = "hq/"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.files import sha256_file
-from pipeline.megatron import IndexedDatasetWriter, bin_path, idx_path
+from pipeline.shards.megatron import IndexedDatasetWriter, bin_path, idx_path
 
 EOS_ID = 2
 FIRST_ID = 3  # ids 0..2 are unk / bos / eos, as in sentencepiece

@@ -1,6 +1,6 @@
 """NSFW filtering: URL pre-checks (before extraction) and an NSFW-word ratio on the text.
 
-URL pre-checks (registered in pipeline/prechecks.py, run inside the extract stage):
+URL pre-checks (registered in pipeline/extract/prechecks.py, run inside the extract stage):
 - `filter.url_blocklist`: the host or one of its parent domains is on a domain list (UT1 "adult",
   ~4.6 M domains, as RefinedWeb §G.1 and FineWeb do), or the URL / a parent path is on a URL list.
 - `filter.url_words`: RefinedWeb's URL word score (Penedo et al. 2023, §G.1), with the word lists

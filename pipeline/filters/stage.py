@@ -7,7 +7,6 @@ skipped when that sub-section says `enabled: false` (its signal columns are then
 
 `rules`, `line_rules` and `signals` are class attributes built at import time from the families,
 because engines read them from the class (Spark needs the output schema before any batch runs).
-The NSFW and PII families live in their own modules and join the stage when those modules exist.
 
 Each text is split once (`DocStats`) and shared by all heuristic families; after C4 rewrites a
 kept document, its split is rebuilt for the families that follow.
@@ -15,8 +14,6 @@ kept document, its split is rebuilt for the families that follow.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -24,33 +21,21 @@ import pyarrow as pa
 from pipeline.filters.c4 import C4Filter
 from pipeline.filters.fineweb import FineWebFilter
 from pipeline.filters.gopher import GopherQualityFilter, GopherRepetitionFilter
+from pipeline.filters.nsfw import NsfwFilter
+from pipeline.filters.pii import PiiFilter
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
 from pipeline.schema import set_column
 from pipeline.stage import Stage
 
-
-def _optional(section: str, path: str) -> tuple[str, type] | None:
-    """(section, class) when the module exists; its import errors are real errors, not skipped."""
-    module, name = path.split(":")
-    if importlib.util.find_spec(module) is None:
-        return None
-    cls = getattr(importlib.import_module(module), name, None)
-    return (section, cls) if cls is not None else None
-
-
 # (config sub-section, family class), in the order they run.
-FAMILIES: tuple[tuple[str, type], ...] = tuple(
-    f
-    for f in (
-        _optional("nsfw", "pipeline.filters.nsfw:NsfwFilter"),
-        ("gopher_repetition", GopherRepetitionFilter),
-        ("gopher_quality", GopherQualityFilter),
-        ("c4", C4Filter),
-        ("fineweb", FineWebFilter),
-        _optional("pii", "pipeline.filters.pii:PiiFilter"),
-    )
-    if f is not None
+FAMILIES: tuple[tuple[str, type], ...] = (
+    ("nsfw", NsfwFilter),
+    ("gopher_repetition", GopherRepetitionFilter),
+    ("gopher_quality", GopherQualityFilter),
+    ("c4", C4Filter),
+    ("fineweb", FineWebFilter),
+    ("pii", PiiFilter),
 )
 
 

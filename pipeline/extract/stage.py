@@ -27,18 +27,18 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline import warc
-from pipeline.charset import DecodeFailure, decode_html
-from pipeline.extraction import ExtractionTimeout, run_trafilatura, time_budget, trafilatura_kwargs
-from pipeline.faults import executor_kill_point
-from pipeline.langid import identify, keep_language
-from pipeline.prechecks import PRECHECKS, UrlCheck, build_prechecks, first_blocked
+from pipeline.extract.charset import DecodeFailure, decode_html
+from pipeline.extract.html import ExtractionTimeout, run_trafilatura, time_budget, trafilatura_kwargs
+from pipeline.extract.langid import identify, keep_language
+from pipeline.extract.prechecks import PRECHECKS, UrlCheck, build_prechecks, first_blocked
+from pipeline.fixtures.faults import executor_kill_point
+from pipeline.io import warc
 from pipeline.schema import DOC_SCHEMA, conform, with_signals
 from pipeline.urls import normalize_url, registered_domain, url_host
 
 STAGE = "extract"
 
-# The reasons pipeline.warc gives a BadRecord (input it could not read), in the order they can occur.
+# The reasons pipeline.io.warc gives a BadRecord (input it could not read), in the order they can occur.
 BAD_RECORD_REASONS = (
     "read_error",
     "bad_gzip",
@@ -89,7 +89,7 @@ def process_warc_file(
     for i, batch in enumerate(process_records(records, cfg, crawl, batch_rows)):
         yield batch
         if i == 0:
-            executor_kill_point()  # test-only: one executor lost mid-task (pipeline/faults.py)
+            executor_kill_point()  # test-only: one executor lost mid-task (pipeline/fixtures/faults.py)
 
 
 def process_records(

@@ -6,7 +6,7 @@ member starts in the raw file (so a record gets the offset the Common Crawl inde
 and on a corrupt member can `resync()`: skip to the next gzip member header whose first bytes
 decompress to a WARC/ARC record header. Uncompressed files pass through unchanged.
 
-Errors are raised as `StreamError(reason)`; the record layer (pipeline/warc.py) turns them into
+Errors are raised as `StreamError(reason)`; the record layer (pipeline/io/warc.py) turns them into
 counted BadRecords. Memory stays bounded: data is decompressed in 64 KiB steps and only the last
 `RESYNC_WINDOW` raw bytes of the current member are kept for the resync scan.
 """
@@ -34,7 +34,7 @@ class StreamError(Exception):
 def open_input(path: str) -> BinaryIO:
     """A binary stream of a local path or an http(s) URL (the latter resumes dropped connections)."""
     if path.startswith(("http://", "https://")):
-        from pipeline.commoncrawl import open_stream
+        from pipeline.io.commoncrawl import open_stream
 
         return open_stream(path)
     return open(path, "rb")
@@ -63,7 +63,7 @@ class WarcStream:
         return self._raw_eof and not self._pending and self._pos >= len(self._buf)
 
     def line_offset(self) -> int:
-        """File offset of the next byte to be read (see pipeline/warc.py on what offsets mean)."""
+        """File offset of the next byte to be read (see pipeline/io/warc.py on what offsets mean)."""
         if self._pos >= len(self._buf):
             self._more()  # the next byte may begin a new gzip member
         here = self._out_at + self._pos

@@ -19,7 +19,7 @@ import numpy as np
 import xxhash
 
 from pipeline.files import sha256_file
-from pipeline.megatron import IndexedDatasetWriter, bin_path, idx_path
+from pipeline.shards.megatron import IndexedDatasetWriter, bin_path, idx_path
 
 MANIFEST_FORMAT_VERSION = 1
 SPLITS = ("train", "anneal", "val")

@@ -32,8 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pipeline.warc_http import decode_body, parse_http_head
-from pipeline.warc_stream import StreamError, WarcStream, open_input
+from pipeline.io.warc_http import decode_body, parse_http_head
+from pipeline.io.warc_stream import StreamError, WarcStream, open_input
 
 DEFAULT_MAX_PAYLOAD_BYTES = 5_000_000
 MAX_HEADER_LINES = 1000  # more WARC header lines than this is garbage, not a header

@@ -19,8 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline import runstats  # noqa: E402
-from pipeline.thresholds import run_config, threshold_for  # noqa: E402
+from pipeline.inspect import runstats  # noqa: E402
+from pipeline.inspect.thresholds import run_config, threshold_for  # noqa: E402
 
 SAMPLES_PER_RULE = 3
 SNIPPET_CHARS = 400

@@ -1,6 +1,6 @@
 """Download the NSFW blocklists from upstream (`make blocklists`) and write a config snippet.
 
-    python -m pipeline.blocklists_download --dest data/blocklists
+    python -m pipeline.filters.blocklists_download --dest data/blocklists
 
 Fetches
 - the UT1 "adult" tarball (Université Toulouse Capitole, CC BY-SA 4.0): members adult/domains, adult/urls;
@@ -165,7 +165,7 @@ def download_all(
     write_atomic(dest / "SOURCES.json", json.dumps(sources, indent=1, sort_keys=True).encode())
     snippet = dest / "blocklists.yaml"
     lines = [
-        "# Written by `python -m pipeline.blocklists_download`; pass with --config or merge into a run config.",
+        "# Written by `python -m pipeline.filters.blocklists_download`; pass with --config or merge into a run config.",
         "filter:",
         "  nsfw:",
         f"    domain_blocklists: [{json.dumps(str(ut1['adult/domains']))}]",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import runstats
+from pipeline.inspect import runstats
 
 
 def diff_runs(out_a: str | Path, out_b: str | Path) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Cheap URL-level checks that run before HTML extraction (the expensive part of the crawl).
 
-Later stages register a check here by name; `extract.url_prechecks` in the config lists the ones
+A check is registered here by name; `extract.url_prechecks` in the config lists the ones
 a run uses. A check factory takes the whole run config and returns `check(url, host) -> bool`
 (True = reject). The registered name is the `drop_reason` the rejected record gets, so the rule
 keeps its own name ("filter.url_blocklist") even though it runs inside the extract stage.
@@ -8,16 +8,17 @@ keeps its own name ("filter.url_blocklist") even though it runs inside the extra
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.filters.nsfw import url_blocklist_precheck, url_words_precheck
+
 UrlCheck = Callable[[str, str], bool]
 
-# drop_reason -> "module:factory"; the factory is imported lazily, once per executor process.
-PRECHECKS: dict[str, str] = {
-    "filter.url_blocklist": "pipeline.filters.nsfw:url_blocklist_precheck",
-    "filter.url_words": "pipeline.filters.nsfw:url_words_precheck",
+# drop_reason -> factory; a factory is called once per executor process (it loads its lists then).
+PRECHECKS: dict[str, Callable[[dict[str, Any]], UrlCheck]] = {
+    "filter.url_blocklist": url_blocklist_precheck,
+    "filter.url_words": url_words_precheck,
 }
 
 
@@ -27,8 +28,7 @@ def build_prechecks(cfg: dict[str, Any]) -> list[tuple[str, UrlCheck]]:
     for name in names:
         if name not in PRECHECKS:
             raise ValueError(f"extract.url_prechecks: unknown check {name!r} (known: {sorted(PRECHECKS)})")
-        module, factory = PRECHECKS[name].split(":")
-        checks.append((name, getattr(importlib.import_module(module), factory)(cfg)))
+        checks.append((name, PRECHECKS[name](cfg)))
     return checks
 
 
