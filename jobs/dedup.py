@@ -5,7 +5,7 @@ from `pipeline/dedup/` (signatures, line hashes, line removal). Nothing proporti
 is collected on the driver: candidate pairs, connected components and the keep rule are joins,
 group-bys and windows.
 
-1. URL: documents with the same `normalize_url` keep the newest fetch (ties: better quality, then
+1. URL: documents with the same canonical URL (`url_norm`) keep the newest fetch (ties: better quality, then
    smaller doc_id); the others get `dedup.url`.
 2. MinHash: signatures -> one bucket per (band, band hash) -> each bucket links its members to its
    smallest node (a star, so edges grow linearly with bucket size, not quadratically) -> optional
@@ -25,27 +25,32 @@ import json
 import logging
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType
 
 from jobs.dedup_components import connected_components
-from jobs.frames import arrow_schema, spark_schema
+from jobs.frames import arrow_schema, spark_schema, with_url_norm
 from jobs.output import write_stage
-from pipeline.dedup.lines import REMOVAL_COLUMNS, apply_line_removal, line_hash_lists
+from pipeline.dedup.lines import (
+    LINE_DEDUP,
+    LINE_MIN_WORDS,
+    REMOVAL_COLUMNS,
+    WORDS_LEFT,
+    apply_line_removal,
+    line_hash_lists,
+)
 from pipeline.dedup.lsh import band_hashes, bands_rows
 from pipeline.dedup.minhash import MinHasher
+from pipeline.rules import line_columns
 from pipeline.schema import conform
-from pipeline.urls import normalize_url
 
 log = logging.getLogger(__name__)
 
 STAGE = "dedup"
-RULES = ["url", "minhash", "line_min_words"]
-LINE_RULES = {"line": ("dedup_lines_removed", "dedup_chars_removed")}
+RULES = ["url", "minhash", LINE_MIN_WORDS.name]
+LINE_RULES = line_columns((LINE_DEDUP,))
 CLUSTER_COLUMNS = {"duplicate_of": "string", "dedup_cluster_id": "string", "dedup_cluster_size": "long"}
 
 
@@ -75,10 +80,12 @@ def dedup_frame(df: DataFrame, dcfg: dict[str, Any], cached: list | None = None)
     for name, type_ in (("quality_score", "float"), ("drop_reason", "string")):
         if name not in df.columns:  # quality stage skipped: every copy ranks as lowest quality
             df = df.withColumn(name, F.lit(None).cast(type_))
+    df = with_url_norm(df)
     for name, type_ in CLUSTER_COLUMNS.items():
         df = df.withColumn(name, F.lit(None).cast(type_))
     for name in REMOVAL_COLUMNS:
         df = df.withColumn(name, F.lit(0).cast("long"))
+    df = df.withColumn(WORDS_LEFT, F.lit(None).cast("long"))
     if dcfg["url_enabled"]:
         df = url_dedup(df).persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(df)
@@ -91,16 +98,11 @@ def dedup_frame(df: DataFrame, dcfg: dict[str, Any], cached: list | None = None)
 
 
 # --- 1. URL ---------------------------------------------------------------------------------------
-def _url_keys(urls: pd.Series) -> pd.Series:
-    return urls.map(normalize_url, na_action="ignore")
-
-
 def url_dedup(df: DataFrame) -> DataFrame:
     # Unparseable URLs, and rows dropped before, never match anything: their key is unique.
     own_key = F.concat(F.lit("doc:"), F.col("doc_id"))
     active = F.col("drop_reason").isNull()
-    url_key = F.pandas_udf(_url_keys, StringType())("url")
-    df = df.withColumn("_url_key", F.when(active, F.coalesce(url_key, own_key)).otherwise(own_key))
+    df = df.withColumn("_url_key", F.when(active, F.coalesce("url_norm", own_key)).otherwise(own_key))
     group = Window.partitionBy("_url_key")
     ranked = Window.partitionBy("_url_key").orderBy(*keep_order(recency_first=True))
     df = df.withColumn("_rank", F.row_number().over(ranked)).withColumn(

@@ -20,3 +20,20 @@ def arrow_schema(df) -> pa.Schema:
 def dataframe_from_arrow(spark, table: pa.Table):
     """A DataFrame with exactly the Arrow table's schema (all-null columns keep their declared type)."""
     return spark.createDataFrame(table, schema=spark_schema(table.schema))
+
+
+def _normalized(urls):
+    from pipeline.urls import normalize_url
+
+    return urls.map(normalize_url, na_action="ignore")
+
+
+def with_url_norm(df):
+    """`df` with the canonical `url_norm` column; derived from `url` when the table predates it
+    (document tables written before url_norm existed, or built by hand)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    if "url_norm" in df.columns:
+        return df
+    return df.withColumn("url_norm", F.pandas_udf(_normalized, StringType())("url"))

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.quality import resolve_model_path, train_quality_model
+from jobs.frames import with_url_norm
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
 from pipeline import layout
 from pipeline.files import sha256_file
-from pipeline.quality.stage import QualityScorer
+from pipeline.quality.stage import QualityScorer, selection_rules
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +40,18 @@ def training_examples(spark, docs, cfg: dict[str, Any]) -> tuple[list[str], list
 
     train_cfg = cfg["quality"]["train"]
     seed = int(cfg["run"]["seed"])
-    refs = spark.read.text(train_cfg["reference_urls"]).select(F.trim("value").alias("url")).distinct()
+    refs = spark.read.text(train_cfg["reference_urls"]).select(F.trim("value").alias("url_norm")).distinct()
     kept = docs.where(F.col("drop_reason").isNull() & F.col("text").isNotNull()).select(
-        "doc_id", "url", "text"
+        "doc_id", "url_norm", "text"
     )
-    cited = kept.join(F.broadcast(refs), "url", "left_semi")
+    cited = kept.join(F.broadcast(refs), "url_norm", "left_semi")
     positives = [r["text"] for r in cited.orderBy("doc_id").collect()]
     if train_cfg.get("wikipedia"):
         from classifiers.quality_data import read_texts
 
         positives += read_texts(train_cfg["wikipedia"])
     # Seeded sample: order the uncited documents by a hash of (seed, doc_id) and take the first n.
-    others = kept.join(F.broadcast(refs), "url", "left_anti")
+    others = kept.join(F.broadcast(refs), "url_norm", "left_anti")
     ranked = others.withColumn("_rank", F.xxhash64(F.lit(seed), F.col("doc_id"))).orderBy("_rank", "doc_id")
     negatives = [r["text"] for r in ranked.limit(max(1, len(positives))).collect()]
     return positives, negatives
@@ -87,7 +88,7 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     q = cfg["quality"]
-    docs = spark.read.parquet(inp)
+    docs = with_url_norm(spark.read.parquet(inp))
     model = resolve_model(spark, docs, cfg, out)
     stage_cfg = {**q, "model_path": model["path"], "seed": int(cfg["run"]["seed"])}
     stage_cfg.pop("train", None)
@@ -112,10 +113,9 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     model.update({k: stage_cfg[k] for k in wanted})
 
     selected = run_rowwise(scored, QualityScorer, stage_cfg)
-    rules = [] if q["selection"] == "none" else [q["selection"]]
     # The record goes first: once write_stage marks the stage done, a rerun skips this function.
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / MODEL_RECORD).write_text(json.dumps(model, indent=2, sort_keys=True, default=str) + "\n")
-    stats = write_stage(selected, out, "quality", rules=rules, line_rules={})
+    stats = write_stage(selected, out, "quality", rules=selection_rules(q["selection"]))
     shutil.rmtree(scratch, ignore_errors=True)
     return stats

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jobs.frames import spark_schema
+from jobs.frames import spark_schema, with_url_norm
 from mixing.budget import plan_mixture
 from pipeline import layout
 from pipeline.shards.megatron import token_dtype
@@ -89,7 +89,7 @@ def annotate_partition(batches, domains_json: str, seed: int):
     assigner = _cached(("domains", domains_json), lambda: DomainAssigner(json.loads(domains_json)))
     for batch in batches:
         doc_ids = batch.column("doc_id").to_pylist()
-        domain, _ = assigner.assign(batch.column("host"), batch.column("url"), batch.column("text"))
+        domain, _ = assigner.assign(batch.column("host"), batch.column("url_norm"), batch.column("text"))
         yield pa.RecordBatch.from_arrays(
             [
                 batch.column("doc_id"),
@@ -135,7 +135,10 @@ def _read_documents(spark, inp: str):
         df = df.withColumn("hq", F.lit(False))
     if "drop_reason" in df.columns:
         df = df.where(F.col("drop_reason").isNull())
-    return df.select("doc_id", "url", "host", "text", F.col("hq").cast("boolean").alias("hq"))
+    # domain rules match the canonical URL
+    return with_url_norm(df).select(
+        "doc_id", "url_norm", "host", "text", F.col("hq").cast("boolean").alias("hq")
+    )
 
 
 def _tokenizer_model(spark_df, cfg: dict, n_docs: int) -> bytes:

@@ -10,7 +10,9 @@ import pyarrow as pa
 
 DOC_FIELDS: tuple[pa.Field, ...] = (
     pa.field("doc_id", pa.string()),  # stable id: sha1 of WARC-Record-ID (or URL + fetch time)
-    pa.field("url", pa.string()),  # normalised URL (pipeline.urls.normalize_url)
+    pa.field("url", pa.string()),  # WARC-Target-URI exactly as fetched: the join key back to the crawl
+    # canonical URL (pipeline.urls.normalize_url; null when not http(s)): URL dedup and blocklists
+    pa.field("url_norm", pa.string()),
     pa.field("host", pa.string()),  # registered domain of the URL, e.g. "bbc.co.uk"
     pa.field("crawl", pa.string()),  # crawl id, e.g. "CC-MAIN-2024-10", or the input name
     pa.field("warc_file", pa.string()),

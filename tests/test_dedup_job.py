@@ -9,7 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.config import load_config
 from pipeline.schema import DOC_SCHEMA
+from pipeline.urls import normalize_url
 
 pytestmark = pytest.mark.spark
 
@@ -73,6 +75,8 @@ def _corpus() -> list[dict]:
 
 
 def _write_input(tmp_path, docs) -> str:
+    # as the extract stage writes them: the canonical URL beside the URL as fetched
+    docs = [{"url_norm": normalize_url(d.get("url")), **d} for d in docs]
     table = pa.Table.from_pylist(docs, schema=DOC_SCHEMA)  # columns not given are null
     path = tmp_path / "in"
     path.mkdir()
@@ -101,8 +105,11 @@ def test_dedup_job_end_to_end(spark, tmp_path):
     assert (out / "docs" / "dedup" / "_SUCCESS").exists()
     assert len(kept) + len(rejected) == len(_corpus())  # no row lost
 
-    # URL: the newest fetch survives, the others point at it.
+    # URL: the newest fetch survives, the others point at it; every row keeps its URL as fetched.
     assert "u-new" in kept
+    assert kept["u-new"]["url"] == "https://NEWS.example.com/a/story/?utm_source=x"
+    assert kept["u-new"]["url_norm"] == "https://news.example.com/a/story"
+    assert rejected["u-mid"]["url"] == "https://news.example.com/a/story#top"
     for doc in ("u-old", "u-mid"):
         assert rejected[doc]["drop_reason"] == "dedup.url"
         assert rejected[doc]["duplicate_of"] == "u-new"
@@ -156,3 +163,27 @@ def test_exact_jaccard_verification_and_threshold_config(spark, tmp_path):
     assert reasons["n-copy"] == ("dedup.minhash", "n-low")
     assert reasons["n-best"] == (None, None) and reasons["n-low"] == (None, None)
     assert sum(reason == "dedup.minhash" for reason, _ in reasons.values()) == 3  # + t-old, t-new-b
+
+
+def test_url_dedup_keys_on_url_norm_not_url(spark, tmp_path):
+    """Two different fetched URLs with one canonical form are duplicates; the same fetched URL
+    with different canonical forms is not (the canonical column decides, not the raw one)."""
+    from jobs.dedup import dedup_frame
+
+    rng = random.Random(5)
+    rows = [
+        {
+            **_doc("a", _text(rng), url="https://x.test/p?b=2&a=1", days=0),
+            "url_norm": "https://x.test/p?a=1&b=2",
+        },
+        {
+            **_doc("b", _text(rng), url="https://X.test/p/?a=1&b=2", days=1),
+            "url_norm": "https://x.test/p?a=1&b=2",
+        },
+        {**_doc("c", _text(rng), url="https://y.test/same", days=0), "url_norm": "https://y.test/one"},
+        {**_doc("d", _text(rng), url="https://y.test/same", days=1), "url_norm": "https://y.test/two"},
+    ]
+    cfg = load_config(overrides={"dedup.minhash_enabled": False, "dedup.lines_enabled": False})["dedup"]
+    df, _ = dedup_frame(spark.read.parquet(_write_input(tmp_path, rows)), cfg)
+    reasons = {r["doc_id"]: r["drop_reason"] for r in df.select("doc_id", "drop_reason").collect()}
+    assert reasons == {"a": "dedup.url", "b": None, "c": None, "d": None}

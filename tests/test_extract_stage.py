@@ -62,7 +62,9 @@ def test_kept_english_page_has_text_language_and_provenance():
     record = response(url="HTTP://News.Example.CO.UK:80/story/?utm_source=x&id=7#top", offset=1234)
     (row,) = rows([record])
     assert row["drop_reason"] is None
-    assert row["url"] == "http://news.example.co.uk/story?id=7"
+    # `url` is the WARC-Target-URI as fetched (the join key back to the crawl); `url_norm` is canonical
+    assert row["url"] == "HTTP://News.Example.CO.UK:80/story/?utm_source=x&id=7#top"
+    assert row["url_norm"] == "http://news.example.co.uk/story?id=7"
     assert row["host"] == "example.co.uk"
     assert row["doc_id"] == doc_id_for(record.record_id, record.url, FETCHED)
     assert (row["crawl"], row["warc_file"], row["warc_offset"], row["fetch_time"]) == (

@@ -45,6 +45,7 @@ def docs_batch(n: int, seed: int = 3) -> pa.RecordBatch:
         "text": texts,
         "drop_reason": ["filter.gopher_min_words"] + [None] * (n - 1),
     }
+    data["url_norm"] = data["url"]  # already canonical
     return conform(pa.RecordBatch.from_pydict(data), DOC_SCHEMA)
 
 

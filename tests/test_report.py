@@ -61,14 +61,16 @@ def test_notebook_runs_and_rethresholds(demo_run):
     nb = nbformat.read(REPO / "notebooks" / "filter_stats.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source = (
-        f'OUT = "{out}"\nSTAGE = "filter"\nRULE = None\nSIGNAL = "gopher_word_count"\nNEW_THRESHOLD = 400'
+        f'OUT = "{out}"\nSTAGE = "filter"\nRULE = None\nMOVE = "filter.gopher_min_words"\nNEW_VALUE = 400'
     )
     NotebookClient(
         nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
     ).execute()
     last = nb.cells[-1].outputs[-1]["data"]["text/plain"]
     values = dict(line.split(None, 1) for line in last.splitlines() if len(line.split(None, 1)) == 2)
-    assert values["signal"] == "gopher_word_count"
+    assert (
+        values["signal"] == "gopher_word_count" and values["config_key"] == "filter.gopher_quality.min_words"
+    )
     # Raising the minimum word count from 50 to 400 can only drop more documents, never keep more.
     assert int(values["newly_dropped_docs"]) > 0 and int(values["newly_kept_docs"]) == 0
 

@@ -36,7 +36,8 @@ def make_docs(n: int = 160, seed: int = 0) -> pa.Table:
         text = "\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 25))) for _ in range(3))
         if i == 7:
             text = "   "  # counted as shards.empty_text, never written
-        rows.append({"doc_id": f"d{i:04d}", "url": f"https://{path}/{i}", "host": host, "text": text})
+        url = f"https://{path}/{i}"
+        rows.append({"doc_id": f"d{i:04d}", "url": url, "url_norm": url, "host": host, "text": text})
     table = pa.Table.from_pylist(rows)
     batch = conform(table.to_batches()[0], DOC_SCHEMA)
     hq = pa.array([i % 5 == 0 for i in range(n)])

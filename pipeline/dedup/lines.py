@@ -7,7 +7,8 @@ many documents each hash occurs across the corpus; lines whose hash occurs in mo
 document. Lines with no words after normalisation are never counted nor cut.
 
 A document that lost lines is re-checked for length: with fewer than `min_words` words left it is
-dropped as `dedup.line_min_words` (the Gopher minimum-length rule, applied again after the cut).
+dropped as `dedup.line_min_words` (the Gopher minimum-length rule, applied again after the cut);
+its signal `dedup_words_left` is stored so the rule can be re-thresholded.
 """
 
 from __future__ import annotations
@@ -17,10 +18,25 @@ import pyarrow as pa
 import xxhash
 
 from pipeline.dedup.shingles import normalized_words
+from pipeline.rules import LineRule, Rule
 from pipeline.schema import set_column
 
-LINE_RULE = "line_min_words"
 REMOVAL_COLUMNS = ("dedup_lines_removed", "dedup_chars_removed", "dedup_bytes_removed")
+WORDS_LEFT = "dedup_words_left"  # words of a document that lost lines (null if it lost none)
+_CCNET = "CCNet (Wenzek et al. 2020) §3.3"
+# Cutting repeated lines: the decision needs the whole corpus (how many documents hold the line),
+# so the stored output can answer only "what if it were off" (the lines and characters it cut).
+LINE_DEDUP = Rule(
+    "dedup", "line", "dedup.lines_enabled", "==", None, _CCNET, LineRule(None, *REMOVAL_COLUMNS[:2])
+)
+LINE_MIN_WORDS = Rule(
+    "dedup",
+    "line_min_words",
+    "dedup.lines.min_words",
+    ">=",
+    WORDS_LEFT,
+    "Gopher min_words (Rae et al. 2021), re-applied after " + _CCNET,
+)
 
 
 def line_hash(line: str) -> int:
@@ -57,16 +73,18 @@ def apply_line_removal(
     texts = batch.column("text").to_pylist()
     removed = batch.column(removed_col).to_pylist()
     reasons = batch.column("drop_reason").to_pylist()
-    new_texts, n_lines, n_chars, n_bytes = [], [], [], []
+    new_texts, n_lines, n_chars, n_bytes, words_left = [], [], [], [], []
     for i, (text, positions) in enumerate(zip(texts, removed)):
         new = remove_lines(text, positions)
         new_texts.append(new)
         n_lines.append(len(set(positions)) if positions and text else 0)
         n_chars.append(len(text) - len(new) if text else 0)
         n_bytes.append(len(text.encode("utf-8")) - len(new.encode("utf-8")) if text else 0)
-        if n_lines[-1] and reasons[i] is None and len((new or "").split()) < min_words:
-            reasons[i] = f"dedup.{LINE_RULE}"
+        words_left.append(len((new or "").split()) if n_lines[-1] else None)
+        if reasons[i] is None and LINE_MIN_WORDS.fails_one(words_left[-1], min_words):
+            reasons[i] = LINE_MIN_WORDS.reason
     batch = set_column(batch, "text", new_texts, pa.string())
     for name, values in zip(REMOVAL_COLUMNS, (n_lines, n_chars, n_bytes)):
         batch = set_column(batch, name, values, pa.int64())
+    batch = set_column(batch, WORDS_LEFT, words_left, pa.int64())
     return set_column(batch, "drop_reason", reasons, pa.string())

@@ -13,6 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 import fasttext
+import numpy as np
+
+from pipeline.rules import Rule
 
 LABEL_PREFIX = "__label__"
 
@@ -46,8 +49,24 @@ def identify(texts: list[str]) -> list[tuple[str | None, float]]:
     return results
 
 
+def language_listed(lang: str | None, keep: list[str]) -> bool:
+    """The language half of the rule: a known language in `keep` (empty = any)."""
+    return lang is not None and (not keep or lang in keep)
+
+
+LANG_RULE = Rule(
+    "extract",
+    "lang_filter",
+    "extract.lang_min_score",
+    ">=",
+    "lang_score",
+    "FineWeb LanguageFilter (fastText lid.176)",
+    scope=("lang", lambda lang, cfg: language_listed(lang, cfg["extract"]["lang_keep"])),
+)
+
+
 def keep_language(lang: str | None, score: float, keep: list[str], min_score: float) -> bool:
-    """FineWeb's rule: the top language is in `keep` (empty = any) with probability >= `min_score`."""
-    if lang is None:
-        return False
-    return (not keep or lang in keep) and score >= min_score
+    """FineWeb's rule: the top language is in `keep` (empty = any) with probability >= `min_score`.
+
+    The score is judged as stored (float32), so re-thresholding `lang_score` agrees with this."""
+    return language_listed(lang, keep) and not LANG_RULE.fails(np.float32([score]), min_score)[0]

@@ -129,11 +129,14 @@ class _Extractor:
                 "error": record.message,
                 "html_bytes": 0,
             }
-        url = normalize_url(record.url) or record.url
+        # the canonical form decides blocklists, hosts and dedup; `url` stays as fetched
+        canonical = normalize_url(record.url)
+        url = canonical or record.url
         host = registered_domain(url_host(url))
         row: dict[str, Any] = {
             "doc_id": warc.doc_id_for(record.record_id, record.url, record.fetch_time),
-            "url": url,
+            "url": record.url,
+            "url_norm": canonical,
             "host": host,
             "crawl": crawl,
             "warc_file": record.warc_file,

@@ -35,6 +35,7 @@ import pyarrow as pa
 from pipeline.config import ConfigError
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
+from pipeline.rules import LineRule, Rule, line_columns, names
 from pipeline.schema import set_column
 from pipeline.stage import kept_mask
 
@@ -50,8 +51,6 @@ POLICY_SUBSTRINGS = (
     "use of cookies",
     "use cookies",
 )
-# Line-level rules, in the order the reference applies them; each has a lines and a chars column.
-LINE_RULES = ("c4_too_long_word", "c4_no_terminal_punct", "c4_too_few_words", "c4_javascript", "c4_policy")
 # A sentence boundary needs a mark inside the line; a line whose only marks are its final run
 # ("end.", "end?!", 'said "so."') is one sentence, so Punkt runs only on lines that could hold more.
 _INNER_MARK_RE = re.compile(r"[.?!]")
@@ -80,38 +79,91 @@ def load_badwords_regex(path: str) -> re.Pattern:
     return re.compile(r"(?:\W|^)({})(?:\W|$)".format("|".join(re.escape(w) for w in words)))
 
 
+def longest_word(line: str) -> int:
+    return max(map(len, line.split()), default=0)
+
+
+def lacks_terminal_punct(line: str) -> bool:
+    return not line.endswith(END_MARKS) or line.endswith(ELLIPSIS)
+
+
+def word_count(line: str) -> int:
+    return len(line.split())
+
+
+def mentions_javascript(line: str) -> bool:
+    return "javascript" in line.lower()
+
+
+def mentions_policy(line: str) -> bool:
+    lower = line.lower()
+    return any(p in lower for p in POLICY_SUBSTRINGS)
+
+
+_C4 = "C4 (Raffel et al. 2020 §2.2); tensorflow_datasets c4_utils.clean_page"
+
+
+def _line_rule(name: str, key: str, keep_if: str, value, numeric: bool) -> Rule:
+    # numeric rules keep the values of the lines they cut, so a threshold can move either way
+    signal = f"{name}_values" if numeric else None
+    return Rule(
+        "filter",
+        name,
+        f"filter.c4.{key}",
+        keep_if,
+        signal,
+        _C4,
+        LineRule(value, f"{name}_lines", f"{name}_chars"),
+    )
+
+
+# Line-level rules, in the order the reference applies them.
+TOO_LONG_WORD = _line_rule("c4_too_long_word", "max_word_length", "<=", longest_word, numeric=True)
+NO_TERMINAL_PUNCT = _line_rule(
+    "c4_no_terminal_punct", "filter_no_terminal_punct", "==", lacks_terminal_punct, False
+)
+TOO_FEW_WORDS = _line_rule("c4_too_few_words", "min_words_per_line", ">=", word_count, numeric=True)
+JAVASCRIPT = _line_rule("c4_javascript", "filter_javascript", "==", mentions_javascript, numeric=False)
+POLICY = _line_rule("c4_policy", "filter_policy", "==", mentions_policy, numeric=False)
+LINE_RULES = (TOO_LONG_WORD, NO_TERMINAL_PUNCT, TOO_FEW_WORDS, JAVASCRIPT, POLICY)
+
+
 class C4Filter(RuleFilter):
     section = "c4"
     edits_text = True
-    rules: ClassVar[tuple[str, ...]] = (
-        "c4_lorem_ipsum",
-        "c4_curly_bracket",
-        "c4_min_sentences",
-        "c4_badwords",
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule("filter", "c4_lorem_ipsum", "filter.c4.filter_lorem_ipsum", "==", "c4_lorem_ipsum", _C4),
+        Rule("filter", "c4_curly_bracket", "filter.c4.filter_curly_bracket", "==", "c4_curly_bracket", _C4),
+        Rule("filter", "c4_min_sentences", "filter.c4.min_num_sentences", ">=", "c4_sentences", _C4),
+        Rule(
+            "filter",
+            "c4_badwords",
+            "filter.c4.filter_badwords",
+            "==",
+            "c4_badwords",
+            _C4 + " bad words (LDNOOBW en)",
+        ),
+        *LINE_RULES,
     )
-    line_rules: ClassVar[dict[str, tuple[str, str]]] = {r: (f"{r}_lines", f"{r}_chars") for r in LINE_RULES}
+    rules = names(RULES)
+    line_rules = line_columns(RULES)
     signals: ClassVar[tuple[pa.Field, ...]] = (
         pa.field("c4_sentences", pa.int32()),
-        pa.field("c4_lorem_ipsum", pa.bool_()),
+        pa.field("c4_lorem_ipsum", pa.bool_()),  # measured whether or not the rule is on
         pa.field("c4_curly_bracket", pa.bool_()),
-        pa.field("c4_badwords", pa.bool_()),  # null when the rule is off
+        pa.field("c4_badwords", pa.bool_()),  # null when the rule is off (the list is not loaded)
         pa.field("c4_lines_removed", pa.int64()),  # all line rules together
         pa.field("c4_chars_removed", pa.int64()),  # removed lines plus stripped citations
         pa.field("c4_citation_chars", pa.int64()),
-        *(pa.field(f"{r}_{unit}", pa.int64()) for r in LINE_RULES for unit in ("lines", "chars")),
+        *(pa.field(col, pa.int64()) for r in LINE_RULES for col in (r.line.lines, r.line.chars)),
+        *(pa.field(r.signal, pa.list_(pa.int32())) for r in LINE_RULES if r.signal),
     )
 
     def __init__(self, cfg):
         super().__init__(cfg)
         c = self.cfg
-        self.min_words_per_line = c.get("min_words_per_line")
-        self.max_word_length = c.get("max_word_length")
+        self.limits = {rule.name: rule.limit_in(c) for rule in LINE_RULES}
         self.remove_citations = c.get("remove_citations", True)
-        self.no_terminal_punct = c.get("filter_no_terminal_punct", True)
-        self.lorem_ipsum = c.get("filter_lorem_ipsum", True)
-        self.javascript = c.get("filter_javascript", True)
-        self.curly_bracket = c.get("filter_curly_bracket", True)
-        self.policy = c.get("filter_policy", True)
         self.badwords = None
         if c.get("filter_badwords"):
             path = Path(c.get("badwords_path") or "").expanduser()
@@ -121,8 +173,11 @@ class C4Filter(RuleFilter):
             self.badwords = load_badwords_regex(str(path))
 
     def measure(self, stats: DocStats) -> tuple:
-        removed = dict.fromkeys(LINE_RULES, 0)
-        removed_chars = dict.fromkeys(LINE_RULES, 0)
+        limits = self.limits
+        max_word_length = limits[TOO_LONG_WORD.name]
+        removed = {r.name: 0 for r in LINE_RULES}
+        removed_chars = {r.name: 0 for r in LINE_RULES}
+        values: dict[str, list[int]] = {r.name: [] for r in LINE_RULES if r.signal}
         citation_chars = sentences = 0
         lorem = curly = False
         kept: list[str] = []
@@ -130,49 +185,44 @@ class C4Filter(RuleFilter):
             line = raw.strip()
             if not line:
                 continue
-            rule = None
-            too_long = self.max_word_length is not None and len(line) > self.max_word_length
-            if too_long and any(len(w) > self.max_word_length for w in line.split()):
-                rule = "c4_too_long_word"
-            else:
+            rule = value = None
+            # no word is longer than its line: measure only lines that could fail
+            if max_word_length is not None and len(line) > max_word_length:
+                value = longest_word(line)
+                rule = TOO_LONG_WORD if TOO_LONG_WORD.fails_one(value, max_word_length) else None
+            if rule is None:
                 if self.remove_citations and "[" in line:
                     stripped = CITATION_RE.sub("", line)
                     citation_chars += len(line) - len(stripped)
                     line = stripped
                 lower = line.lower()
-                if self.no_terminal_punct and (not line.endswith(END_MARKS) or line.endswith(ELLIPSIS)):
-                    rule = "c4_no_terminal_punct"
-                elif self.min_words_per_line is not None and len(line.split()) < self.min_words_per_line:
-                    rule = "c4_too_few_words"
+                if NO_TERMINAL_PUNCT.fails_one(lacks_terminal_punct(line), limits[NO_TERMINAL_PUNCT.name]):
+                    rule = NO_TERMINAL_PUNCT
+                elif TOO_FEW_WORDS.fails_one(value := word_count(line), limits[TOO_FEW_WORDS.name]):
+                    rule = TOO_FEW_WORDS
                 else:
-                    lorem = lorem or (self.lorem_ipsum and "lorem ipsum" in lower)
-                    if self.javascript and "javascript" in lower:
-                        rule = "c4_javascript"
+                    lorem = lorem or "lorem ipsum" in lower
+                    if JAVASCRIPT.fails_one(mentions_javascript(lower), limits[JAVASCRIPT.name]):
+                        rule = JAVASCRIPT
                     else:
-                        curly = curly or (self.curly_bracket and "{" in line)
-                        if self.policy and any(p in lower for p in POLICY_SUBSTRINGS):
-                            rule = "c4_policy"
+                        curly = curly or "{" in line
+                        if POLICY.fails_one(mentions_policy(lower), limits[POLICY.name]):
+                            rule = POLICY
             if rule is not None:
-                removed[rule] += 1
-                removed_chars[rule] += len(raw)
+                removed[rule.name] += 1
+                removed_chars[rule.name] += len(raw)
+                if rule.signal:
+                    values[rule.name].append(value)
                 continue
             sentences += count_sentences(line)
             kept.append(line)
         cleaned = "\n".join(kept).strip()
         badword = None if self.badwords is None else self.badwords.search(cleaned.lower()) is not None
-        per_rule = [v for r in LINE_RULES for v in (removed[r], removed_chars[r])]
+        per_rule = [v for r in LINE_RULES for v in (removed[r.name], removed_chars[r.name])]
         lines_removed = sum(removed.values())
         chars_removed = sum(removed_chars.values()) + citation_chars
         signals = (sentences, lorem, curly, badword, lines_removed, chars_removed, citation_chars, *per_rule)
-        return (*signals, cleaned)
-
-    def failures(self, c):
-        return [
-            ("c4_lorem_ipsum", c["c4_lorem_ipsum"]),
-            ("c4_curly_bracket", c["c4_curly_bracket"]),
-            ("c4_min_sentences", self.below(c["c4_sentences"], "min_num_sentences")),
-            ("c4_badwords", c["c4_badwords"]),
-        ]
+        return (*signals, *values.values(), cleaned)
 
     def after(self, batch: pa.RecordBatch, rows: list[tuple]) -> pa.RecordBatch:
         """Kept rows get the cleaned text; rejected rows keep the text they were judged on."""

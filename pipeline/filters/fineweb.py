@@ -22,18 +22,24 @@ import pyarrow as pa
 
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats, duplicate_stats
+from pipeline.rules import Rule, names
 
 STOP_CHARS = (".", "'", '"', "!", "?")
+_FINEWEB = "FineWeb (Penedo et al. 2024 §3.3); datatrove FineWebQualityFilter defaults"
 
 
 class FineWebFilter(RuleFilter):
     section = "fineweb"
-    rules: ClassVar[tuple[str, ...]] = (
-        "fineweb_line_punct_frac",
-        "fineweb_short_line_frac",
-        "fineweb_dup_line_char_frac",
-        "fineweb_newline_word_ratio",
+    RULES: ClassVar[tuple[Rule, ...]] = tuple(
+        Rule("filter", signal, f"filter.fineweb.{key}", keep_if, signal, _FINEWEB)
+        for signal, key, keep_if in (
+            ("fineweb_line_punct_frac", "min_line_punct_frac", ">="),
+            ("fineweb_short_line_frac", "max_short_line_frac", "<="),
+            ("fineweb_dup_line_char_frac", "max_dup_line_char_frac", "<="),
+            ("fineweb_newline_word_ratio", "max_newline_word_ratio", "<="),
+        )
     )
+    rules = names(RULES)
     signals: ClassVar[tuple[pa.Field, ...]] = (
         pa.field("fineweb_line_punct_frac", pa.float32()),
         pa.field("fineweb_short_line_frac", pa.float32()),
@@ -58,17 +64,3 @@ class FineWebFilter(RuleFilter):
             dup_chars / (chars or 1),
             stats.text.count("\n") / (len(stats.tokens) or 1),
         )
-
-    def failures(self, c):
-        return [
-            ("fineweb_line_punct_frac", self.below(c["fineweb_line_punct_frac"], "min_line_punct_frac")),
-            ("fineweb_short_line_frac", self.above(c["fineweb_short_line_frac"], "max_short_line_frac")),
-            (
-                "fineweb_dup_line_char_frac",
-                self.above(c["fineweb_dup_line_char_frac"], "max_dup_line_char_frac"),
-            ),
-            (
-                "fineweb_newline_word_ratio",
-                self.above(c["fineweb_newline_word_ratio"], "max_newline_word_ratio"),
-            ),
-        ]

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats, dup_ngram_char_fracs, duplicate_stats, top_ngram_char_frac
+from pipeline.rules import Rule, names
 
 # The paper's eight stop words ("the, be, to, of, and, that, have, with").
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -24,6 +25,8 @@ GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 BULLETS = ("•", "‣", "⁃", "◦", "●", "○", "▪", "■", "□", "∙", "-", "*")
 ELLIPSES = ("...", "…")
 
+_A11 = "Gopher (Rae et al. 2021) App. A.1.1"
+_TA1 = "Gopher (Rae et al. 2021) Table A1"
 TOP_NGRAM_SIZES = (2, 3, 4)
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 
@@ -35,18 +38,35 @@ class GopherQualityFilter(RuleFilter):
     fractions by all lines, blank ones included (we use non-blank lines)."""
 
     section = "gopher_quality"
-    rules: ClassVar[tuple[str, ...]] = (
-        "gopher_min_words",
-        "gopher_max_words",
-        "gopher_min_mean_word_length",
-        "gopher_max_mean_word_length",
-        "gopher_hash_word_ratio",
-        "gopher_ellipsis_word_ratio",
-        "gopher_bullet_lines",
-        "gopher_ellipsis_lines",
-        "gopher_alpha_words",
-        "gopher_stop_words",
+    RULES: ClassVar[tuple[Rule, ...]] = tuple(
+        Rule("filter", name, f"filter.gopher_quality.{key}", keep_if, signal, source)
+        for name, signal, key, keep_if, source in (
+            (
+                "gopher_min_words",
+                "gopher_word_count",
+                "min_words",
+                ">=",
+                _A11 + ': "between 50 and 100,000 words"',
+            ),
+            (
+                "gopher_max_words",
+                "gopher_word_count",
+                "max_words",
+                "<=",
+                _A11 + ': "between 50 and 100,000 words"',
+            ),
+            ("gopher_min_mean_word_length", "gopher_mean_word_length", "min_mean_word_length", ">=", _A11),
+            ("gopher_max_mean_word_length", "gopher_mean_word_length", "max_mean_word_length", "<=", _A11),
+            # "symbol-to-word ratio greater than 0.1 for either the hash symbol or the ellipsis"
+            ("gopher_hash_word_ratio", "gopher_hash_word_ratio", "max_symbol_word_ratio", "<=", _A11),
+            ("gopher_ellipsis_word_ratio", "gopher_ellipsis_word_ratio", "max_symbol_word_ratio", "<=", _A11),
+            ("gopher_bullet_lines", "gopher_bullet_lines_frac", "max_bullet_lines_frac", "<=", _A11),
+            ("gopher_ellipsis_lines", "gopher_ellipsis_lines_frac", "max_ellipsis_lines_frac", "<=", _A11),
+            ("gopher_alpha_words", "gopher_alpha_words_frac", "min_alpha_words_frac", ">=", _A11),
+            ("gopher_stop_words", "gopher_stop_words", "min_stop_words", ">=", _A11),
+        )
     )
+    rules = names(RULES)
     signals: ClassVar[tuple[pa.Field, ...]] = (
         pa.field("gopher_word_count", pa.int64()),
         pa.field("gopher_mean_word_length", pa.float32()),
@@ -81,24 +101,6 @@ class GopherQualityFilter(RuleFilter):
             len(self.stop_words.intersection(stats.words)),
         )
 
-    def failures(self, c):
-        return [
-            ("gopher_min_words", self.below(c["gopher_word_count"], "min_words")),
-            ("gopher_max_words", self.above(c["gopher_word_count"], "max_words")),
-            ("gopher_min_mean_word_length", self.below(c["gopher_mean_word_length"], "min_mean_word_length")),
-            ("gopher_max_mean_word_length", self.above(c["gopher_mean_word_length"], "max_mean_word_length")),
-            # "symbol-to-word ratio greater than 0.1 for either the hash symbol or the ellipsis"
-            ("gopher_hash_word_ratio", self.above(c["gopher_hash_word_ratio"], "max_symbol_word_ratio")),
-            (
-                "gopher_ellipsis_word_ratio",
-                self.above(c["gopher_ellipsis_word_ratio"], "max_symbol_word_ratio"),
-            ),
-            ("gopher_bullet_lines", self.above(c["gopher_bullet_lines_frac"], "max_bullet_lines_frac")),
-            ("gopher_ellipsis_lines", self.above(c["gopher_ellipsis_lines_frac"], "max_ellipsis_lines_frac")),
-            ("gopher_alpha_words", self.below(c["gopher_alpha_words_frac"], "min_alpha_words_frac")),
-            ("gopher_stop_words", self.below(c["gopher_stop_words"], "min_stop_words")),
-        ]
-
 
 class GopherRepetitionFilter(RuleFilter):
     """Repetition rules of Table A1. Definitions (paper wording in quotes):
@@ -118,14 +120,17 @@ class GopherRepetitionFilter(RuleFilter):
     """
 
     section = "gopher_repetition"
-    rules: ClassVar[tuple[str, ...]] = (
-        "gopher_dup_line_frac",
-        "gopher_dup_para_frac",
-        "gopher_dup_line_char_frac",
-        "gopher_dup_para_char_frac",
-        *(f"gopher_top_{n}gram" for n in TOP_NGRAM_SIZES),
-        *(f"gopher_dup_{n}gram" for n in DUP_NGRAM_SIZES),
+    # config keys are the signal names without the "gopher_" prefix, e.g. dup_line_frac
+    RULES: ClassVar[tuple[Rule, ...]] = tuple(
+        Rule("filter", name, f"filter.gopher_repetition.{signal.removeprefix('gopher_')}", "<=", signal, _TA1)
+        for name, signal in (
+            *((r, r) for r in ("gopher_dup_line_frac", "gopher_dup_para_frac", "gopher_dup_line_char_frac")),
+            ("gopher_dup_para_char_frac", "gopher_dup_para_char_frac"),
+            *((f"gopher_top_{n}gram", f"gopher_top_{n}gram_char_frac") for n in TOP_NGRAM_SIZES),
+            *((f"gopher_dup_{n}gram", f"gopher_dup_{n}gram_char_frac") for n in DUP_NGRAM_SIZES),
+        )
     )
+    rules = names(RULES)
     signals: ClassVar[tuple[pa.Field, ...]] = (
         pa.field("gopher_dup_line_frac", pa.float32()),
         pa.field("gopher_dup_para_frac", pa.float32()),
@@ -147,22 +152,3 @@ class GopherRepetitionFilter(RuleFilter):
             *(top_ngram_char_frac(stats, n) for n in TOP_NGRAM_SIZES),
             *(dup[n] for n in DUP_NGRAM_SIZES),
         )
-
-    def failures(self, c):
-        # config keys are the signal names without the "gopher_" prefix, e.g. dup_line_frac
-        out = [(rule, self.above(c[rule], rule.removeprefix("gopher_"))) for rule in self.rules[:4]]
-        for n in TOP_NGRAM_SIZES:
-            out.append(
-                (
-                    f"gopher_top_{n}gram",
-                    self.above(c[f"gopher_top_{n}gram_char_frac"], f"top_{n}gram_char_frac"),
-                )
-            )
-        for n in DUP_NGRAM_SIZES:
-            out.append(
-                (
-                    f"gopher_dup_{n}gram",
-                    self.above(c[f"gopher_dup_{n}gram_char_frac"], f"dup_{n}gram_char_frac"),
-                )
-            )
-        return out

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from pipeline.config import ConfigError
 from pipeline.filters.blocklist import UrlBlocklist, load_hashed_set, read_entries
+from pipeline.rules import Rule, names
 from pipeline.schema import set_column
 from pipeline.stage import Stage, first_failure
 from pipeline.urls import url_host
@@ -182,8 +183,17 @@ def _counter_for(path: str, unspaced: bool) -> BadWordCounter:
 
 class NsfwFilter(Stage):
     name: ClassVar[str] = "filter"
-    rules: ClassVar[tuple[str, ...]] = ("nsfw_words",)
-    line_rules: ClassVar[dict[str, tuple[str, str]]] = {}
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "filter",
+            "nsfw_words",
+            "filter.nsfw.nsfw_word_ratio_max",
+            "<=",
+            "nsfw_word_ratio",
+            "BigScience ROOTS flagged-word filter (LDNOOBW lists)",
+        ),
+    )
+    rules = names(RULES)
     signals: ClassVar[tuple[pa.Field, ...]] = (
         pa.field("nsfw_word_hits", pa.int32()),
         pa.field("nsfw_word_ratio", pa.float32()),
@@ -193,7 +203,6 @@ class NsfwFilter(Stage):
         super().__init__(cfg)
         self.ldnoobw_dir = require_path(cfg["ldnoobw_dir"], "filter.nsfw.ldnoobw_dir")
         self.fallback = cfg.get("ldnoobw_fallback_lang") or "en"
-        self.ratio_max = cfg.get("nsfw_word_ratio_max")
         if not (self.ldnoobw_dir / f"{self.fallback}.txt").exists():
             raise ConfigError(
                 f"filter.nsfw.ldnoobw_fallback_lang: {self.ldnoobw_dir / (self.fallback + '.txt')} not found; "
@@ -216,7 +225,8 @@ class NsfwFilter(Stage):
             if text:
                 h, words = self.counter(lang).count(text)
                 hits[i], ratio[i] = h, min(1.0, h / max(words, 1))
-        failed = ratio > self.ratio_max if self.ratio_max is not None else np.zeros(len(texts), dtype=bool)
+        (rule,) = self.RULES
+        failed = rule.fails(ratio, rule.limit_in(self.cfg))
         batch = set_column(batch, "nsfw_word_hits", pa.array(hits, pa.int32()))
         batch = set_column(batch, "nsfw_word_ratio", pa.array(ratio, pa.float32()))
         return first_failure(batch, self.name, [("nsfw_words", failed.tolist())])

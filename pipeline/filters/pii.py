@@ -27,6 +27,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from pipeline.rules import Rule, names
 from pipeline.schema import set_column
 from pipeline.stage import Stage, first_failure
 
@@ -212,9 +213,14 @@ def redact(text: str, spans: list[Span], placeholders: dict[str, str]) -> str:
 
 class PiiFilter(Stage):
     name: ClassVar[str] = "filter"
-    rules: ClassVar[tuple[str, ...]] = ("pii_too_many",)
-    line_rules: ClassVar[dict[str, tuple[str, str]]] = {}
-    signals: ClassVar[tuple[pa.Field, ...]] = tuple(pa.field(f"pii_{kind}", pa.int32()) for kind in TYPES)
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule("filter", "pii_too_many", "filter.pii.max_pii_hits", "<=", "pii_hits", "no published threshold"),
+    )
+    rules = names(RULES)
+    signals: ClassVar[tuple[pa.Field, ...]] = (
+        *(pa.field(f"pii_{kind}", pa.int32()) for kind in TYPES),
+        pa.field("pii_hits", pa.int32()),  # all types together: what max_pii_hits limits
+    )
 
     def __init__(self, cfg: dict[str, Any]):
         super().__init__(cfg)
@@ -226,7 +232,6 @@ class PiiFilter(Stage):
         for kind, token in self.placeholders.items():
             if find_pii(token) or MAYBE_PII.search(token):
                 raise ValueError(f"filter.pii.placeholders.{kind}: {token!r} must hold no digit or '@'")
-        self.max_hits = cfg.get("max_pii_hits")
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text").to_pylist()
@@ -241,5 +246,8 @@ class PiiFilter(Stage):
         for kind in TYPES:
             batch = set_column(batch, f"pii_{kind}", pa.array(counts[kind], pa.int32()))
         total = sum(counts.values())
-        failed = total > self.max_hits if self.max_hits is not None else np.zeros(len(texts), dtype=bool)
-        return first_failure(batch, self.name, [("pii_too_many", failed.tolist())])
+        batch = set_column(batch, "pii_hits", pa.array(total, pa.int32()))
+        (rule,) = self.RULES
+        return first_failure(
+            batch, self.name, [(rule.name, rule.fails(total, rule.limit_in(self.cfg)).tolist())]
+        )

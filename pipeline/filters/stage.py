@@ -5,7 +5,7 @@ after the NSFW word filter and before PII replacement, so every heuristic sees t
 extracted. Each family reads its own sub-section of the `filter:` config (`filter.c4`, ...) and is
 skipped when that sub-section says `enabled: false` (its signal columns are then null).
 
-`rules`, `line_rules` and `signals` are class attributes built at import time from the families,
+`RULES`, `rules`, `line_rules` and `signals` are class attributes built at import time from the families,
 because engines read them from the class (Spark needs the output schema before any batch runs).
 
 Each text is split once (`DocStats`) and shared by all heuristic families; after C4 rewrites a
@@ -25,6 +25,7 @@ from pipeline.filters.nsfw import NsfwFilter
 from pipeline.filters.pii import PiiFilter
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
+from pipeline.rules import Rule, line_columns, names
 from pipeline.schema import set_column
 from pipeline.stage import Stage
 
@@ -48,10 +49,9 @@ def _unique(items):
 
 class FilterStage(Stage):
     name: ClassVar[str] = "filter"
-    rules: ClassVar[tuple[str, ...]] = _unique(r for _, cls in FAMILIES for r in cls.rules)
-    line_rules: ClassVar[dict[str, tuple[str, str]]] = {
-        rule: cols for _, cls in FAMILIES for rule, cols in cls.line_rules.items()
-    }
+    RULES: ClassVar[tuple[Rule, ...]] = tuple(rule for _, cls in FAMILIES for rule in cls.RULES)
+    rules: ClassVar[tuple[str, ...]] = names(RULES)
+    line_rules: ClassVar[dict[str, tuple[str, str]]] = line_columns(RULES)
     signals: ClassVar[tuple[pa.Field, ...]] = _unique(f for _, cls in FAMILIES for f in cls.signals)
 
     def __init__(self, cfg: dict[str, Any]):

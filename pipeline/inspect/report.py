@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.inspect import runstats  # noqa: E402
-from pipeline.inspect.thresholds import run_config, threshold_for  # noqa: E402
+from pipeline.inspect.declared import rules_on_signal  # noqa: E402
 
 SAMPLES_PER_RULE = 3
 SNIPPET_CHARS = 400
@@ -90,12 +90,12 @@ def _histogram_section(out: str | Path, stage: str, cfg: dict) -> str:
                 color=color,
                 label=outcome,
             )
-        limit = threshold_for(signal, cfg)
-        if limit is not None:
-            ax.axvline(limit.value, color="black", linestyle="--", linewidth=1)
-            ax.set_title(f"{signal}\n(keep {limit.keep_if} {limit.value:g})", fontsize=8)
-        else:
-            ax.set_title(signal, fontsize=8)
+        limits = [(r, r.limit_of(cfg)) for r in rules_on_signal(stage, signal)]
+        limits = [(r, v) for r, v in limits if r.keep_if != "==" and v is not None]
+        for _, value in limits:
+            ax.axvline(value, color="black", linestyle="--", linewidth=1)
+        keep = ", ".join(f"keep {r.keep_if} {v:g}" for r, v in limits)
+        ax.set_title(f"{signal}\n({keep})" if keep else signal, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6)
         parts.append(_png(fig))
@@ -139,7 +139,7 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 def build_report(out: str | Path, seed: int = 0) -> Path:
     out = Path(out)
     stages = runstats.stages_present(out)
-    cfg = run_config(out)
+    cfg = runstats.run_config(out)
     body = [
         f"<h1>Run report: {html.escape(str(out))}</h1>",
         "<h2>Funnel</h2>",

@@ -1,4 +1,7 @@
-"""`python -m jobs diff OUT_A OUT_B`: per rule, what changed in drops and words between two runs."""
+"""`python -m jobs diff OUT_A OUT_B`: per rule, what changed in drops and words between two runs.
+
+For a declared rule (pipeline/inspect/declared.py) the diff also shows its config key and the value
+each run was made with, so a changed threshold sits next to the drops it changed."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.inspect import runstats
+from pipeline.inspect.declared import rule_for
+from pipeline.rules import setting_of
 
 
 def diff_runs(out_a: str | Path, out_b: str | Path) -> pd.DataFrame:
@@ -38,9 +43,19 @@ def diff_runs(out_a: str | Path, out_b: str | Path) -> pd.DataFrame:
     merged = merged.sort_values(["_order", "stage", "rule"]).drop(columns="_order").reset_index(drop=True)
     int_cols = [c for c in merged.columns if c not in keys]
     merged[int_cols] = merged[int_cols].astype("int64")
+    cfg_a, cfg_b = runstats.run_config(out_a), runstats.run_config(out_b)
+    rules = [rule_for(f"{stage}.{rule}") for stage, rule in zip(merged["stage"], merged["rule"])]
+    merged["config_key"] = [r.key if r else None for r in rules]
+    merged["setting_a"] = [_setting(r, cfg_a) for r in rules]
+    merged["setting_b"] = [_setting(r, cfg_b) for r in rules]
     return merged
+
+
+def _setting(rule, cfg):
+    return setting_of(cfg, rule.key) if rule else None
 
 
 def changed_rows(diff: pd.DataFrame) -> pd.DataFrame:
     deltas = [c for c in diff.columns if c.endswith("_delta")]
-    return diff[(diff[deltas] != 0).any(axis=1)]
+    moved = [a != b for a, b in zip(diff["setting_a"], diff["setting_b"])]  # Python's None == None
+    return diff[(diff[deltas] != 0).any(axis=1) | moved]

@@ -7,12 +7,23 @@ in a notebook without Spark. Table schemas are documented in docs/stats.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.dataset as ds
+import yaml
 
 from pipeline import layout
+from pipeline.config import load_config
 from pipeline.stats import TOTAL, rule_name
+
+
+def run_config(out: str | Path | None) -> dict[str, Any]:
+    """The resolved config a run was made with (OUT/config.yaml), else the defaults."""
+    path = layout.config_path(out) if out else None
+    if path and path.exists():
+        return yaml.safe_load(path.read_text())
+    return load_config()
 
 
 def stages_present(out: str | Path) -> list[str]:

@@ -24,11 +24,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from classifiers.quality import QualityModel, select
+from pipeline.rules import Rule
 from pipeline.schema import set_column
 from pipeline.stage import Stage, first_failure
 from pipeline.urls import parent_domains, url_host
 
 HQ_MODES = ("top_fraction", "domains", "either")
+# The one selection mode with a fixed threshold on a stored signal. `top_fraction` cuts at a
+# quantile found at run time (recorded in OUT/quality_model.json) and `pareto` is a seeded draw.
+THRESHOLD_RULE = Rule(
+    "quality",
+    "threshold",
+    "quality.threshold",
+    ">=",
+    "quality_score",
+    'LLaMA (Touvron et al. 2023) §2: discard pages "not classified as references"',
+)
+
+
+def selection_rules(selection: str) -> tuple[str, ...]:
+    """The rule the stage applies under `quality.selection` (none for "none")."""
+    return () if selection == "none" else (selection,)
 
 
 @lru_cache(maxsize=4)
@@ -66,7 +82,7 @@ class QualityScorer(Stage):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.selection = cfg.get("selection", "none")
-        self.rules = () if self.selection == "none" else (self.selection,)
+        self.rules = selection_rules(self.selection)
         self.hq_mode = cfg.get("hq_mode", "top_fraction")
         if self.hq_mode not in HQ_MODES:
             raise ValueError(f"quality.hq_mode: expected one of {HQ_MODES}, got {self.hq_mode!r}")
@@ -94,7 +110,8 @@ class QualityScorer(Stage):
             by_score = scores >= cutoff
         by_domain = np.zeros(len(scores), dtype=bool)
         if self.hq_mode in ("domains", "either"):
-            urls = batch.column("url").to_pylist() if "url" in batch.schema.names else [None] * len(scores)
+            names = batch.schema.names
+            urls = batch.column("url_norm").to_pylist() if "url_norm" in names else [None] * len(scores)
             hosts = batch.column("host").to_pylist() if "host" in batch.schema.names else [None] * len(scores)
             by_domain = host_matches(urls, hosts, self.domains)
         return by_score | by_domain
