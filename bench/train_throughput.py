@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from pipeline.config import load_config
+from trainer.cluster import connect
 from trainer.demo_shards import write_demo_shards
-from trainer.train import fit, init_ray, loop_config, read_metrics
+from trainer.train import fit, loop_config, read_metrics
 
 CASES = {  # preset: (steps, micro_batch, seq_len)
     "tiny": (60, 8, 64),
@@ -68,7 +69,7 @@ def main() -> None:
     out = Path(a.out)
     shutil.rmtree(out, ignore_errors=True)
     write_demo_shards(out, vocab_size=8000, docs_per_domain=300)
-    init_ray(num_cpus=2)
+    connect(num_cpus=2)
     results = {}
     for preset, (steps, mb, seq) in CASES.items():
         base1 = baseline_side(out, preset, steps, mb, seq, a.threads)

@@ -22,7 +22,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int)
     p.add_argument("--workers", type=int, help="Ray workers (one per GPU with --gpu)")
     p.add_argument("--gpu", action="store_true", default=None, help="one GPU per worker")
-    p.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    p.add_argument(
+        "--address",
+        help="an existing Ray cluster's head, HOST:PORT (default: $RAY_ADDRESS, else a new local Ray instance)",
+    )
     p.add_argument("--micro-batch", type=int)
     p.add_argument("--seq-len", type=int)
     p.add_argument("--lr", type=float)
@@ -92,5 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run(argv: list[str] | None = None) -> int:
+    """`main`, with a cluster that cannot be used reported on one line (exit 2) instead of a traceback."""
+    from trainer.cluster import ClusterConnectError
+
+    try:
+        return main(argv)
+    except ClusterConnectError as exc:
+        print(f"ray cluster error: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trainer.cluster import connect
 from trainer.schedule import WSDSchedule
 
 # Ray reads these when it starts; the health-check interval bounds how long `report` blocks (default 2 s).
@@ -57,17 +58,6 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
     return config
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    if address:
-        ray.init(address=address)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
-
-
 def fit(
     config: dict,
     *,
@@ -78,12 +68,12 @@ def fit(
     keep_checkpoints: int = 2,
 ):
     """Run (or resume) one training on Ray; returns the `ray.train.Result`."""
+    connect(address, num_cpus=max(2, workers))  # first: a bad --address fails before the heavy imports
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from trainer.train_loop import train_loop_per_worker
 
-    init_ray(address, num_cpus=None if address else max(2, workers))
     Path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
     trainer = TorchTrainer(
         train_loop_per_worker,
