@@ -40,6 +40,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
 
     if ray.is_initialized():
         return
+    from_env = not address and bool(os.environ.get("RAY_ADDRESS"))
     address = address or os.environ.get("RAY_ADDRESS") or LOCAL
     if address == LOCAL:
         ray.init(address=LOCAL, num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
@@ -47,7 +48,10 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     if address == "auto":  # Ray's own discovery, asked for explicitly
         ray.init(address=address, log_to_driver=True)
         return
-    gcs_address = check_cluster(address)
+    try:
+        gcs_address = check_cluster(address)
+    except ClusterConnectError as exc:
+        raise ClusterConnectError(f"(address from RAY_ADDRESS) {exc}" if from_env else str(exc)) from None
     try:
         ray.init(address=gcs_address, log_to_driver=True)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -58,13 +62,13 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
 def parse_address(address: str) -> tuple[str, int]:
     if address.startswith(("http://", "https://")):
         raise ClusterConnectError(
-            f"--address {address} is a dashboard URL (what `ray job submit --address` takes); "
+            f"{address} is a dashboard URL (what `ray job submit --address` takes); "
             "the trainer takes the head's GCS address HOST:PORT (`ray start --head --port`, 6379 by default)"
         )
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ClusterConnectError(
-            f"--address {address}: expected HOST:PORT of the Ray head (`ray start --head --port`)"
+            f"{address}: expected HOST:PORT of the Ray head (`ray start --head --port`)"
         )
     return host, int(port)
 
