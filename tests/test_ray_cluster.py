@@ -37,6 +37,7 @@ RAY = str(Path(sys.executable).parent / "ray")
 STEPS, CKPT_EVERY = 16, 4
 # `ray job submit` needs Ray's job server on the head and Ray's job CLI: the ray[default] extra (aiohttp, ...)
 JOBS = importlib.util.find_spec("aiohttp") is not None
+CLIENT = importlib.util.find_spec("grpc") is not None  # with it the head also starts Ray Client (port 10001)
 NODE_PORT_FLAGS = (
     "--node-manager-port",
     "--object-manager-port",
@@ -125,6 +126,7 @@ def cluster():
         if JOBS
         else ["--include-dashboard", "false"]
     )
+    head += ["--ray-client-server-port", str(_free_port())] if CLIENT else []
     nodes: list[Node] = []
     try:
         nodes.append(start_node(base, "head", env, *head))
