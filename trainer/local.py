@@ -65,30 +65,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank_main(rank: int, world: int, port: int, config: dict, backend: str, results: str, timeout_s: float):
+def _rank_main(rank: int, world: int, port: int, configs: list, backend: str, results: str, timeout_s: float):
     if backend == "nccl":
         torch.cuda.set_device(rank)
+    timeout = timedelta(seconds=timeout_s)
     dist.init_process_group(
-        backend,
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=timeout_s),
+        backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=timeout
     )
-    try:
-        outcome = {"metrics": run_rank(config)}
-    except Exception as e:  # noqa: BLE001 - the parent reports every rank's failure
-        outcome = {"error": f"{type(e).__name__}: {e}"}
-    (Path(results) / f"rank{rank}.json").write_text(json.dumps(outcome))
+    outcomes = []
+    for config in configs:
+        try:
+            outcomes.append({"metrics": run_rank(config)})
+        except Exception as e:  # noqa: BLE001 - the parent reports every rank's failure
+            outcomes.append({"error": f"{type(e).__name__}: {e}"})
+    (Path(results) / f"rank{rank}.json").write_text(json.dumps(outcomes))
     dist.destroy_process_group()
 
 
-def run_ranks(config: dict, world: int, *, timeout_s: float, backend: str | None = None) -> list[dict]:
-    """Run `world` ranks of the same training; each rank's {"metrics": ...} or {"error": "..."}.
-    Raises TimeoutError (after killing the ranks) when they have not all finished in `timeout_s`."""
+def run_ranks(
+    configs: list[dict], world: int, *, timeout_s: float, backend: str | None = None
+) -> list[list[dict]]:
+    """Run `world` ranks through the trainings `configs`, one after the other, in one set of processes (a
+    process start with its torch import is the slow part); per config, each rank's {"metrics": ...} or
+    {"error": "..."}. Raises TimeoutError (after killing the ranks) when they do not finish in `timeout_s`."""
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     with tempfile.TemporaryDirectory(prefix="ranks-") as results:
-        args = (world, free_port(), config, backend, results, timeout_s)
+        args = (world, free_port(), configs, backend, results, timeout_s)
         ctx = mp.start_processes(_rank_main, args=args, nprocs=world, join=False, start_method="spawn")
         deadline = time.monotonic() + timeout_s
         while not ctx.join(timeout=1.0):
@@ -96,10 +98,10 @@ def run_ranks(config: dict, world: int, *, timeout_s: float, backend: str | None
                 for process in ctx.processes:
                     if process.is_alive():
                         process.kill()
-                raise TimeoutError(
-                    f"{world} ranks of {config['run_name']} did not finish in {timeout_s:.0f} s (hang?)"
-                )
-        return [json.loads((Path(results) / f"rank{r}.json").read_text()) for r in range(world)]
+                names = [c["run_name"] for c in configs]
+                raise TimeoutError(f"{world} ranks of {names} did not finish in {timeout_s:.0f} s (a hang?)")
+        by_rank = [json.loads((Path(results) / f"rank{r}.json").read_text()) for r in range(world)]
+        return [list(per_config) for per_config in zip(*by_rank)]
 
 
 def train_tokens(

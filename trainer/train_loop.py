@@ -101,16 +101,20 @@ class Trainer:
             self.replay = {"shards_dir": init_meta["shards_dir"], "fraction": c["replay"]}
         self.data_streams = saved["data_streams"] if saved else self.world
         self.meta = self._settings(manifest, init_meta)
-        if saved:
+        if saved:  # the global batch is kept, so each rank's grad_accum covers whole data streams
             checkpoint.check_same_run(saved, self.meta, f"resuming from {self.resume}")
         if init_meta and init_meta["model"] != self.meta["model"]:
             raise ValueError(
                 f"init_from {c['init_from']}: model is {init_meta['model']} there, {self.meta['model']} now"
             )
 
-        self.fsdp = self.world > 1 and (
-            c.get("fsdp") == "on"
-            or (c.get("fsdp") == "auto" and device.type == "cuda" and c["preset"] in FSDP_PRESETS)
+        self.fsdp = (
+            dist.is_available()
+            and dist.is_initialized()
+            and (
+                c.get("fsdp") == "on"
+                or (c.get("fsdp") == "auto" and device.type == "cuda" and c["preset"] in FSDP_PRESETS)
+            )
         )
         self.raw, self.model = self._build_model()
         self.n_params, self.flops_per_token = self.raw.num_params(), self.raw.flops_per_token()
@@ -152,11 +156,6 @@ class Trainer:
     # --- setup ------------------------------------------------------------------------------------------
     def _settings(self, manifest: dict, init_meta: dict | None) -> dict:
         c, global_batch = self.c, self.c["micro_batch"] * self.c["grad_accum"] * self.world
-        if global_batch % (c["micro_batch"] * self.data_streams):
-            raise ValueError(
-                f"global_batch {global_batch} is not a whole number of micro-batches per data stream "
-                f"({self.data_streams} streams of {c['micro_batch']})"
-            )
         keys = (
             "preset",
             "micro_batch",
@@ -196,7 +195,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            return raw, DistributedDataParallel(raw, device_ids=ids, broadcast_buffers=False)
+            return raw, DistributedDataParallel(raw, device_ids=ids, forward_sync_buffers=False)
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         with torch.device("meta"):  # no rank ever holds the full unsharded model
