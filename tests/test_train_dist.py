@@ -9,6 +9,8 @@
 Each multi-rank run is guarded by a timeout that fails the test (a hang is the bug these tests catch).
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -157,3 +159,14 @@ def test_init_from_with_replay_logs_old_and_new_validation(out, fsdp_run, tmp_pa
     lrs = [m["lr"] for m in read_metrics(new, "cont")]
     assert lrs[0] == pytest.approx(3e-3)  # re-warmed: step 2 of a 2-step warmup is at the peak again
     assert np.isclose(lrs[-1], 0.0)  # and decayed again
+
+
+def test_time_based_checkpoints(out, tmp_path):
+    cfg = config(out, "timed", steps=3, log_every=1, eval_every=100, ckpt_every=100, ckpt_every_min=1e-6)
+    cfg["out_dir"] = str(tmp_path)
+    in_process(cfg).run()  # every metric line finds the minute budget spent: a checkpoint at each step
+    assert sorted(p.name for p in (tmp_path / "timed").iterdir()) == [
+        f"checkpoint_00000{s}" for s in (1, 2, 3)
+    ]
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [1, 2, 3] and all(m["wall_s"] > 0 for m in lines)
