@@ -7,7 +7,7 @@ across every GPU of the machine; tokens/s, MFU, peak memory and the loss curve -
 Data: synthetic shards (trainer/demo_shards.py) with a GPT-2-sized vocabulary (50257 ids, padded to 50304),
 so the numbers measure the trainer, not a tokenizer. Tokens/s is the median of the metric lines after the
 first two (which pay for compilation); MFU = 6N + attention FLOPs per token (trainer/model.py) x tokens/s
-over the summed dense bf16 peaks of trainer/train_loop.py's PEAK_FLOPS (written into the JSON).
+over the summed dense bf16 peaks of trainer/metrics.py's PEAK_FLOPS (written into the JSON).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import torch.distributed as dist
 from pipeline.config import load_config
 from trainer.demo_shards import write_demo_shards
 from trainer.local import free_port, run_rank, run_ranks
+from trainer.metrics import PEAK_FLOPS, device_peak_flops
 from trainer.train import loop_config, read_metrics
-from trainer.train_loop import PEAK_FLOPS, device_peak_flops
 
 GPU = dict(
     preset="124m",

@@ -6,6 +6,7 @@
     schedule.py    warmup-stable-decay learning rate, `phase(step)`
     train_loop.py  the per-rank loop (DDP / FSDP2, bf16 + compile on CUDA, eval, metrics, agreed data end)
     checkpoint.py  sharded DCP checkpoints, meta.json and the resume / branch checks
+    metrics.py     peak-FLOPS table (MFU), peak memory, the metrics.jsonl writer
     train.py       the Ray entry (`TorchTrainer`, resume, `--address`)
     local.py       the same loop without Ray: in-process, or N ranks via torch.multiprocessing; train_tokens
     proxies.py     `fit-mixture`: proxy trainings for `mixing propose` -> `mixing fit`

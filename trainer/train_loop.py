@@ -23,9 +23,7 @@ One `Trainer(config, device, report, resume=...)`:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import resource
 import shutil
 import tempfile
 import time
@@ -37,36 +35,18 @@ import torch.nn.functional as F
 
 from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
+from trainer.metrics import device_peak_flops, log_metrics, peak_memory_gib
 from trainer.model import GPT, optimizer_param_groups, preset_config
 from trainer.schedule import WSDSchedule
 
-# Dense bf16 tensor-core peak FLOP/s (no sparsity), from NVIDIA's datasheets: H100 SXM 989.4 TFLOPS,
-# H100 PCIe 756 and H100 NVL 835 (H100 datasheet, "BF16 Tensor Core" halved: the table lists with-sparsity
-# figures); H200 SXM 989 and H200 NVL 835 (H200 datasheet, likewise); A100 312 (A100 datasheet).
-# Matched against torch.cuda.get_device_name() in this order. CPU: no meaningful peak, MFU is null.
-PEAK_FLOPS = {"H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989.4e12, "H200 NVL": 835e12, "H200": 989.4e12, "A100": 312e12}  # fmt: skip
 FSDP_PRESETS = ("350m", "1b")
 OLD_VAL_PREFIX = "old/"  # validation domains of the run continued by `init_from`
-
-
-def device_peak_flops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_FLOPS.items() if key in name), None)
 
 
 def _rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def peak_memory_gib(device: torch.device) -> float:
-    """Peak CUDA memory allocated by this process; on CPU the peak resident set size."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 class Trainer:
@@ -359,7 +339,7 @@ class Trainer:
         iterators = {s: iter(loader) for s, loader in self.loaders.items()}
         last: dict = {}
         began = tick = last_ckpt = time.perf_counter()
-        tick_tokens, losses, data_wait, norm = 0, [], 0.0, None
+        tick_tokens, losses, data_wait, norm, lines_logged = 0, [], 0.0, None, 0
         while self.step < end:
             phase, lr = self.schedule.phase(self.step), self.schedule.lr(self.step)
             waited = time.perf_counter()
@@ -402,7 +382,10 @@ class Trainer:
             }
             if want_eval:
                 last.update(self.evaluate())
-            self._log(last, resumed_from=start)
+            if self.rank == 0:  # the first line of this (re)start trims the lines a rerun replays
+                trim_after = start if not lines_logged else None
+                log_metrics(Path(c["out_dir"]) / "metrics.jsonl", last, c["steps"], trim_after)
+            lines_logged += 1
             self._report(last, want_ckpt, pre_decay)
             if want_ckpt:
                 last_ckpt = time.perf_counter()
@@ -424,31 +407,6 @@ class Trainer:
             if pre_decay:
                 self.keep_pre_decay(Path(tmp))
             self.report(metrics, Path(tmp))
-
-    def _log(self, metrics: dict, resumed_from: int) -> None:
-        if self.rank != 0:
-            return
-        path = Path(self.c["out_dir"]) / "metrics.jsonl"
-        if not getattr(self, "_log_trimmed", False):
-            # a rerun replays the steps after its checkpoint: drop this run's lines past it (no duplicates)
-            if path.exists():
-                keep = [
-                    line
-                    for line in path.read_text().splitlines()
-                    if not ((m := json.loads(line))["run"] == self.c["run_name"] and m["step"] > resumed_from)
-                ]
-                path.write_text("".join(line + "\n" for line in keep))
-            self._log_trimmed = True
-        with path.open("a") as f:
-            f.write(json.dumps(metrics) + "\n")
-        val = f" val {metrics['val_loss']:.4f}" if "val_loss" in metrics else ""
-        mfu = f" mfu {metrics['mfu']:.1%}" if metrics["mfu"] is not None else ""
-        print(
-            f"[{metrics['run']}] step {metrics['step']}/{self.c['steps']} {metrics['phase']:<6} "
-            f"loss {metrics['train_loss']:.4f}{val} lr {metrics['lr']:.2e} "
-            f"{metrics['tokens_per_s']:,.0f} tok/s{mfu} gnorm {metrics['grad_norm']:.2f}",
-            flush=True,
-        )
 
 
 def train_loop_per_worker(config: dict) -> None:
