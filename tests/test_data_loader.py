@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from trainer.data import MixtureDataset, ShardLoader
+from trainer.data import MixtureDataset, MixtureStream, ShardLoader
 from trainer.demo_shards import EOS_ID, token_band, write_demo_shards
 
 DOMAINS = {"forum": 0.3, "news": 0.5, "reference": 0.2}  # sorted: band 0/1 forum, 2/3 news, 4/5 reference
@@ -106,3 +106,25 @@ def test_resume_detects_changed_data(shards):
     other = ShardLoader(MixtureDataset(shards, seq_len=SEQ, batch_size=BATCH, weights={"news": 1.0}))
     with pytest.raises(ValueError, match="shards changed"):
         other.load_state_dict(state)
+
+
+def test_source_with_fewer_documents_than_streams_is_split_by_tokens(tmp_path):
+    # one hq document per domain, read by 4 streams (2 ranks x 2 workers): dealt by documents, 3 of the
+    # 4 streams would get no hq tokens; split by tokens, each stream reads a quarter of the document
+    shards = write_demo_shards(tmp_path, DOMAINS, vocab_size=VOCAB, docs_per_domain=20, anneal_docs=1)
+    hq = {
+        d: s
+        for d, s in MixtureDataset(shards, seq_len=SEQ, batch_size=1)._sources.items()
+        if d.startswith("hq/")
+    }
+    for name, source in hq.items():
+        document = source.document(0)
+        parts = [
+            MixtureStream({name: source}, {name: 1.0}, stream=s, num_streams=4, max_epochs=1.0)
+            for s in range(4)
+        ]
+        pieces = [p.sources[name].document(0) for p in parts]
+        assert all(len(piece) >= len(document) // 4 for piece in pieces)
+        assert np.array_equal(np.concatenate(pieces), document)  # every token once, in order
+        taken = [p.next_windows(1, len(document) // 4) for p in parts]
+        assert all(t is not None for t in taken)

@@ -66,3 +66,22 @@ def test_learns_a_batch():
         opt.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_vocab_padded_to_128_and_meta_init_keeps_tying():
+    cfg = preset_config("tiny", 500)
+    assert cfg.vocab_size == 512 and preset_config("tiny", 512).vocab_size == 512
+    torch.manual_seed(0)
+    eager = GPT(cfg)
+    with torch.device("meta"):
+        lazy = GPT(cfg)  # large presets are built like this, then sharded, then materialised
+    lazy.to_empty(device="cpu")
+    torch.manual_seed(0)
+    lazy.init_weights()
+    assert lazy.lm_head.weight is lazy.embed.weight
+    assert abs(lazy.embed.weight.std().item() - 0.02) < 0.002  # GPT-2 init, not the empty memory
+    assert torch.equal(lazy.norm.weight, torch.ones_like(lazy.norm.weight))
+    assert torch.equal(lazy.rope_cos, eager.rope_cos)
+    ids = torch.randint(0, 500, (2, 9))  # tokenizer ids only; the padding rows are never a target
+    _, loss = lazy(ids[:, :-1], ids[:, 1:])
+    assert math.isfinite(loss.item())

@@ -79,12 +79,12 @@ def test_loss_falls_and_schedule_is_followed(out, resumed_run):
 
 
 def test_data_switches_to_anneal_mix_at_decay_start(out, resumed_run):
-    pre = out / "train" / "pre_decay"
+    pre = out / "train" / "pre_decay" / "resumed"
     assert json.loads((pre / "meta.json").read_text())["step"] == 18
-    pre_cursor = torch.load(pre / "rank0.pt", weights_only=False)["data"]
+    pre_cursor = torch.load(pre / "data" / "stream0.pt", weights_only=False)
     assert pre_cursor["batches"] == 18 and pre_cursor["stream"]["mix_name"] == "main"
     final = sorted(p for p in (out / "train" / "resumed").glob("checkpoint_*") if p.is_dir())[-1]
-    end_cursor = torch.load(final / "rank0.pt", weights_only=False)["data"]["stream"]
+    end_cursor = torch.load(final / "data" / "stream0.pt", weights_only=False)["stream"]
     assert end_cursor["mix_name"] == "anneal"
     assert sum(end_cursor["taken"][k] for k in end_cursor["taken"] if k.startswith("hq/")) > 0
 

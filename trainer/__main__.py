@@ -1,7 +1,9 @@
 """Command line: `python -m trainer train|fit-mixture --out OUT ...`.
 
     python -m trainer train --out runs/demo --preset tiny --steps 200 --workers 1
-    python -m trainer train --out runs/demo --run-name anneal-hq80 --branch-from-pre-decay --hq-weight 0.8
+    python -m trainer train --out runs/demo --run-name anneal-hq80 --branch-from-pre-decay main --hq-weight 0.8
+    python -m trainer train --out runs/crawl2 --run-name cont --init-from runs/demo/train/main/checkpoint_000200 \
+        --replay 0.05 --lr 3e-4
     python -m trainer fit-mixture --out runs/demo --steps 60
 
 Flags override the `train:` section of the config (configs/default.yaml merged with --config).
@@ -26,7 +28,15 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--address",
         help="an existing Ray cluster's head, HOST:PORT (default: $RAY_ADDRESS, else a new local Ray instance)",
     )
-    p.add_argument("--micro-batch", type=int)
+    p.add_argument("--micro-batch", type=int, help="sequences per rank per forward pass")
+    p.add_argument("--grad-accum", type=int, help="micro-batches per rank per optimizer step")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile per block (CUDA)")
+    p.add_argument("--fsdp", choices=["auto", "on", "off"], help="FSDP2 instead of DDP on several ranks")
+    p.add_argument("--log-every", type=int, help="steps between metric lines")
+    p.add_argument("--eval-every", type=int, help="steps between validation passes")
+    p.add_argument("--ckpt-every", type=int, help="steps between checkpoints")
+    p.add_argument("--ckpt-every-min", type=float, help="also checkpoint after this many minutes")
+    p.add_argument("--warmup-steps", type=int)
     p.add_argument("--seq-len", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--threads", type=int, help="torch CPU threads per worker")
@@ -40,8 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--run-name", help="the run's folder under OUT/train (rerun the same name to resume)")
     train.add_argument("--stop-after", type=int, help="checkpoint and stop after this step (rerun resumes)")
     train.add_argument(
-        "--branch-from-pre-decay", action="store_true", help="start a new anneal from OUT/train/pre_decay"
+        "--branch-from-pre-decay",
+        nargs="?",
+        const="main",
+        metavar="RUN",
+        help="start a new anneal from OUT/train/pre_decay/RUN (default RUN: main)",
     )
+    train.add_argument(
+        "--init-from", metavar="CKPT", help="continual pretraining: weights of CKPT, new schedule and data"
+    )
+    train.add_argument("--replay", type=float, help="with --init-from: share of tokens from CKPT's shards")
     train.add_argument("--hq-weight", type=float, help="share of hq shards in the anneal mix")
     train.add_argument("--max-failures", type=int)
     fit = sub.add_parser(
@@ -60,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         "seq_len": args.seq_len,
         "lr": args.lr,
         "threads": args.threads,
+        "grad_accum": args.grad_accum,
+        "compile": args.compile,
+        "fsdp": args.fsdp,
+        "log_every": args.log_every,
+        "eval_every": args.eval_every,
+        "ckpt_every": args.ckpt_every,
+        "ckpt_every_min": args.ckpt_every_min,
+        "warmup_steps": args.warmup_steps,
     }
     workers = args.workers or t["workers"]
     gpu = t["gpu"] if args.gpu is None else args.gpu
@@ -75,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             stop_after=args.stop_after,
             hq_weight=args.hq_weight,
             branch_from_pre_decay=args.branch_from_pre_decay,
+            init_from=args.init_from,
+            replay=args.replay,
         )
         result = ray_fit(
             config,

@@ -35,6 +35,7 @@ from pipeline.shards.megatron import IndexedDataset
 
 DEFAULT_MAX_EPOCHS = 4.0  # Muennighoff et al. 2023: up to ~4 repeats of data are nearly as good as new data
 HQ_PREFIX = "hq/"
+REPLAY_PREFIX = "replay/"  # sources of an earlier run's shards, replayed in continual pretraining
 
 
 def load_manifest(shards_dir: str | Path) -> dict:
@@ -63,6 +64,33 @@ class Source:
     def document(self, i: int) -> np.ndarray:
         shard = int(np.searchsorted(self._first_doc, i, side="right")) - 1
         return self.shards[shard][i - int(self._first_doc[shard])]
+
+
+class SourceSlice:
+    """Tokens [start, end) of a source's concatenated documents, as one document.
+
+    A source with fewer documents than streams (a small hq/anneal split read by many ranks) cannot be dealt
+    out by documents: some streams would get none. It is dealt out by tokens instead: stream s of S reads
+    the s-th of S equal token ranges, so every stream gets its share and no token is read twice per epoch."""
+
+    def __init__(self, source: Source, part: int, parts: int):
+        total = int(source.sizes.sum())
+        self.name, self.source = source.name, source
+        self.start, self.end = total * part // parts, total * (part + 1) // parts
+        self.sizes = np.array([self.end - self.start], np.int64)
+        self._doc_start = np.concatenate([[0], np.cumsum(source.sizes)])
+
+    def __len__(self) -> int:
+        return 1
+
+    def document(self, i: int) -> np.ndarray:
+        first = int(np.searchsorted(self._doc_start, self.start, side="right")) - 1
+        last = int(np.searchsorted(self._doc_start, self.end, side="left"))
+        tokens = np.concatenate(
+            [self.source.document(d) for d in range(first, last)] or [np.zeros(0, np.int64)]
+        )
+        offset = self.start - int(self._doc_start[first])
+        return tokens[offset : offset + self.end - self.start]
 
 
 def sources_by_split(shards_dir: str | Path, manifest: dict, split: str) -> dict[str, Source]:
@@ -107,11 +135,22 @@ class MixtureStream:
         seed: int = 0,
         max_epochs: float = DEFAULT_MAX_EPOCHS,
     ):
-        self.sources = sources
         self.names = sorted(sources)  # fixed order: the source index is part of each permutation's seed
         self.stream, self.num_streams, self.seed, self.max_epochs = stream, num_streams, seed, max_epochs
+        # a source with fewer documents than streams is split by tokens (SourceSlice): this stream reads its
+        # slice as a single document; every other source is dealt out by documents (stride num_streams)
+        self.sources = {
+            n: SourceSlice(src, stream, num_streams) if len(src) < num_streams else src
+            for n, src in sources.items()
+        }
+        self.stride = {
+            n: (0, 1) if isinstance(self.sources[n], SourceSlice) else (stream, num_streams)
+            for n in self.names
+        }
         # documents of one epoch that belong to this stream
-        self.epoch_docs = {n: len(range(stream, len(sources[n]), num_streams)) for n in self.names}
+        self.epoch_docs = {
+            n: len(range(self.stride[n][0], len(self.sources[n]), self.stride[n][1])) for n in self.names
+        }
         self._perm_cache: dict[tuple[str, int], np.ndarray] = {}
         self.cursor = {n: {"epoch": 0, "pos": 0} for n in self.names}
         self.current = None  # [source name, doc index, tokens already used] of the document being packed
@@ -156,7 +195,8 @@ class MixtureStream:
                 self._perm_cache.clear()
             rng = np.random.default_rng([self.seed, self.names.index(name), epoch])
             perm = rng.permutation(len(self.sources[name]))
-            self._perm_cache[key] = perm[self.stream :: self.num_streams]
+            first, stride = self.stride[name]
+            self._perm_cache[key] = perm[first::stride]
         return self._perm_cache[key]
 
     # --- packing ----------------------------------------------------------------------------------------
@@ -226,7 +266,10 @@ class MixtureDataset(IterableDataset):
         hq_weight: float | None = None,
         max_epochs: float | None = None,
         anneal_start_batch: int | None = None,
+        replay: dict | None = None,
     ):
+        """`replay` (continual pretraining): {"shards_dir": the old run's shards, "fraction": f}; the old
+        train sources join the mix as `replay/<domain>` with f of the tokens, in the old run's proportions."""
         super().__init__()
         self.shards_dir = Path(shards_dir)
         self.manifest = load_manifest(shards_dir)
@@ -240,6 +283,13 @@ class MixtureDataset(IterableDataset):
         main_sources = sources_by_split(shards_dir, self.manifest, "train")
         hq_sources = sources_by_split(shards_dir, self.manifest, "anneal")
         self.main_weights = mixture_weights(self.manifest, main_sources, weights)
+        if replay and replay["fraction"] > 0:
+            old_sources = sources_by_split(replay["shards_dir"], load_manifest(replay["shards_dir"]), "train")
+            old_weights = mixture_weights(load_manifest(replay["shards_dir"]), old_sources)
+            fraction = float(replay["fraction"])
+            self.main_weights = {d: (1 - fraction) * w for d, w in self.main_weights.items()}
+            self.main_weights.update({REPLAY_PREFIX + d: fraction * w for d, w in old_weights.items()})
+            main_sources.update({REPLAY_PREFIX + d: src for d, src in old_sources.items()})
         if hq_weight is None:
             hq_weight = float(self.manifest.get("anneal", {}).get("hq_weight", 0.0))
         hq_tokens = {d: int(s.sizes.sum()) for d, s in hq_sources.items()}
@@ -255,6 +305,41 @@ class MixtureDataset(IterableDataset):
             num_streams=self.world_size * workers,
             seed=self.seed,
             max_epochs=self.max_epochs,
+        )
+
+    def mix_at(self, batch: int) -> tuple[str, dict[str, float]]:
+        if self.anneal_start_batch is not None and batch >= self.anneal_start_batch:
+            return "anneal", self.anneal_weights
+        return "main", self.main_weights
+
+    def budget_problem(self, batches: int) -> str | None:
+        """Why `batches` batches per stream cannot be served, or None. Checked before training starts, on the
+        expected token share of one stream (1 / streams of each source, times the epoch cap); the exact end of
+        the data is agreed across ranks while training (see `exhausted_message`)."""
+        streams = self.world_size * max(1, self.num_workers)
+        per_batch = self.batch_size * self.window
+        anneal_start = batches if self.anneal_start_batch is None else min(batches, self.anneal_start_batch)
+        for mix, used, need_batches in (
+            ("main", self.main_weights, anneal_start),
+            ("main and anneal", {**self.main_weights, **self.anneal_weights}, batches),
+        ):
+            held = {n: int(self._sources[n].sizes.sum() * self.max_epochs) // streams for n in used}
+            need = -(-need_batches // max(1, self.num_workers)) * per_batch
+            if need > sum(held.values()):
+                return (
+                    f"not enough data: each of {streams} streams needs {need:,} tokens of the {mix} mix but its "
+                    f"sources hold {sum(held.values()):,} within the epoch cap of {self.max_epochs:g} ("
+                    + ", ".join(f"{self._sources[n].name}: {t:,}" for n, t in sorted(held.items()))
+                    + "): lower train.steps, raise train.max_epochs, or add data"
+                )
+        return None
+
+    def exhausted_message(self, batch: int) -> str:
+        mix, weights = self.mix_at(batch)
+        names = ", ".join(self._sources[n].name for n, w in sorted(weights.items()) if w > 0)
+        return (
+            f"the data ran out at batch {batch} of stream {self.rank}: every source of the {mix} mix ({names}) "
+            f"hit its epoch cap of {self.max_epochs:g} (raise train.max_epochs, lower train.steps, or add data)"
         )
 
     def _maybe_anneal(self, stream: MixtureStream, batch: int) -> None:

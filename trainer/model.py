@@ -43,7 +43,7 @@ class GPTConfig:
 
 
 # Sizes follow GPT-2 small / medium (124m, 350m) and TinyLlama (1b); `tiny` is for CPU tests.
-# vocab_size always comes from the tokenizer in the shards manifest.
+# vocab_size comes from the tokenizer in the shards manifest, padded up to a multiple of VOCAB_MULTIPLE.
 PRESETS: dict[str, dict] = {
     "tiny": dict(n_layer=2, n_head=4, d_model=96, seq_len=64),
     "124m": dict(n_layer=12, n_head=12, d_model=768, seq_len=1024),
@@ -52,11 +52,22 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# Embedding and output matmuls run on tensor-core tiles: a vocabulary that is a multiple of 128 avoids a
+# ragged last tile (nanoGPT pads GPT-2's 50257 to 50304 for this). Token ids are unchanged; the extra rows
+# are never a target, so training only pushes their logits down.
+VOCAB_MULTIPLE = 128
+
+
+def padded_vocab(vocab_size: int) -> int:
+    return VOCAB_MULTIPLE * math.ceil(vocab_size / VOCAB_MULTIPLE)
+
+
 def preset_config(name: str, vocab_size: int, **overrides) -> GPTConfig:
+    """The preset's shape for a tokenizer of `vocab_size` ids (the embedding gets the padded size)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     fields = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
-    return replace(GPTConfig(vocab_size=vocab_size), **fields)
+    return replace(GPTConfig(vocab_size=padded_vocab(vocab_size)), **fields)
 
 
 class RMSNorm(nn.Module):
@@ -134,14 +145,27 @@ class GPT(nn.Module):
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.lm_head.weight = self.embed.weight  # weight tying (Press & Wolf 2017)
+        # RoPE tables are derived, not learned: non-persistent buffers, never checkpointed nor broadcast
+        self.register_buffer("rope_cos", torch.empty(cfg.seq_len, cfg.head_dim // 2), persistent=False)
+        self.register_buffer("rope_sin", torch.empty(cfg.seq_len, cfg.head_dim // 2), persistent=False)
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Fill parameters and RoPE tables. Called on construction, and again after `to_empty()` when the model
+        was built on the meta device (large presets: no full copy is ever materialised on one rank)."""
+        cfg = self.cfg
+        self.lm_head.weight = self.embed.weight  # again: `to_empty()` gives each module its own tensor
         cos, sin = rope_tables(cfg.seq_len, cfg.head_dim, cfg.rope_theta)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        self.rope_cos.copy_(cos)
+        self.rope_sin.copy_(sin)
         self.apply(self._init_weights)
         # GPT-2: scale the residual projections by 1/sqrt(2L) so the residual stream does not grow with depth
         for name, p in self.named_parameters():
             if name.endswith(("attn.proj.weight", "mlp.down.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        for norm in [self.norm] + [m for b in self.blocks for m in (b.attn_norm, b.mlp_norm)]:
+            nn.init.ones_(norm.weight)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -24,8 +24,8 @@ os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")  # else each progress
 LOOP_KEYS = (
     "preset", "seq_len", "micro_batch", "grad_accum", "steps", "lr", "min_lr_frac", "warmup_steps",
     "decay_fraction", "weight_decay", "beta1", "beta2", "grad_clip", "eval_every", "eval_windows",
-    "log_every", "ckpt_every", "seed", "max_epochs", "hq_weight", "dataloader_workers", "compile",
-    "fsdp", "threads",
+    "log_every", "ckpt_every", "ckpt_every_min", "seed", "max_epochs", "hq_weight", "dataloader_workers",
+    "compile", "fsdp", "threads", "replay",
 )  # fmt: skip
 
 
@@ -40,11 +40,14 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
         weights=None,
         stop_after=None,
         branch_from=None,
+        init_from=None,
     )
     config.update({k: v for k, v in overrides.items() if v is not None})
-    if config["branch_from"] is None and overrides.get("branch_from_pre_decay"):
-        config["branch_from"] = str(out / "train" / "pre_decay")
-    config.pop("branch_from_pre_decay", None)
+    branch_of = config.pop("branch_from_pre_decay", None)  # the name of the run whose pre-decay state to take
+    if config["branch_from"] is None and branch_of:
+        config["branch_from"] = str(pre_decay_dir(out, branch_of))
+    if config["branch_from"] and config["init_from"]:
+        raise ValueError("--branch-from-pre-decay continues a run, --init-from starts a new one: pick one")
     # short runs (`make train STEPS=10`): the warmup ends at the latest where the decay starts
     decay_start = WSDSchedule(config["steps"], config["lr"], 0, config["decay_fraction"]).decay_start
     config["warmup_steps"] = min(config["warmup_steps"], decay_start)
@@ -55,7 +58,16 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
         raise FileNotFoundError(
             f"{config['branch_from']}: no pre-decay checkpoint (train through the decay start first)"
         )
+    if config["init_from"]:
+        config["init_from"] = str(Path(config["init_from"]).resolve())
+        if not (Path(config["init_from"]) / "meta.json").exists():
+            raise FileNotFoundError(f"{config['init_from']}: not a training checkpoint (no meta.json)")
     return config
+
+
+def pre_decay_dir(out: str | Path, run_name: str) -> Path:
+    """Where run `run_name` keeps its checkpoint from right before the decay (one slot per run)."""
+    return Path(out).resolve() / "train" / "pre_decay" / run_name
 
 
 def fit(

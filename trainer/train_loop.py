@@ -1,22 +1,28 @@
-"""The per-worker training loop that Ray Train runs on every rank (engine-light: plain PyTorch inside).
+"""The per-rank training loop (plain PyTorch; Ray Train or trainer/local.py starts the ranks).
 
-One call of `train_loop_per_worker(config)`:
-  1. builds the GPT and AdamW; wraps the model with DDP (`ray.train.torch.prepare_model`) or, for the large
-     presets on CUDA, FSDP2 (`fully_shard` per block); bf16 autocast and `torch.compile` on CUDA only;
-  2. resumes from `ray.train.get_checkpoint()` (the latest checkpoint of this run) or, for an anneal branch,
-     from the kept pre-decay checkpoint;
-  3. trains with the WSD schedule; the data stream switches to the anneal mix at the decay start;
-  4. every `log_every` steps reports train loss, lr, phase, tokens/s and MFU (plus per-domain validation loss
-     and perplexity every `eval_every` steps) through `ray.train.report` and to `metrics.jsonl`; every
-     `ckpt_every` steps (and at the decay start, at `stop_after` and at the end) the report carries a
-     checkpoint: model, optimizer, schedule step, data cursor and RNG state.
-`config` is a plain dict (built by trainer/train.py from the `train:` config section and the CLI).
+One `Trainer(config, device, report, resume=...)`:
+  1. builds the GPT and AdamW. Several ranks: DDP (no buffer broadcasts: the only buffers are the RoPE
+     tables, computed identically everywhere) or FSDP2 (`fully_shard` per block, the model built on the
+     meta device and materialised shard by shard). On CUDA: bf16 and `torch.compile` per block, before
+     sharding (torchtitan's order: a whole-model compile breaks its graph at every FSDP hook);
+  2. resumes from a checkpoint (Ray's latest, or an anneal branch's pre-decay one) after checking that the
+     run's settings agree (trainer/checkpoint.py), or, for continual pretraining (`init_from`), loads only
+     the weights and starts a fresh schedule, optimizer and data cursor;
+  3. reads the data as `data_streams` logical streams (the world size when the run started); each rank
+     reads `data_streams / world` of them, `grad_accum` micro-batches in all per step, so the global batch
+     and the data stay the same when a run resumes on another world size;
+  4. trains with the WSD schedule (the data switches to the anneal mix at the decay start). Every step the
+     ranks agree on whether each still has data (a CPU all-reduce), so running out stops all ranks with
+     one message naming the sources, never a rank waiting in a collective;
+  5. every `log_every` steps reports loss, lr, wall-clock tokens/s (eval and checkpoint time included),
+     MFU, grad norm, peak memory and data-wait time (plus per-domain validation loss every `eval_every`
+     steps); it checkpoints every `ckpt_every` steps or `ckpt_every_min` minutes, at the decay start
+     (kept as OUT/train/pre_decay/<run>), at `stop_after` and at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import shutil
 import tempfile
@@ -25,23 +31,16 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
+from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
+from trainer.metrics import device_peak_flops, log_metrics, peak_memory_gib
 from trainer.model import GPT, optimizer_param_groups, preset_config
 from trainer.schedule import WSDSchedule
 
-# Dense bf16 tensor-core peaks (vendor datasheets, without sparsity). CPU: no meaningful peak -> MFU null.
-PEAK_FLOPS = {"H100 SXM": 989e12, "H100 PCIe": 756e12, "H200": 989e12, "A100": 312e12}
 FSDP_PRESETS = ("350m", "1b")
-
-
-def device_peak_flops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    if "H100" in name:
-        return PEAK_FLOPS["H100 PCIe"] if "PCIe" in name else PEAK_FLOPS["H100 SXM"]
-    return next((peak for key, peak in PEAK_FLOPS.items() if key in name), None)
+OLD_VAL_PREFIX = "old/"  # validation domains of the run continued by `init_from`
 
 
 def _rank_world() -> tuple[int, int]:
@@ -50,67 +49,75 @@ def _rank_world() -> tuple[int, int]:
     return 0, 1
 
 
-def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    if _rank_world()[1] > 1:
-        dist.all_reduce(t)
-    return t.tolist()
-
-
 class Trainer:
     """State of one rank's training; `run()` is the loop. `report(metrics, checkpoint_dir)` is injected so the
-    same loop runs under Ray (`ray.train.report`) and in tests/baselines without it."""
+    same loop runs under Ray (`ray.train.report`) and in-process (trainer/local.py)."""
 
-    def __init__(self, config: dict, device: torch.device, report, prepare_model=None):
-        self.c, self.device, self.report = config, device, report
+    def __init__(self, config: dict, device: torch.device, report, resume: str | Path | None = None):
+        c = self.c = config
+        self.device, self.report = device, report
         self.rank, self.world = _rank_world()
-        Path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(config["seed"])  # identical initial weights on every rank
+        Path(c["out_dir"]).mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(c["seed"])  # identical initial weights on every rank
         if device.type == "cpu":
-            torch.set_num_threads(config.get("threads") or torch.get_num_threads())
+            torch.set_num_threads(c.get("threads") or torch.get_num_threads())
             torch.use_deterministic_algorithms(True)  # resumed runs reproduce losses exactly on CPU
-        manifest = load_manifest(config["shards_dir"])
+        manifest = load_manifest(c["shards_dir"])
         self.model_cfg = preset_config(
-            config["preset"], manifest["tokenizer"]["vocab_size"], seq_len=config.get("seq_len")
-        )
-        self.raw = GPT(self.model_cfg)
-        self.n_params, self.flops_per_token = self.raw.num_params(), self.raw.flops_per_token()
-        self.fsdp = device.type == "cuda" and (
-            config.get("fsdp") == "on" or (config.get("fsdp") == "auto" and config["preset"] in FSDP_PRESETS)
-        )
-        self.model = self._wrap(prepare_model)
-        self.optimizer = torch.optim.AdamW(
-            optimizer_param_groups(self.raw, config["weight_decay"]),
-            lr=config["lr"],
-            betas=(config["beta1"], config["beta2"]),
-            fused=device.type == "cuda",
+            c["preset"], manifest["tokenizer"]["vocab_size"], seq_len=c.get("seq_len")
         )
         self.schedule = WSDSchedule(
-            total_steps=config["steps"],
-            peak_lr=config["lr"],
-            warmup_steps=config["warmup_steps"],
-            decay_fraction=config["decay_fraction"],
-            min_lr=config["lr"] * config["min_lr_frac"],
+            total_steps=c["steps"],
+            peak_lr=c["lr"],
+            warmup_steps=c["warmup_steps"],
+            decay_fraction=c["decay_fraction"],
+            min_lr=c["lr"] * c["min_lr_frac"],
         )
-        accum = config["grad_accum"]
-        self.loader = ShardLoader(
-            MixtureDataset(
-                config["shards_dir"],
-                seq_len=self.model_cfg.seq_len,
-                batch_size=config["micro_batch"],
-                rank=self.rank,
-                world_size=self.world,
-                num_workers=config["dataloader_workers"],
-                seed=config["seed"],
-                weights=config.get("weights"),
-                hq_weight=config.get("hq_weight"),
-                max_epochs=config.get("max_epochs"),
-                anneal_start_batch=self.schedule.decay_start * accum,
-            ),
-            pin_memory=device.type == "cuda",
+        self.resume = Path(resume) if resume else None
+        saved = checkpoint.read_meta(self.resume) if self.resume else None
+        init_meta = checkpoint.read_meta(c["init_from"]) if c.get("init_from") else None
+        self.replay = None
+        if init_meta and c.get("replay"):
+            self.replay = {"shards_dir": init_meta["shards_dir"], "fraction": c["replay"]}
+        self.data_streams = saved["data_streams"] if saved else self.world
+        self.meta = self._settings(manifest, init_meta)
+        if saved:  # the global batch is kept, so each rank's grad_accum covers whole data streams
+            checkpoint.check_same_run(saved, self.meta, f"resuming from {self.resume}")
+        if init_meta and init_meta["model"] != self.meta["model"]:
+            raise ValueError(
+                f"init_from {c['init_from']}: model is {init_meta['model']} there, {self.meta['model']} now"
+            )
+
+        self.fsdp = (
+            dist.is_available()
+            and dist.is_initialized()
+            and (
+                c.get("fsdp") == "on"
+                or (c.get("fsdp") == "auto" and device.type == "cuda" and c["preset"] in FSDP_PRESETS)
+            )
         )
-        self.tokens_per_step = config["micro_batch"] * accum * self.model_cfg.seq_len * self.world
-        self.val = validation_windows(config["shards_dir"], self.model_cfg.seq_len, config["eval_windows"])
+        self.raw, self.model = self._build_model()
+        self.n_params, self.flops_per_token = self.raw.num_params(), self.raw.flops_per_token()
+        self.optimizer = torch.optim.AdamW(
+            optimizer_param_groups(self.raw, c["weight_decay"]),
+            lr=c["lr"],
+            betas=(c["beta1"], c["beta2"]),
+            fused=device.type == "cuda",
+        )
+        # logical data streams of this rank, and micro-batches per stream per step
+        self.streams = list(range(self.rank, self.data_streams, self.world))
+        self.accum_per_stream = (
+            c["micro_batch"] * c["grad_accum"] * self.world // (c["micro_batch"] * self.data_streams)
+        )
+        self.loaders = {s: self._loader(s) for s in self.streams}
+        problem = self.loaders[self.streams[0]].dataset.budget_problem(c["steps"] * self.accum_per_stream)
+        if problem:  # every rank computes the same answer from the manifest: all stop together
+            raise ValueError(problem)
+        self.tokens_per_step = self.meta["global_batch"] * self.model_cfg.seq_len
+        self.val = validation_windows(c["shards_dir"], self.model_cfg.seq_len, c["eval_windows"])
+        if init_meta:  # forgetting is measured on the old run's validation shards
+            old = validation_windows(init_meta["shards_dir"], self.model_cfg.seq_len, c["eval_windows"])
+            self.val.update({OLD_VAL_PREFIX + d: w for d, w in old.items()})
         self.peak = device_peak_flops(device)
         self.step = 0
         self.autocast = (
@@ -118,146 +125,228 @@ class Trainer:
             if device.type == "cuda" and not self.fsdp  # FSDP2 casts through its MixedPrecisionPolicy
             else contextlib.nullcontext()
         )
+        # the per-step "still have data" vote runs on CPU tensors: a gloo group when the default is NCCL
+        nccl = self.world > 1 and dist.get_backend() != "gloo"
+        self.cpu_group = dist.new_group(backend="gloo") if nccl else None
+        if self.resume:
+            self._load(self.resume)
+        elif init_meta:
+            checkpoint.load(Path(c["init_from"]), self.raw)  # weights only: fresh optimizer, step, cursor
 
     # --- setup ------------------------------------------------------------------------------------------
-    def _wrap(self, prepare_model):
-        if self.fsdp:
-            from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    def _settings(self, manifest: dict, init_meta: dict | None) -> dict:
+        c, global_batch = self.c, self.c["micro_batch"] * self.c["grad_accum"] * self.world
+        keys = (
+            "preset",
+            "micro_batch",
+            "steps",
+            "warmup_steps",
+            "decay_fraction",
+            "lr",
+            "min_lr_frac",
+            "seed",
+        )
+        keys += ("max_epochs", "dataloader_workers", "weights")
+        return {
+            **{k: c.get(k) for k in keys},
+            "seq_len": self.model_cfg.seq_len,
+            "vocab_size": self.model_cfg.vocab_size,
+            "global_batch": global_batch,
+            "grad_accum": c["grad_accum"],
+            "world_size": self.world,
+            "data_streams": self.data_streams,
+            "replay": self.replay and {"fraction": self.replay["fraction"], "from": init_meta["run"]},
+            "init_from": c.get("init_from"),
+            "shards_sha256": checkpoint.shards_sha256(manifest),
+            "shards_dir": str(Path(c["shards_dir"]).resolve()),
+            "run": c["run_name"],
+            "model": {k: v for k, v in vars(self.model_cfg).items()},
+        }
 
-            policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-            for block in self.raw.blocks:
-                fully_shard(block, mp_policy=policy)
-            fully_shard(self.raw, mp_policy=policy)  # moves the shards to this rank's GPU
-            model = self.raw
-        elif prepare_model is not None:
-            model = prepare_model(self.raw)  # DDP when world > 1; moves to the worker's device
-        else:
-            model = self.raw.to(self.device)
-        if self.device.type == "cuda" and self.c.get("compile", True):
-            model = torch.compile(model)
-        return model
+    def _build_model(self) -> tuple[GPT, torch.nn.Module]:
+        compile_blocks = self.device.type == "cuda" and self.c.get("compile", True)
+        if not self.fsdp:
+            raw = GPT(self.model_cfg).to(self.device)
+            if compile_blocks:
+                for block in raw.blocks:
+                    block.compile()
+            if self.world == 1:
+                return raw, raw
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            return raw, DistributedDataParallel(raw, device_ids=ids, forward_sync_buffers=False)
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        with torch.device("meta"):  # no rank ever holds the full unsharded model
+            raw = GPT(self.model_cfg)
+        mixed = self.device.type == "cuda"
+        policy = MixedPrecisionPolicy(
+            param_dtype=torch.bfloat16 if mixed else None, reduce_dtype=torch.float32
+        )
+        for block in raw.blocks:
+            if compile_blocks:
+                block.compile()
+            fully_shard(block, mp_policy=policy)
+        fully_shard(raw, mp_policy=policy)
+        raw.to_empty(device=self.device)
+        raw.init_weights()
+        return raw, raw
+
+    def _loader(self, stream: int) -> ShardLoader:
+        c = self.c
+        return ShardLoader(
+            MixtureDataset(
+                c["shards_dir"],
+                seq_len=self.model_cfg.seq_len,
+                batch_size=c["micro_batch"],
+                rank=stream,
+                world_size=self.data_streams,
+                num_workers=c["dataloader_workers"],
+                seed=c["seed"],
+                weights=c.get("weights"),
+                hq_weight=c.get("hq_weight"),
+                max_epochs=c.get("max_epochs"),
+                anneal_start_batch=self.schedule.decay_start * self.accum_per_stream,
+                replay=self.replay,
+            ),
+            pin_memory=self.device.type == "cuda",
+        )
 
     def _grad_sync(self, enabled: bool):
-        """Gradients are all-reduced only on the last micro-batch of a step (gradient accumulation)."""
+        """Gradients are reduced only on the last micro-batch of a step (gradient accumulation)."""
         if self.fsdp:
             self.raw.set_requires_gradient_sync(enabled)
             return contextlib.nullcontext()
-        inner = getattr(self.model, "_orig_mod", self.model)  # under torch.compile
-        if enabled or not hasattr(inner, "no_sync"):
+        if enabled or self.world == 1:
             return contextlib.nullcontext()
-        return inner.no_sync()  # DDP
+        return self.model.no_sync()  # DDP
 
     # --- checkpoints ------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        """Rank 0 writes model + optimizer + step; every rank writes its data cursor and RNG."""
-        if self.fsdp:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+        meta = {**self.meta, "step": self.step}
+        cursors = {s: loader.state_dict() for s, loader in self.loaders.items()}
+        checkpoint.save(directory, self.raw, self.optimizer, rank=self.rank, meta=meta, cursors=cursors)
 
-            opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            model_state, optim_state = get_state_dict(self.raw, self.optimizer, options=opts)
-        else:
-            model_state, optim_state = self.raw.state_dict(), self.optimizer.state_dict()
-        if self.rank == 0:
-            torch.save({"model": model_state, "optimizer": optim_state}, directory / "model.pt")
-            meta = {"step": self.step, "run": self.c["run_name"], "model": self.raw.config_dict()}
-            (directory / "meta.json").write_text(json.dumps(meta))
-        rng = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        torch.save({"data": self.loader.state_dict(), "rng": rng}, directory / f"rank{self.rank}.pt")
-
-    def load(self, directory: Path) -> None:
-        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=False)
-        if self.fsdp:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-
-            opts = StateDictOptions(full_state_dict=True)
-            set_state_dict(
-                self.raw,
-                self.optimizer,
-                model_state_dict=state["model"],
-                optim_state_dict=state["optimizer"],
-                options=opts,
-            )
-        else:
-            self.raw.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.step = json.loads((directory / "meta.json").read_text())["step"]
-        mine = torch.load(directory / f"rank{self.rank}.pt", map_location="cpu", weights_only=False)
-        self.loader.load_state_dict(mine["data"])
-        torch.set_rng_state(mine["rng"]["torch"])
-        if "cuda" in mine["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(mine["rng"]["cuda"], self.device)
+    def _load(self, directory: Path) -> None:
+        checkpoint.load(directory, self.raw, self.optimizer)
+        self.step = checkpoint.read_meta(directory)["step"]
+        for stream, loader in self.loaders.items():
+            loader.load_state_dict(checkpoint.load_cursor(directory, stream))
+        checkpoint.load_rng(directory, self.rank)
 
     def keep_pre_decay(self, checkpoint_dir: Path) -> None:
-        """Copy the checkpoint taken right before the decay to OUT/train/pre_decay (anneal branches start there)."""
-        target = Path(self.c["out_dir"]) / "pre_decay"
-        staging = target.with_name(f"pre_decay.tmp-{self.c['run_name']}")
-        staging.mkdir(parents=True, exist_ok=True)
-        for f in checkpoint_dir.iterdir():
-            shutil.copy2(f, staging / f.name)
-        if self.world > 1:
-            dist.barrier()
+        """Copy the checkpoint taken right before the decay to OUT/train/pre_decay/<run> (branches start there)."""
+        target = Path(self.c["out_dir"]) / "pre_decay" / self.c["run_name"]
+        staging = target.with_name(f"{target.name}.tmp")
+        if self.rank == 0:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._barrier()
+        shutil.copytree(checkpoint_dir, staging, dirs_exist_ok=True)  # each rank adds its own files
+        self._barrier()
         if self.rank == 0:
             shutil.rmtree(target, ignore_errors=True)
             staging.rename(target)
 
+    def _barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier(group=self.cpu_group)
+
     # --- evaluation -------------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self) -> dict:
+        """Per-domain validation loss. Every rank runs the same number of forwards (its share of the windows,
+        padded with zero-weight copies), which FSDP's all-gathers need, and the sums are reduced once."""
         self.model.eval()
-        out = {}
-        for domain, windows in self.val.items():
+        mb, sums = self.c["micro_batch"], []
+        for windows in self.val.values():
+            per_rank = -(-len(windows) // self.world)
             mine = windows[self.rank :: self.world]
-            total, count = 0.0, 0
-            for i in range(0, len(mine), self.c["micro_batch"]):
-                batch = mine[i : i + self.c["micro_batch"]].to(self.device)
+            weight = torch.zeros(per_rank)
+            weight[: len(mine)] = 1.0
+            mine = torch.cat([mine, windows[:1].expand(per_rank - len(mine), -1)])
+            loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+            for i in range(0, per_rank, mb):
+                batch, w = mine[i : i + mb].to(self.device), weight[i : i + mb].to(self.device)
                 with self.autocast:
-                    _, loss = self.model(batch[:, :-1], batch[:, 1:])
-                total, count = total + loss.item() * batch[:, 1:].numel(), count + batch[:, 1:].numel()
-            total, count = _all_reduce_sum([total, count], self.device)
-            out[f"val_loss/{domain}"] = total / count
-            out[f"val_ppl/{domain}"] = math.exp(min(total / count, 50.0))
-        if out:
-            losses = [v for k, v in out.items() if k.startswith("val_loss/")]
-            out["val_loss"] = sum(losses) / len(losses)
+                    logits, _ = self.model(batch[:, :-1])
+                token_loss = F.cross_entropy(
+                    logits.float().flatten(0, 1), batch[:, 1:].reshape(-1), reduction="none"
+                )
+                loss_sum += (token_loss.view(len(batch), -1).sum(1).double() * w).sum()
+            sums += [loss_sum, torch.tensor(weight.sum().item() * (windows.shape[1] - 1))]
+        totals = torch.stack([t.to(self.device, torch.float64) for t in sums]) if sums else None
+        if totals is not None and self.world > 1:
+            dist.all_reduce(totals)
+        out = {}
+        for i, domain in enumerate(self.val):
+            loss = (totals[2 * i] / totals[2 * i + 1]).item()
+            out[f"val_loss/{domain}"], out[f"val_ppl/{domain}"] = loss, math.exp(min(loss, 50.0))
+        old = [v for d in self.val if d.startswith(OLD_VAL_PREFIX) for v in [out[f"val_loss/{d}"]]]
+        new = [v for d in self.val if not d.startswith(OLD_VAL_PREFIX) for v in [out[f"val_loss/{d}"]]]
+        for key, losses in (("val_loss", new), ("val_loss_old", old)):
+            if losses:
+                out[key] = sum(losses) / len(losses)
         self.model.train()
         return out
 
     # --- the loop ---------------------------------------------------------------------------------------
-    def train_step(self, batches) -> torch.Tensor:
-        """One optimizer step over `grad_accum` micro-batches; returns the mean loss (on device, no sync)."""
+    def next_batches(self, iterators: dict) -> list[torch.Tensor]:
+        """This step's micro-batches of every stream of this rank, once all ranks agree that all have them."""
+        batches, missing = [], None
+        for stream, it in iterators.items():
+            for _ in range(self.accum_per_stream):
+                batch = next(it, None)
+                if batch is None:
+                    loader = self.loaders[stream]
+                    missing = loader.dataset.exhausted_message(loader.batches)
+                    break
+                batches.append(batch)
+            if missing:
+                break
+        if self.world > 1:
+            ok = torch.tensor([0 if missing else 1])
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN, group=self.cpu_group)
+            if ok.item() == 0:
+                messages = [None] * self.world
+                dist.all_gather_object(messages, missing, group=self.cpu_group)
+                missing = next(m for m in messages if m)
+        if missing:
+            raise RuntimeError(f"step {self.step}: {missing}")
+        return batches
+
+    def train_step(self, batches: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step over this rank's micro-batches; returns (mean loss, grad norm), on device."""
         lr = self.schedule.lr(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        accum, total = self.c["grad_accum"], torch.zeros((), device=self.device)
-        for micro in range(accum):
-            batch = next(batches).to(self.device, non_blocking=True)
-            with self._grad_sync(micro == accum - 1), self.autocast:
+        total = torch.zeros((), device=self.device)
+        for i, batch in enumerate(batches):
+            batch = batch.to(self.device, non_blocking=True)
+            with self._grad_sync(i == len(batches) - 1), self.autocast:
                 _, loss = self.model(batch[:, :-1], batch[:, 1:])
-                (loss / accum).backward()
+                (loss / len(batches)).backward()
             total += loss.detach().float()
-        if self.c["grad_clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.c["grad_clip"])
+        clip = self.c["grad_clip"] if self.c["grad_clip"] > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return total / accum
+        return total / len(batches), norm
 
     def run(self) -> dict:
         c, start = self.c, self.step
         end = min(c["steps"], c.get("stop_after") or c["steps"])
-        batches = iter(self.loader)
+        iterators = {s: iter(loader) for s, loader in self.loaders.items()}
         last: dict = {}
-        tick, tick_tokens, losses = time.perf_counter(), 0, []
+        began = tick = last_ckpt = time.perf_counter()
+        tick_tokens, losses, data_wait, norm, lines_logged = 0, [], 0.0, None, 0
         while self.step < end:
             phase, lr = self.schedule.phase(self.step), self.schedule.lr(self.step)
-            try:
-                losses.append(self.train_step(batches))
-            except StopIteration:
-                raise RuntimeError(
-                    f"the data ran out at step {self.step}: every domain hit its epoch cap "
-                    "(raise train.max_epochs, lower train.steps, or add data)"
-                ) from None
+            waited = time.perf_counter()
+            batches = self.next_batches(iterators)
+            data_wait += time.perf_counter() - waited
+            loss, norm = self.train_step(batches)
+            losses.append(loss)
             self.step += 1
             tick_tokens += self.tokens_per_step
             done = self.step == end
@@ -268,28 +357,49 @@ class Trainer:
                 continue
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
-            elapsed = time.perf_counter() - tick
+            now = time.perf_counter()
+            elapsed, tick = now - tick, now  # includes the last line's eval and checkpoint time
+            due = bool(c.get("ckpt_every_min")) and now - last_ckpt >= 60 * c["ckpt_every_min"]
+            mean_loss = torch.stack(losses).double().mean().item()
+            loss_sum, wait_sum, due_votes = self._all_reduce([mean_loss, data_wait, float(due)])
+            want_ckpt = want_ckpt or due_votes > 0  # the ranks agree: any rank's clock says it is time
             tokens_per_s = tick_tokens / elapsed
-            (loss,) = _all_reduce_sum([torch.stack(losses).double().mean().item()], self.device)
+            grad_norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
             last = {
                 "run": c["run_name"],
                 "step": self.step,
                 "tokens": self.step * self.tokens_per_step,
                 "phase": phase,
                 "lr": lr,
-                "train_loss": loss / self.world,
+                "train_loss": loss_sum / self.world,
+                "grad_norm": float(grad_norm),
                 "tokens_per_s": tokens_per_s,
+                "tokens_per_s_per_device": tokens_per_s / self.world,
                 "mfu": self.flops_per_token * tokens_per_s / (self.peak * self.world) if self.peak else None,
+                "data_wait_s": wait_sum / self.world,
+                "peak_mem_gib": peak_memory_gib(self.device),
+                "wall_s": now - began,
             }
             if want_eval:
                 last.update(self.evaluate())
-            self._log(last, resumed_from=start)
+            if self.rank == 0:  # the first line of this (re)start trims the lines a rerun replays
+                trim_after = start if not lines_logged else None
+                log_metrics(Path(c["out_dir"]) / "metrics.jsonl", last, c["steps"], trim_after)
+            lines_logged += 1
             self._report(last, want_ckpt, pre_decay)
-            tick, tick_tokens, losses = time.perf_counter(), 0, []
+            if want_ckpt:
+                last_ckpt = time.perf_counter()
+            tick_tokens, losses, data_wait = 0, [], 0.0
         return last
 
-    def _report(self, metrics: dict, checkpoint: bool, pre_decay: bool) -> None:
-        if not checkpoint:
+    def _all_reduce(self, values: list[float]) -> list[float]:
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(t)
+        return t.tolist()
+
+    def _report(self, metrics: dict, want_checkpoint: bool, pre_decay: bool) -> None:
+        if not want_checkpoint:
             self.report(metrics, None)
             return
         with tempfile.TemporaryDirectory(prefix="ckpt-") as tmp:
@@ -298,31 +408,6 @@ class Trainer:
                 self.keep_pre_decay(Path(tmp))
             self.report(metrics, Path(tmp))
 
-    def _log(self, metrics: dict, resumed_from: int) -> None:
-        if self.rank != 0:
-            return
-        path = Path(self.c["out_dir"]) / "metrics.jsonl"
-        if not getattr(self, "_log_trimmed", False):
-            # a rerun replays the steps after its checkpoint: drop this run's lines past it (no duplicates)
-            if path.exists():
-                keep = [
-                    line
-                    for line in path.read_text().splitlines()
-                    if not ((m := json.loads(line))["run"] == self.c["run_name"] and m["step"] > resumed_from)
-                ]
-                path.write_text("".join(line + "\n" for line in keep))
-            self._log_trimmed = True
-        with path.open("a") as f:
-            f.write(json.dumps(metrics) + "\n")
-        val = f" val {metrics['val_loss']:.4f}" if "val_loss" in metrics else ""
-        mfu = f" mfu {metrics['mfu']:.1%}" if metrics["mfu"] is not None else ""
-        print(
-            f"[{metrics['run']}] step {metrics['step']}/{self.c['steps']} {metrics['phase']:<6} "
-            f"loss {metrics['train_loss']:.4f}{val} lr {metrics['lr']:.2e} "
-            f"{metrics['tokens_per_s']:,.0f} tok/s{mfu}",
-            flush=True,
-        )
-
 
 def train_loop_per_worker(config: dict) -> None:
     """Entry point for `ray.train.torch.TorchTrainer`."""
@@ -330,14 +415,11 @@ def train_loop_per_worker(config: dict) -> None:
     import ray.train.torch
 
     def report(metrics: dict, checkpoint_dir: Path | None) -> None:
-        checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        ray.train.report(metrics, checkpoint=checkpoint)
+        ckpt = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        ray.train.report(metrics, checkpoint=ckpt)
 
-    trainer = Trainer(config, ray.train.torch.get_device(), report, ray.train.torch.prepare_model)
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            trainer.load(Path(directory))
-    elif config.get("branch_from"):
-        trainer.load(Path(config["branch_from"]))
+    device = ray.train.torch.get_device()
+    latest = ray.train.get_checkpoint()  # this run's own latest checkpoint wins over the branch point
+    with latest.as_directory() if latest else contextlib.nullcontext(config.get("branch_from")) as resume:
+        trainer = Trainer(config, device, report, resume=resume)
     trainer.run()

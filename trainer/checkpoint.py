@@ -1,0 +1,115 @@
+"""Training checkpoints: sharded model + optimizer through `torch.distributed.checkpoint` (DCP), the run's
+settings in meta.json, and the data cursors.
+
+One checkpoint directory holds
+    .metadata, __<rank>_0.distcp   DCP: every rank writes only its own shards (FSDP2) or its share of the
+                                   replicated tensors (DDP); any world size loads them back (DCP reshards)
+    meta.json                      rank 0: step, run name, model shape and the run's settings (RUN_FIELDS)
+    data/stream<s>.pt              the cursor of logical data stream s (written by the rank that reads it)
+    rng/rank<r>.pt                 the torch RNG state of rank r
+Under Ray each rank writes into its own temporary directory and Ray merges them into one checkpoint; the
+file names never collide.
+
+Resuming or branching from a checkpoint is refused, naming the field, when a setting that shapes the run
+differs: the schedule, the batch, the data or the model. The world size may change when the global batch
+is kept: the data is read as `data_streams` logical streams (the world size of the run's start), and a rank
+of a smaller world reads several of them (see trainer/train_loop.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+# settings that must be equal for a resume or a branch to continue the same run (hq_weight may differ:
+# anneal branches exist to change it)
+# one process without a process group is a valid single-rank checkpoint; DCP warns about it on every call
+warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+
+RUN_FIELDS = (
+    "preset", "seq_len", "vocab_size", "micro_batch", "global_batch", "steps", "warmup_steps",
+    "decay_fraction", "lr", "min_lr_frac", "seed", "max_epochs", "dataloader_workers", "weights",
+    "replay", "shards_sha256",
+)  # fmt: skip
+
+
+def shards_sha256(manifest: dict) -> str:
+    """One digest over the manifest's shard list (each entry carries its .bin/.idx sha256)."""
+    entries = sorted(
+        (e["split"], e["domain"], e["prefix"], e.get("sha256_bin"), e.get("sha256_idx"))
+        for e in manifest["shards"]
+    )
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+def read_meta(directory: str | Path) -> dict:
+    path = Path(directory) / "meta.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{directory}: not a training checkpoint (no meta.json)")
+    return json.loads(path.read_text())
+
+
+def check_same_run(saved: dict, now: dict, what: str) -> None:
+    """Refuse to continue a run whose settings changed; the message names the first differing field."""
+    for field in RUN_FIELDS:
+        if saved.get(field) != now.get(field):
+            raise ValueError(
+                f"{what}: {field} is {saved.get(field)!r} in the checkpoint but {now.get(field)!r} now "
+                "(a resume or branch continues the same schedule, batch and data; start a new run instead)"
+            )
+    if saved["data_streams"] % now["world_size"]:
+        raise ValueError(
+            f"{what}: world_size {now['world_size']} does not divide the run's {saved['data_streams']} data "
+            "streams (resume on a world size that divides the starting one)"
+        )
+
+
+def _state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_state_dict
+
+    if optimizer is None:
+        return {"model": get_model_state_dict(model)}
+    model_state, optim_state = get_state_dict(model, optimizer)
+    return {"model": model_state, "optimizer": optim_state}
+
+
+def save(directory: Path, model, optimizer, *, rank: int, meta: dict, cursors: dict[int, dict]) -> None:
+    import torch.distributed.checkpoint as dcp
+
+    dcp.save(_state(model, optimizer), checkpoint_id=str(directory), no_dist=not dist.is_initialized())
+    (directory / "data").mkdir(exist_ok=True)
+    for stream, cursor in cursors.items():
+        torch.save(cursor, directory / "data" / f"stream{stream}.pt")
+    (directory / "rng").mkdir(exist_ok=True)
+    torch.save(torch.get_rng_state(), directory / "rng" / f"rank{rank}.pt")
+    if rank == 0:
+        (directory / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def load(directory: Path, model, optimizer=None) -> None:
+    """Model (and optimizer, unless None: weights only) from a DCP checkpoint of any world size."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_state_dict
+
+    state = _state(model, optimizer)
+    dcp.load(state, checkpoint_id=str(directory), no_dist=not dist.is_initialized())
+    if optimizer is None:
+        set_model_state_dict(model, state["model"])
+    else:
+        set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
+
+
+def load_cursor(directory: Path, stream: int) -> dict:
+    return torch.load(Path(directory) / "data" / f"stream{stream}.pt", weights_only=False)
+
+
+def load_rng(directory: Path, rank: int) -> None:
+    path = Path(directory) / "rng" / f"rank{rank}.pt"
+    if not path.exists():  # a rank the checkpointed run did not have (resumed on a larger world)
+        path = Path(directory) / "rng" / "rank0.pt"
+    torch.set_rng_state(torch.load(path, weights_only=False))
