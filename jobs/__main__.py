@@ -111,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
 
         inputs = input_paths(cfg, args.input)
         build_prechecks(cfg)
+    if args.command in ("decontam", "crawl-to-shards"):
+        from pipeline.decontam.stage import build_eval_index
+
+        try:  # a missing or malformed eval set fails here, in one line, before Spark starts
+            build_eval_index(cfg["decontam"])
+        except ConfigError as exc:
+            print(f"config error: {exc}", file=sys.stderr)
+            return 2
     spark = get_spark(cfg, args.master)
     try:
         if args.command == "crawl-to-shards":

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jobs.decontam
 import jobs.dedup
 import jobs.extract
 import jobs.filter
@@ -29,6 +30,7 @@ STAGE_RUNS: dict[str, StageRun] = {
     "filter": jobs.filter.run,
     "quality": jobs.quality.run,
     "dedup": jobs.dedup.run,
+    "decontam": jobs.decontam.run,
     "shards": jobs.shards.run,
 }
 assert tuple(STAGE_RUNS) == layout.STAGES, "jobs/chain.py and pipeline/layout.py disagree on the stages"

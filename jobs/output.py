@@ -96,7 +96,7 @@ def _publish(out: str, stage: str, work: Path, tables: list[str]) -> None:
     (work / "stats.parquet").replace(stats)
     for table in tables:
         if (work / f"{table}.parquet").exists():
-            (work / f"{table}.parquet").replace(stats.parent / f"{stage}_{table}.parquet")
+            (work / f"{table}.parquet").replace(layout.stage_table_path(out, stage, table))
     (work / "docs").rename(docs)
     fault_point(f"publish:{stage}")
     (docs / layout.SUCCESS).write_text("")

@@ -14,23 +14,28 @@ from jobs.frames import arrow_schema, spark_schema
 from pipeline.schema import conform, with_signals
 from pipeline.stage import Stage
 
-_INSTANCES: dict[tuple[type, str], Any] = {}
+_INSTANCES: dict[tuple[type, str, int | None], Any] = {}
 
 
-def _instance(stage_cls: type[Stage], cfg_json: str):
-    key = (stage_cls, cfg_json)
+def _instance(stage_cls: type[Stage], cfg_json: str, shared=None):
+    key = (stage_cls, cfg_json, None if shared is None else shared.id)
     if key not in _INSTANCES:
-        _INSTANCES[key] = stage_cls(json.loads(cfg_json))
+        extra = () if shared is None else (shared.value,)
+        _INSTANCES[key] = stage_cls(json.loads(cfg_json), *extra)
     return _INSTANCES[key]
 
 
-def run_rowwise(df, stage_cls: type[Stage], cfg_section: dict[str, Any]):
-    """`df` transformed by the stage: same rows, signal columns added, `drop_reason` set on rejects."""
+def run_rowwise(df, stage_cls: type[Stage], cfg_section: dict[str, Any], shared=None):
+    """`df` transformed by the stage: same rows, signal columns added, `drop_reason` set on rejects.
+
+    `shared` is an optional Spark broadcast built on the driver (e.g. decontam's n-gram index): its
+    value is the stage constructor's second argument, read once per worker process.
+    """
     out_schema = with_signals(arrow_schema(df), stage_cls.signals)
     cfg_json = json.dumps(cfg_section, sort_keys=True)
 
     def apply_partition(batches):
-        stage = _instance(stage_cls, cfg_json)
+        stage = _instance(stage_cls, cfg_json, shared)
         for batch in batches:
             yield conform(stage.apply(batch), out_schema)
 

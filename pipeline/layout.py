@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # The stages of `crawl-to-shards`, in order; each reads the kept documents of the one before.
-STAGES: tuple[str, ...] = ("extract", "filter", "quality", "dedup", "shards")
+STAGES: tuple[str, ...] = ("extract", "filter", "quality", "dedup", "decontam", "shards")
 SUCCESS = "_SUCCESS"
 
 
@@ -19,6 +19,21 @@ def rejected_dir(out: str | Path, stage: str) -> Path:
 
 def stats_path(out: str | Path, stage: str) -> Path:
     return Path(out) / "stats" / f"{stage}.parquet"
+
+
+def stage_table_path(out: str | Path, stage: str, table: str) -> Path:
+    """A stage's extra stats table, e.g. `OUT/stats/filter_breakdown.parquet`."""
+    return Path(out) / "stats" / f"{stage}_{table}.parquet"
+
+
+def decontam_items_path(out: str | Path) -> Path:
+    """The contamination report: one row per benchmark item found in the crawl."""
+    return stage_table_path(out, "decontam", "items")
+
+
+def decontam_sets_path(out: str | Path) -> Path:
+    """The contamination report per eval set: the fraction of its items found in the crawl."""
+    return stage_table_path(out, "decontam", "sets")
 
 
 def config_path(out: str | Path) -> Path:
