@@ -18,7 +18,7 @@ _INSTANCES: dict[tuple[type, str, int | None], Any] = {}
 
 
 def _instance(stage_cls: type[Stage], cfg_json: str, shared=None):
-    key = (stage_cls, cfg_json, None if shared is None else shared.id)
+    key = (stage_cls, cfg_json, None if shared is None else id(shared))  # one broadcast object per worker
     if key not in _INSTANCES:
         extra = () if shared is None else (shared.value,)
         _INSTANCES[key] = stage_cls(json.loads(cfg_json), *extra)
