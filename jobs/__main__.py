@@ -60,11 +60,14 @@ def _offline_command(argv: list[str]) -> int | None:
     if argv[0] == "diff" and len(argv) == 3:
         import pandas as pd
 
-        from pipeline.inspect.rundiff import changed_rows, diff_runs
+        from pipeline.inspect.rundiff import changed_rows, diff_contamination, diff_runs
 
         with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
             changed = changed_rows(diff_runs(argv[1], argv[2]))
             print(changed.to_string(index=False) if len(changed) else "no rule changed its drops")
+            contamination = diff_contamination(argv[1], argv[2])
+            if len(contamination):
+                print(contamination.to_string(index=False))
         return 0
     print("usage: python -m jobs report OUT | python -m jobs diff OUT_A OUT_B", file=sys.stderr)
     return 2
@@ -72,9 +75,11 @@ def _offline_command(argv: list[str]) -> int | None:
 
 def _print_funnel_and_report(out: str) -> None:
     from pipeline.inspect.report import build_report, funnel_table_text
-    from pipeline.inspect.runstats import funnel
+    from pipeline.inspect.runstats import contamination_text, funnel
 
     print(funnel_table_text(funnel(out)))
+    if contamination_text(out):
+        print(contamination_text(out))
     print(f"report: {build_report(out)}")
 
 

@@ -131,11 +131,16 @@ def test_cut_mode_removes_the_overlap_and_200_chars_around_it(tmp_path, eval_fil
     assert out.column("drop_reason").to_pylist() == [None, "decontam.toyqa", "decontam.toyqa"]
     assert "raspberry" not in text and text.count("\n\n") == 1
     removed = out.column("decontam_chars_removed").to_pylist()[0]
-    assert removed == len(page) - len(text) and removed >= len(QUESTION) + 2 * 200 - 5  # the span, its window, less the joint
+    assert (
+        removed == len(page) - len(text) and removed >= len(QUESTION) + 2 * 200 - 5
+    )  # the span, its window, less the joint
     assert out.column("decontam_lines_removed").to_pylist()[0] >= 1
     # Unmatched documents are untouched.
     clean = stage.apply(_batch([FILLER]))
-    assert clean.column("text").to_pylist() == [FILLER] and clean.column("decontam_chars_removed")[0].as_py() == 0
+    assert (
+        clean.column("text").to_pylist() == [FILLER]
+        and clean.column("decontam_chars_removed")[0].as_py() == 0
+    )
 
 
 def test_empty_eval_set_list_is_a_pass_through(tmp_path):

@@ -34,7 +34,9 @@ def _config(shared_data, **overrides):
 def _write_crawl(rows, path):
     table = pa.Table.from_pylist([{k: r[k] for k in ("doc_id", "url", "text")} for r in rows])
     path.mkdir(parents=True)
-    pq.write_table(pa.Table.from_batches([conform(b, DOC_SCHEMA) for b in table.to_batches()]), path / "part-0.parquet")
+    pq.write_table(
+        pa.Table.from_batches([conform(b, DOC_SCHEMA) for b in table.to_batches()]), path / "part-0.parquet"
+    )
     return str(path)
 
 
@@ -80,7 +82,11 @@ def test_contamination_report_names_the_planted_items(planted_run, planted):
     out, _, _ = planted_run
     items = pq.read_table(layout.decontam_items_path(out)).to_pylist()
     found = {(r["eval_set"], r["item"]): r for r in items}
-    planted_keys = {(r["planted_set"], r["planted_item"]) for r in planted if r["kind"] in ("whole", "reformat", "embedded")}
+    planted_keys = {
+        (r["planted_set"], r["planted_item"])
+        for r in planted
+        if r["kind"] in ("whole", "reformat", "embedded")
+    }
     assert planted_keys <= set(found)
     # Items are only ever found in planted pages (a planted HumanEval prompt may also share an n-gram
     # with a sibling item, e.g. filter_by_substring / filter_by_prefix): none from real pages or near-misses.
@@ -125,7 +131,16 @@ def test_cut_mode_on_spark_counts_removed_lines(spark, shared_data, planted, tmp
 def test_cli_rejects_a_missing_eval_set_before_spark_starts(tmp_path):
     missing = tmp_path / "gone.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "jobs", "decontam", "--output", str(tmp_path / "o"), "--set", f"decontam.eval_sets=[{missing}]"],
+        [
+            sys.executable,
+            "-m",
+            "jobs",
+            "decontam",
+            "--output",
+            str(tmp_path / "o"),
+            "--set",
+            f"decontam.eval_sets=[{missing}]",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

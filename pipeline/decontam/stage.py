@@ -58,13 +58,17 @@ def build_eval_index(cfg: dict[str, Any]) -> EvalIndex:
     return build_index(sets, rule)
 
 
-def cut_document(text: str, words: list[str], match: Match, cfg: dict[str, Any]) -> tuple[str | None, int, int]:
+def cut_document(
+    text: str, words: list[str], match: Match, cfg: dict[str, Any]
+) -> tuple[str | None, int, int]:
     """GPT-3's cut of one document: (new text, or None when the whole document goes; lines removed;
     characters removed)."""
     window = int(cfg["cut_window_chars"])
     spans = word_spans(text, words)
     removed: list[list[int]] = []
-    for a, b in sorted((max(0, spans[a][0] - window), min(len(text), spans[b - 1][1] + window)) for a, b in match.word_ranges):
+    for a, b in sorted(
+        (max(0, spans[a][0] - window), min(len(text), spans[b - 1][1] + window)) for a, b in match.word_ranges
+    ):
         if removed and a <= removed[-1][1]:
             removed[-1][1] = max(removed[-1][1], b)
         else:
@@ -79,7 +83,9 @@ def cut_document(text: str, words: list[str], match: Match, cfg: dict[str, Any])
         return None, 0, 0
     new_text = PIECE_SEPARATOR.join(kept)
     # Lines touched by a removed range: whole ranges cut, plus the short pieces dropped.
-    gone = [(a, b) for a, b in removed] + [(a, b) for a, b in pieces if b - a < int(cfg["cut_min_piece_chars"])]
+    gone = [(a, b) for a, b in removed] + [
+        (a, b) for a, b in pieces if b - a < int(cfg["cut_min_piece_chars"])
+    ]
     lines = sum(text.count("\n", a, b) + 1 for a, b in gone)
     return new_text, lines, len(text) - len(new_text)
 
@@ -99,7 +105,9 @@ class DecontamStage(Stage):
         self.index = index if index is not None else build_eval_index(cfg)
         # One rule per eval set (the drop reason names it); `cut` also edits kept documents.
         self.rules = tuple(s.name for s in self.index.sets)
-        self.line_rules = {"cut": ("decontam_lines_removed", "decontam_chars_removed")} if self.mode == "cut" else {}
+        self.line_rules = (
+            {"cut": ("decontam_lines_removed", "decontam_chars_removed")} if self.mode == "cut" else {}
+        )
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text")

@@ -1,7 +1,8 @@
 """`OUT/report.html`: one self-contained page showing what every rule of a run did and why.
 
 Sections: the funnel (documents and words left after each stage), word-weighted drops per rule,
-each signal's histogram (kept vs dropped) with its threshold line, and a few sampled rejected
+benchmark contamination (the share of each eval set found in the crawl, and the items found), each
+signal's histogram (kept vs dropped) with its threshold line, and a few sampled rejected
 documents per rule with their snippet and signal values. Plots are matplotlib PNGs inlined as
 base64, so the file opens anywhere with no server and no network.
 """
@@ -23,6 +24,7 @@ from pipeline.inspect import runstats  # noqa: E402
 from pipeline.inspect.declared import rules_on_signal  # noqa: E402
 
 SAMPLES_PER_RULE = 3
+ITEMS_SHOWN = 50  # contaminated benchmark items listed in the report (the Parquet table has all)
 SNIPPET_CHARS = 400
 
 
@@ -70,6 +72,29 @@ def _drops_section(drops: pd.DataFrame) -> str:
     ax.set_xlabel("words dropped")
     ax.set_title("Word-weighted drops per rule")
     return _png(fig) + drops.to_html(index=False, classes="tbl")
+
+
+def _contamination_section(out: str | Path) -> str:
+    sets = runstats.contamination(out)
+    if not len(sets):
+        return "<p>The decontam stage has not run (or had no eval sets).</p>"
+    shown = sets.assign(fraction_found=(100 * sets["fraction_found"]).round(2)).rename(
+        columns={"fraction_found": "% found"}
+    )
+    items = runstats.contaminated_items(out)
+    listed = items.sort_values(["docs_matched", "eval_set", "item"], ascending=[False, True, True]).head(
+        ITEMS_SHOWN
+    )
+    return (
+        "<p>Benchmark items that share an n-gram with a document that reached the decontam stage.</p>"
+        + shown.to_html(index=False, classes="tbl")
+        + (
+            f"<h3>Items found ({len(items)}; first {len(listed)})</h3>"
+            + listed.to_html(index=False, classes="tbl")
+            if len(items)
+            else ""
+        )
+    )
 
 
 def _histogram_section(out: str | Path, stage: str, cfg: dict) -> str:
@@ -146,6 +171,8 @@ def build_report(out: str | Path, seed: int = 0) -> Path:
         _funnel_section(runstats.funnel(out)),
         "<h2>Drops per rule</h2>",
         _drops_section(runstats.rule_drops(out)),
+        "<h2>Benchmark contamination</h2>",
+        _contamination_section(out),
         "<h2>Signals</h2><p>Histograms of the stored signal values; the dashed line is the configured threshold.</p>",
         *[_histogram_section(out, s, cfg) for s in stages],
         "<h2>Sampled rejected documents</h2>",

@@ -59,3 +59,21 @@ def changed_rows(diff: pd.DataFrame) -> pd.DataFrame:
     deltas = [c for c in diff.columns if c.endswith("_delta")]
     moved = [a != b for a, b in zip(diff["setting_a"], diff["setting_b"])]  # Python's None == None
     return diff[(diff[deltas] != 0).any(axis=1) | moved]
+
+
+def diff_contamination(out_a: str | Path, out_b: str | Path) -> pd.DataFrame:
+    """Per eval set in either run: benchmark items found in A and in B, and the change."""
+    cols = ["eval_set", "items_found", "docs_matched"]
+
+    def found(out):
+        sets = runstats.contamination(out)
+        return sets[cols] if len(sets) else pd.DataFrame(columns=cols)
+
+    merged = found(out_a).merge(found(out_b), on="eval_set", how="outer", suffixes=("_a", "_b"))
+    if not len(merged):
+        return merged
+    merged = merged.fillna(0)
+    for col in cols[1:]:
+        merged[[f"{col}_a", f"{col}_b"]] = merged[[f"{col}_a", f"{col}_b"]].astype("int64")
+        merged[f"{col}_delta"] = merged[f"{col}_b"] - merged[f"{col}_a"]
+    return merged.sort_values("eval_set", ignore_index=True)

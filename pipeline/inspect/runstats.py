@@ -117,3 +117,26 @@ def all_docs(out: str | Path, stage: str, columns: list[str] | None = None) -> p
             names = [c for c in columns if c in dataset.schema.names] if columns else None
             frames.append(dataset.to_table(columns=names).to_pandas())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def contamination(out: str | Path) -> pd.DataFrame:
+    """Per eval set: items, items found in the crawl and their fraction (`OUT/stats/decontam_sets.parquet`)."""
+    path = layout.decontam_sets_path(out)
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def contaminated_items(out: str | Path) -> pd.DataFrame:
+    """One row per benchmark item found: documents matched and an example URL (`decontam_items.parquet`)."""
+    path = layout.decontam_items_path(out)
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def contamination_text(out: str | Path) -> str:
+    """One line per eval set, for the terminal: how much of it the crawl contains."""
+    sets = contamination(out)
+    lines = [
+        f"contamination: {r.eval_set}: {r.items_found}/{r.items} items found ({100 * r.fraction_found:.1f} %), "
+        f"{r.docs_matched} documents"
+        for r in sets.itertuples()
+    ]
+    return "\n".join(lines)
