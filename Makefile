@@ -78,6 +78,7 @@ BENCHES = \
 	"bench/minhash_throughput.py" \
 	"bench/dedup_quality.py" \
 	"bench/dedup_scale.py --sizes 3000 10000 30000" \
+	"bench/decontam_cost.py --rounds 3 --per-kind 40" \
 	"bench/mixing_synthetic.py --seeds 5" \
 	"bench/tokenizer_throughput.py --mb 3 --rounds 3" \
 	"bench/train_throughput.py --threads 1" \

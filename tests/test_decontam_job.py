@@ -148,3 +148,18 @@ def test_cli_rejects_a_missing_eval_set_before_spark_starts(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"config error: decontam.eval_sets: {missing} not found"]
+
+
+def test_report_and_run_diff_show_the_contamination(planted_run, tmp_path):
+    from pipeline.inspect.report import build_report
+    from pipeline.inspect.rundiff import diff_contamination
+
+    out, _, _ = planted_run
+    page = build_report(out).read_text()
+    assert "<h2>Benchmark contamination</h2>" in page and "humaneval_part1" in page and "HumanEval/" in page
+    assert "contamination: gsm8k_test_part1: " in runstats.contamination_text(out)
+    diff = diff_contamination(tmp_path, out).set_index("eval_set")  # an empty run vs this one
+    found = runstats.contamination(out).set_index("eval_set")["items_found"]
+    assert (diff["items_found_delta"] == found).all() and diff.loc[
+        "gsm8k_test_part1", "items_found_delta"
+    ] > 0
