@@ -61,31 +61,33 @@ def build_eval_index(cfg: dict[str, Any]) -> EvalIndex:
 def cut_document(
     text: str, words: list[str], match: Match, cfg: dict[str, Any]
 ) -> tuple[str | None, int, int]:
-    """GPT-3's cut of one document: (new text, or None when the whole document goes; lines removed;
-    characters removed)."""
-    window = int(cfg["cut_window_chars"])
+    """GPT-3's cut of one document: (the new text, or None when the whole document goes; lines
+    removed; characters removed)."""
+    window, min_piece = int(cfg["cut_window_chars"]), int(cfg["cut_min_piece_chars"])
     spans = word_spans(text, words)
+    # Each matched n-gram's characters plus the window on both sides, overlapping ranges merged.
+    windows = sorted(
+        (max(0, spans[first][0] - window), min(len(text), spans[last - 1][1] + window))
+        for first, last in match.word_ranges
+    )
     removed: list[list[int]] = []
-    for a, b in sorted(
-        (max(0, spans[a][0] - window), min(len(text), spans[b - 1][1] + window)) for a, b in match.word_ranges
-    ):
-        if removed and a <= removed[-1][1]:
-            removed[-1][1] = max(removed[-1][1], b)
+    for start, end in windows:
+        if removed and start <= removed[-1][1]:
+            removed[-1][1] = max(removed[-1][1], end)
         else:
-            removed.append([a, b])
+            removed.append([start, end])
+    # The pieces between the removed ranges.
     bounds = [0, *(x for r in removed for x in r), len(text)]
     pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2) if bounds[i + 1] > bounds[i]]
     if len(pieces) > int(cfg["cut_max_pieces"]):
         return None, 0, 0
-    kept = [text[a:b].strip() for a, b in pieces if b - a >= int(cfg["cut_min_piece_chars"])]
-    kept = [k for k in kept if k]
+    kept = [text[a:b].strip() for a, b in pieces if b - a >= min_piece]
+    kept = [piece for piece in kept if piece]
     if not kept:
         return None, 0, 0
     new_text = PIECE_SEPARATOR.join(kept)
-    # Lines touched by a removed range: whole ranges cut, plus the short pieces dropped.
-    gone = [(a, b) for a, b in removed] + [
-        (a, b) for a, b in pieces if b - a < int(cfg["cut_min_piece_chars"])
-    ]
+    # Lines touched by what went: the removed ranges and the pieces too short to keep.
+    gone = [(a, b) for a, b in removed] + [(a, b) for a, b in pieces if b - a < min_piece]
     lines = sum(text.count("\n", a, b) + 1 for a, b in gone)
     return new_text, lines, len(text) - len(new_text)
 
