@@ -72,8 +72,8 @@ def diff_contamination(out_a: str | Path, out_b: str | Path) -> pd.DataFrame:
     merged = found(out_a).merge(found(out_b), on="eval_set", how="outer", suffixes=("_a", "_b"))
     if not len(merged):
         return merged
-    merged = merged.fillna(0)
     for col in cols[1:]:
-        merged[[f"{col}_a", f"{col}_b"]] = merged[[f"{col}_a", f"{col}_b"]].astype("int64")
+        for side in ("_a", "_b"):  # an eval set absent from one run counts 0 there
+            merged[col + side] = pd.to_numeric(merged[col + side]).fillna(0).astype("int64")
         merged[f"{col}_delta"] = merged[f"{col}_b"] - merged[f"{col}_a"]
     return merged.sort_values("eval_set", ignore_index=True)
