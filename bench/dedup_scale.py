@@ -1,21 +1,28 @@
-"""Scale of the dedup stage on local Spark: wall time and peak memory vs corpus size.
+"""Scale of the global stages on local Spark, on the default config: wall time, docs/s and peak
+memory per process kind vs corpus size.
 
-Synthetic corpus (seeded): documents of 80-320 words from a 20k-word Zipf vocabulary, 10% of them
-near-duplicate copies (2% of words replaced, shingle Jaccard ~0.8) of another document, 5% sharing a boilerplate line
-and 2% repeating a URL. The full stage runs (`jobs.dedup.run`: URL, MinHash with connected
-components, lines, writing docs/rejected/stats). Memory is sampled every 0.25 s:
-the driver Python process RSS, the Spark JVM RSS (in local mode the driver and the executors share
-this JVM) and the JVM heap in use, and the summed RSS of the Python worker processes.
+Two corpora (seeded). `synthetic`: documents of 80-320 words from a 20k-word Zipf vocabulary, 10% of
+them near-duplicate copies (2% of words replaced, shingle Jaccard ~0.8) of another document, 5%
+sharing a boilerplate line and 2% repeating a URL. `real`: the same shape built from the sentences of
+../shared/data (bench/real_text_corpus.py). Each stage runs whole (`jobs.dedup.run`: URL, MinHash
+with connected components, lines, writing docs/rejected/stats; `jobs.shards.run`: tokenizer training,
+tokenization, Megatron shards). Memory is sampled every 0.25 s: the driver Python process RSS, the
+Spark JVM RSS (in local mode the driver and the executors share this JVM) and the JVM heap in use,
+and the summed RSS of the Python worker processes.
 
-    .venv/bin/python bench/dedup_scale.py --sizes 10000 100000 [--master local[2]]
+    .venv/bin/python bench/dedup_scale.py --sizes 10000 100000 1000000
+    .venv/bin/python bench/dedup_scale.py --corpus real --stages dedup shards --sizes 10000 100000 1000000
 
-Prints one row per size and the log-log slope of time vs N (the growth exponent).
+Prints one row per (size, stage) and the log-log slope of time vs N (the growth exponent); merges the
+rows into bench/results/dedup_scale.json under the corpus name.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -34,8 +41,8 @@ from pipeline.schema import DOC_SCHEMA
 def write_corpus(path: Path, n: int, seed: int = 3, chunk: int = 20000) -> None:
     rng = np.random.default_rng(seed)
     vocab = np.array([f"w{i}" for i in range(20000)])
-    zipf = 1.0 / np.arange(1, len(vocab) + 1)
-    zipf /= zipf.sum()
+    zipf_cdf = np.cumsum(1.0 / np.arange(1, len(vocab) + 1))
+    zipf_cdf /= zipf_cdf[-1]
     t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
     path.mkdir(parents=True)
     previous: list[str] = []
@@ -50,7 +57,7 @@ def write_corpus(path: Path, n: int, seed: int = 3, chunk: int = 20000) -> None:
                 texts.append(" ".join(words))
                 previous.append(texts[-1])
                 continue
-            words = vocab[rng.choice(len(vocab), size=int(rng.integers(80, 320)), p=zipf)]
+            words = vocab[np.searchsorted(zipf_cdf, rng.random(int(rng.integers(80, 320))))]
             text = "\n".join(" ".join(words[k : k + 16]) for k in range(0, len(words), 16))
             if rng.random() < 0.05:
                 text = "Subscribe to our newsletter for the latest offers\n" + text
@@ -106,44 +113,90 @@ class MemorySampler(threading.Thread):
             time.sleep(0.25)
 
 
+RESULTS = Path(__file__).resolve().parent / "results" / "dedup_scale.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
-    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--corpus", choices=["synthetic", "real"], default="synthetic")
+    parser.add_argument("--stages", nargs="+", choices=["dedup", "shards"], default=["dedup"])
+    parser.add_argument("--master", default=None, help="default: the config's spark.master")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from jobs.dedup import run
+    import yaml
+
+    from jobs.chain import STAGE_RUNS
     from jobs.session import get_spark
+    from pipeline import layout
     from pipeline.config import load_config
 
-    cfg = load_config()
+    cfg = load_config(overrides={k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in args.set)})
     spark = get_spark(cfg, master=args.master, app_name="dedup-scale")
-    results = []
+    conf = spark.sparkContext.getConf()
+    settings = {
+        "master": spark.sparkContext.master,
+        "spark.driver.memory": conf.get("spark.driver.memory"),
+        "spark.sql.shuffle.partitions": conf.get("spark.sql.shuffle.partitions"),
+        "spark.sql.adaptive.enabled": conf.get("spark.sql.adaptive.enabled", "default"),
+        "overrides": args.set,
+    }
+    print(f"settings: {settings}", flush=True)
+    if args.corpus == "real":
+        from bench.real_text_corpus import write_real_corpus as build
+    else:
+        build = write_corpus
+    rows = []
     for n in args.sizes:
         work = Path(tempfile.mkdtemp(prefix="dedup-scale-"))
-        write_corpus(work / "in", n)
-        sampler = MemorySampler(spark)
-        sampler.start()
         t0 = time.perf_counter()
-        stats = run(spark, cfg, str(work / "in"), str(work / "out"))
-        secs = time.perf_counter() - t0
-        sampler.stop_flag.set()
-        sampler.join()
-        dropped = {r["rule"]: r["docs_dropped"] for r in stats}
-        mb = {k: v / 2**20 for k, v in sampler.peak.items()}
-        results.append((n, secs))
-        print(
-            f"N={n:>8d} time {secs:7.1f} s  ({n / secs:6.0f} docs/s)  peak MB: driver-py {mb['driver_py']:.0f}, "
-            f"JVM rss {mb['jvm_rss']:.0f} (heap used {mb['jvm_heap']:.0f}), py workers {mb['workers_rss']:.0f}  "
-            f"dropped url {dropped.get('url')}, minhash {dropped.get('minhash')}, "
-            f"line_min_words {dropped.get('line_min_words')}",
-            flush=True,
-        )
+        build(work / "in", n)
+        corpus_s = time.perf_counter() - t0
+        inp = str(work / "in")
+        for stage in args.stages:
+            sampler = MemorySampler(spark)
+            sampler.start()
+            t0 = time.perf_counter()
+            stats = STAGE_RUNS[stage](spark, cfg, inp, str(work / "out"))
+            secs = time.perf_counter() - t0
+            sampler.stop_flag.set()
+            sampler.join()
+            inp = str(layout.docs_dir(work / "out", stage))
+            total = next(r for r in stats if r["rule"] == "_total")
+            dropped = {r["rule"]: r["docs_dropped"] for r in stats if r["rule"] != "_total"}
+            mb = {k: round(v / 2**20) for k, v in sampler.peak.items()}
+            row = {
+                "n": n,
+                "stage": stage,
+                "docs_in": total["docs_in"],
+                "wall_s": round(secs, 1),
+                "docs_per_s": round(total["docs_in"] / secs),
+                "peak_mb": mb,
+                "dropped": dropped,
+                "corpus_build_s": round(corpus_s, 1),
+                "load_avg_1m": round(os.getloadavg()[0], 1),
+            }
+            rows.append(row)
+            print(
+                f"N={n:>8d} {stage:>6s}: {row['docs_in']} docs in, {secs:7.1f} s ({row['docs_per_s']} docs/s)  "
+                f"peak MB: driver-py {mb['driver_py']}, JVM rss {mb['jvm_rss']} (heap used {mb['jvm_heap']}), "
+                f"py workers {mb['workers_rss']}  dropped {dropped}  load {row['load_avg_1m']}",
+                flush=True,
+            )
         shutil.rmtree(work, ignore_errors=True)
-    if len(results) >= 2:
-        (n0, t0_), (n1, t1_) = results[0], results[-1]
-        print(f"growth exponent (log-log slope of time vs N): {math.log(t1_ / t0_) / math.log(n1 / n0):.2f}")
+    for stage in args.stages:
+        curve = [(r["n"], r["wall_s"]) for r in rows if r["stage"] == stage]
+        if len(curve) >= 2:
+            (n0, t0_), (n1, t1_) = curve[0], curve[-1]
+            slope = math.log(t1_ / t0_) / math.log(n1 / n0)
+            print(f"{stage}: growth exponent (log-log slope of time vs N): {slope:.2f}")
     spark.stop()
+    results = json.loads(args.json.read_text()) if args.json.exists() else {}
+    results[args.corpus] = {"settings": settings, "rows": rows}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo crawl: {len(files)} WARC files in {args.output}")
         return 0
 
-    from jobs.chain import crawl_to_shards, run_stage
+    from jobs.failures import StageOutOfMemory
     from jobs.session import get_spark
 
     Path(args.output).mkdir(parents=True, exist_ok=True)
@@ -126,20 +126,35 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     spark = get_spark(cfg, args.master)
     try:
-        if args.command == "crawl-to-shards":
-            crawl_to_shards(spark, cfg, inputs, args.output)
-            _print_funnel_and_report(args.output)
-        else:
-            stage_index = layout.STAGES.index(args.command)
-            inp = inputs
-            if inp is None and stage_index > 0:
-                inp = str(layout.docs_dir(args.output, layout.STAGES[stage_index - 1]))
-            elif inp is not None and stage_index > 0:
-                inp = inp[0]
-            run_stage(spark, cfg, args.command, inp, args.output, force=args.force)
+        _run(spark, cfg, args, inputs)
+    except StageOutOfMemory as exc:
+        raise SystemExit(str(exc)) from None  # one line; the Py4J trace says nothing more useful
     finally:
-        spark.stop()
+        _stop(spark)
     return 0
+
+
+def _stop(spark) -> None:
+    try:
+        spark.stop()
+    except Exception:  # the JVM is already gone (e.g. after an out-of-memory exit)
+        logging.getLogger("jobs").debug("spark.stop() failed", exc_info=True)
+
+
+def _run(spark, cfg: dict, args: argparse.Namespace, inputs) -> None:
+    from jobs.chain import crawl_to_shards, run_stage
+
+    if args.command == "crawl-to-shards":
+        crawl_to_shards(spark, cfg, inputs, args.output)
+        _print_funnel_and_report(args.output)
+        return
+    stage_index = layout.STAGES.index(args.command)
+    inp = inputs
+    if inp is None and stage_index > 0:
+        inp = str(layout.docs_dir(args.output, layout.STAGES[stage_index - 1]))
+    elif inp is not None and stage_index > 0:
+        inp = inp[0]
+    run_stage(spark, cfg, args.command, inp, args.output, force=args.force)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import jobs.extract
 import jobs.filter
 import jobs.quality
 import jobs.shards
+from jobs.failures import StageOutOfMemory, is_out_of_memory, memory_hint
 from pipeline import layout
 from pipeline.fixtures.faults import fault_point
 
@@ -44,7 +45,13 @@ def run_stage(
         return None
     start = time.monotonic()
     print(f"[{stage}] running ...", flush=True)
-    rows = STAGE_RUNS[stage](spark, cfg, inp, out)
+    hint = memory_hint(spark)
+    try:
+        rows = STAGE_RUNS[stage](spark, cfg, inp, out)
+    except Exception as exc:
+        if is_out_of_memory(spark, exc):
+            raise StageOutOfMemory(f"stage {stage} ran out of memory: {hint}") from exc
+        raise
     total = next((r for r in rows or [] if r.get("rule") == "_total"), None)
     summary = (
         f"{total['docs_in']} docs in, {total['docs_in'] - total['docs_dropped']} kept" if total else "done"

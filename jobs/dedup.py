@@ -27,7 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.dedup_components import connected_components
@@ -54,13 +54,21 @@ LINE_RULES = line_columns((LINE_DEDUP,))
 CLUSTER_COLUMNS = {"duplicate_of": "string", "dedup_cluster_id": "string", "dedup_cluster_size": "long"}
 
 
-def keep_order(recency_first: bool = False) -> list[Column]:
-    """Which copy a cluster keeps: highest quality_score (null = lowest), newest fetch, smallest doc_id.
-    URL dedup puts recency first ("keep the newest fetch")."""
-    quality = F.col("quality_score").desc_nulls_last()
-    newest = F.col("fetch_time").desc_nulls_last()
-    order = [newest, quality] if recency_first else [quality, newest]
-    return [*order, F.col("doc_id").asc()]
+def keep_key(recency_first: bool = False) -> Column:
+    """Which copy a cluster keeps: the member with the smallest key -- highest quality_score (null =
+    lowest), newest fetch, smallest doc_id. URL dedup puts recency first ("keep the newest fetch").
+    A struct, so the choice is one `min` aggregate: partial per task, never a whole cluster in one buffer."""
+    quality = [F.col("quality_score").isNull(), F.coalesce(-F.col("quality_score"), F.lit(0.0))]
+    newest = [F.col("fetch_time").isNull(), F.coalesce(-F.unix_micros("fetch_time"), F.lit(0))]
+    order = [*newest, *quality] if recency_first else [*quality, *newest]
+    return F.struct(*[c.alias(f"k{i}") for i, c in enumerate(order)], F.col("doc_id").alias("doc_id"))
+
+
+def keepers(members: DataFrame, key: str, recency_first: bool = False) -> DataFrame:
+    """(key, _rep, _size): per cluster, the doc_id kept by `keep_key` and the member count."""
+    return members.groupBy(key).agg(
+        F.min(keep_key(recency_first)).doc_id.alias("_rep"), F.count(F.lit(1)).alias("_size")
+    )
 
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
@@ -103,14 +111,9 @@ def url_dedup(df: DataFrame) -> DataFrame:
     own_key = F.concat(F.lit("doc:"), F.col("doc_id"))
     active = F.col("drop_reason").isNull()
     df = df.withColumn("_url_key", F.when(active, F.coalesce("url_norm", own_key)).otherwise(own_key))
-    group = Window.partitionBy("_url_key")
-    ranked = Window.partitionBy("_url_key").orderBy(*keep_order(recency_first=True))
-    df = df.withColumn("_rank", F.row_number().over(ranked)).withColumn(
-        "_rep", F.first("doc_id").over(ranked)
-    )
-    df = df.withColumn("_size", F.count(F.lit(1)).over(group))
-    dup = active & (F.col("_rank") > 1)
-    return _mark(df, dup, "dedup.url", active).drop("_url_key", "_rank", "_rep", "_size")
+    df = df.join(keepers(df, "_url_key", recency_first=True), "_url_key", "left")
+    dup = active & (F.col("doc_id") != F.col("_rep"))
+    return _mark(df, dup, "dedup.url", active).drop("_url_key", "_rep", "_size")
 
 
 def _mark(df: DataFrame, dup: Column, reason: str, member: Column) -> DataFrame:
@@ -159,8 +162,10 @@ def candidate_edges(signatures: DataFrame) -> DataFrame:
     buckets = signatures.where(F.col("n_shingles") > 0).select(
         "node", F.posexplode("bands").alias("band", "bucket")
     )
-    smallest = F.min("node").over(Window.partitionBy("band", "bucket"))
-    edges = buckets.withColumn("dst", smallest).where(F.col("node") != F.col("dst"))
+    # The smallest node per bucket as an aggregate joined back (not a window): a bucket of
+    # boilerplate pages with very many members never sits in one task's buffer.
+    smallest = buckets.groupBy("band", "bucket").agg(F.min("node").alias("dst"))
+    edges = buckets.join(smallest, ["band", "bucket"]).where(F.col("node") != F.col("dst"))
     return edges.select(F.col("node").alias("src"), "dst").distinct()
 
 
@@ -197,12 +202,7 @@ def minhash_dedup(df: DataFrame, mcfg: dict[str, Any], cached: list) -> DataFram
 
     members = components.join(signatures.select("node", "doc_id"), "node").select("doc_id", "component")
     members = members.join(df.select("doc_id", "quality_score", "fetch_time"), "doc_id")
-    ranked = Window.partitionBy("component").orderBy(*keep_order())
-    members = members.select(
-        "doc_id",
-        F.first("doc_id").over(ranked).alias("_rep"),
-        F.count(F.lit(1)).over(Window.partitionBy("component")).alias("_size"),
-    )
+    members = members.join(keepers(members, "component"), "component").select("doc_id", "_rep", "_size")
     df = df.join(members, "doc_id", "left")
     member = active & F.col("_rep").isNotNull()
     singleton = active & F.col("_rep").isNull()

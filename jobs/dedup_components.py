@@ -9,9 +9,14 @@ when the edge set is a forest of stars whose centre is each component's smallest
   large-star(u): m = min(N(u) + {u}); link every neighbour v > u to m.
   small-star(u): m = min({v in N(u): v <= u} + {u}); link every such v, and u, to m.
 
+Per-node minimums are group-by aggregates joined back to the edges, never windows: a hub with very
+many neighbours (a boilerplate page linked to every copy) is folded by partial aggregation and then
+streamed through the join, so no task holds its neighbour list whole.
+
 The lineage grows by a few stages per round, so the edge table is checkpointed every
-`checkpoint_every` rounds (reliable `checkpoint()` when the context has a checkpoint directory,
-else `localCheckpoint()`) and persisted in between.
+`checkpoint_every` rounds -- reliable `checkpoint()` when the context has a checkpoint directory,
+else `localCheckpoint()` to local disk -- and kept on disk in between, so heap use does not grow
+with the rounds or the corpus.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import logging
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
@@ -34,17 +39,22 @@ def _oriented(edges: DataFrame) -> DataFrame:
     )
 
 
+def _with_min_neighbour(edges: DataFrame, alias: str) -> DataFrame:
+    """`edges` plus each src's smallest dst as column `alias` (an aggregate joined back: skew-safe)."""
+    mins = edges.groupBy("src").agg(F.min("dst").alias(alias))
+    return edges.join(mins, "src")
+
+
 def large_star(edges: DataFrame) -> DataFrame:
     both = edges.unionByName(edges.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
-    by_node = Window.partitionBy("src")
-    linked = both.withColumn("m", F.least(F.min("dst").over(by_node), F.col("src")))
+    linked = _with_min_neighbour(both, "m").withColumn("m", F.least("m", "src"))
     linked = linked.where(F.col("dst") > F.col("src"))
     return _oriented(linked.select(F.col("dst").alias("src"), F.col("m").alias("dst")))
 
 
 def small_star(edges: DataFrame) -> DataFrame:
     # `edges` are oriented src > dst, so each node's "smaller or equal" neighbours are its dst values.
-    linked = edges.withColumn("m", F.min("dst").over(Window.partitionBy("src")))
+    linked = _with_min_neighbour(edges, "m")
     pairs = F.explode(F.array(F.struct(F.col("dst").alias("a"), "m"), F.struct(F.col("src").alias("a"), "m")))
     linked = linked.select(pairs.alias("p"))
     return _oriented(linked.select(F.col("p.a").alias("src"), F.col("p.m").alias("dst")))
@@ -63,7 +73,9 @@ def _is_star_forest(edges: DataFrame) -> bool:
 def _truncate(df: DataFrame) -> DataFrame:
     if df.sparkSession.sparkContext.getCheckpointDir():
         return df.checkpoint(eager=True)
-    return df.localCheckpoint(eager=True)
+    # Spark's default level for a local checkpoint keeps deserialized rows on the heap: the
+    # out-of-memory of issue 20 at 1M documents. On disk, heap use stays flat.
+    return df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
 
 
 def connected_components(edges: DataFrame, checkpoint_every: int = 3, max_iterations: int = 60) -> DataFrame:
@@ -81,7 +93,7 @@ def connected_components(edges: DataFrame, checkpoint_every: int = 3, max_iterat
                 df.unpersist()
             held = []
         else:
-            current = current.persist(StorageLevel.MEMORY_AND_DISK)
+            current = current.persist(StorageLevel.DISK_ONLY)
             held.append(current)
     else:
         if not _is_star_forest(current):

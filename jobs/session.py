@@ -20,6 +20,35 @@ def _prepare_env() -> None:
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
+MIN_DRIVER_MEMORY_MB = 1024  # Spark refuses heaps under ~450 MB; 1 GB leaves execution memory to work with
+
+
+def machine_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def local_driver_memory(spark_cfg: dict[str, Any], machine_bytes: int | None = None) -> str:
+    """`spark.driver.memory` for a local run: the configured value, else a share of the machine
+    (`driver_memory_fraction`, capped at `driver_memory_max_gb`, at least 1 GB)."""
+    if spark_cfg.get("driver_memory"):
+        return str(spark_cfg["driver_memory"])
+    machine = machine_memory_bytes() if machine_bytes is None else machine_bytes
+    share_mb = int(machine * spark_cfg["driver_memory_fraction"]) // 2**20
+    return f"{max(MIN_DRIVER_MEMORY_MB, min(share_mb, int(spark_cfg['driver_memory_max_gb'] * 1024)))}m"
+
+
+def shuffle_settings(spark_cfg: dict[str, Any]) -> dict[str, str]:
+    """A fixed `shuffle_partitions`, or (null) adaptive execution coalescing from a generous start
+    to partitions of about `spark.sql.adaptive.advisoryPartitionSizeInBytes` (64 MB)."""
+    if spark_cfg.get("shuffle_partitions"):
+        return {"spark.sql.shuffle.partitions": str(spark_cfg["shuffle_partitions"])}
+    return {
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        "spark.sql.shuffle.partitions": str(spark_cfg["max_shuffle_partitions"]),
+    }
+
+
 def get_spark(cfg: dict[str, Any] | None = None, master: str | None = None, app_name: str = "webdata"):
     """A SparkSession configured for the pipeline.
 
@@ -30,16 +59,21 @@ def get_spark(cfg: dict[str, Any] | None = None, master: str | None = None, app_
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
-    spark_cfg = (cfg or {}).get("spark", {})
+    from pipeline.config import load_config
+
+    spark_cfg = {**load_config()["spark"], **(cfg or {}).get("spark", {})}  # a partial cfg keeps the defaults
     conf = SparkConf()  # under spark-submit this already holds --master and --conf values
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
     elif not conf.contains("spark.master"):
-        builder = builder.master(spark_cfg.get("master", "local[*]"))
+        master = spark_cfg.get("master", "local[*]")
+        builder = builder.master(master)
+    else:
+        master = conf.get("spark.master")
     settings = {
+        **shuffle_settings(spark_cfg),
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": str(spark_cfg.get("shuffle_partitions", 8)),
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(spark_cfg.get("arrow_batch_rows", 256)),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # We write our own _SUCCESS marker once kept, rejected and stats are all in place.
@@ -50,8 +84,10 @@ def get_spark(cfg: dict[str, Any] | None = None, master: str | None = None, app_
         "spark.driver.host": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
         "spark.python.worker.reuse": "true",
     }
-    if not conf.contains("spark.driver.memory"):
-        settings["spark.driver.memory"] = spark_cfg.get("driver_memory", "2g")
+    if master.startswith("local") and not conf.contains("spark.driver.memory"):
+        settings["spark.driver.memory"] = local_driver_memory(spark_cfg)
+    elif spark_cfg.get("driver_memory") and not conf.contains("spark.driver.memory"):
+        settings["spark.driver.memory"] = str(spark_cfg["driver_memory"])
     for key, value in settings.items():
         if not conf.contains(key):
             builder = builder.config(key, value)

@@ -153,9 +153,10 @@ def _tokenizer_model(spark_df, cfg: dict, n_docs: int) -> bytes:
         spark_df.where(F.col("sample_u") < rate)
         .select("sample_u", "doc_id", F.substring("text", 1, tok_cfg["sample_max_chars"]).alias("text"))
         .orderBy("sample_u", "doc_id")  # the trainer sees the same lines in the same order every run
-        .collect()
+        # Streamed a partition at a time: the driver JVM never holds the whole sample.
+        .toLocalIterator(prefetchPartitions=False)
     )
-    log.info("training the tokenizer on %d sampled documents", len(sample))
+    log.info("training the tokenizer on a sample of about %d documents", round(rate * n_docs))
     return train_tokenizer((row["text"] for row in sample), tok_cfg, pii_placeholders(cfg))
 
 

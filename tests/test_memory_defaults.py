@@ -1,0 +1,68 @@
+"""Issue 20: Spark defaults that follow the machine and the data, and an out-of-memory stage that
+ends with one line naming the setting to raise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.session import MIN_DRIVER_MEMORY_MB, local_driver_memory, shuffle_settings
+from pipeline.config import load_config
+from pipeline.schema import DOC_SCHEMA
+
+ROOT = Path(__file__).resolve().parents[1]
+GB = 2**30
+
+
+def test_driver_memory_is_a_capped_share_of_the_machine():
+    spark_cfg = load_config()["spark"]
+    fraction, cap_gb = spark_cfg["driver_memory_fraction"], spark_cfg["driver_memory_max_gb"]
+    assert local_driver_memory(spark_cfg, machine_bytes=24 * GB) == f"{int(24 * 1024 * fraction)}m"
+    assert local_driver_memory(spark_cfg, machine_bytes=1024 * GB) == f"{cap_gb * 1024}m"  # capped
+    assert local_driver_memory(spark_cfg, machine_bytes=1 * GB) == f"{MIN_DRIVER_MEMORY_MB}m"  # floor
+    assert local_driver_memory({**spark_cfg, "driver_memory": "3g"}, machine_bytes=24 * GB) == "3g"
+
+
+def test_shuffle_partitions_adaptive_unless_fixed():
+    spark_cfg = load_config()["spark"]
+    adaptive = shuffle_settings(spark_cfg)
+    assert adaptive["spark.sql.adaptive.coalescePartitions.enabled"] == "true"
+    assert int(adaptive["spark.sql.shuffle.partitions"]) == spark_cfg["max_shuffle_partitions"]
+    assert shuffle_settings({**spark_cfg, "shuffle_partitions": 64}) == {"spark.sql.shuffle.partitions": "64"}
+
+
+def _huge_documents(path: Path, n: int = 40, mb: int = 16) -> None:
+    """n documents of `mb` MB each (compress to ~40 KB): more text than a 512 MB heap holds."""
+    text = "lorem ipsum dolor sit amet " * (mb * 2**20 // 27)
+    cols = {
+        "doc_id": [f"d{i}" for i in range(n)],
+        "url": [f"https://x.com/{i}" for i in range(n)],
+        "host": ["x.com"] * n,
+        "text": [f"{text}{i}" for i in range(n)],
+    }
+    arrays = [pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type) for f in DOC_SCHEMA]
+    path.mkdir(parents=True)
+    pq.write_table(pa.Table.from_arrays(arrays, schema=DOC_SCHEMA), path / "part-0.parquet", compression="zstd")
+
+
+@pytest.mark.spark
+def test_out_of_memory_names_the_stage_and_the_setting(tmp_path):
+    _huge_documents(tmp_path / "in")
+    command = [sys.executable, "-m", "jobs", "dedup", "--input", str(tmp_path / "in"), "--output"]
+    command += [str(tmp_path / "out"), "--set", "spark.driver_memory=512m", "--set", "spark.master=local[1]"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=420)
+    except subprocess.TimeoutExpired as exc:  # a hang after the JVM died is a failure, not a skip
+        pytest.fail(f"the job did not end after running out of memory: {exc}")
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert last.startswith("FAILED: stage dedup ran out of memory: raise spark.driver_memory (now 512m"), last
+    assert "--set spark.driver_memory=1024m" in last
+    assert "Traceback" not in done.stderr and "Py4J" not in last
