@@ -11,9 +11,13 @@ from __future__ import annotations
 import time
 
 OOM_MARKERS = ("OutOfMemory", "Java heap space", "GC overhead limit exceeded", "Direct buffer memory")
+# What a Python call sees while an out-of-memory JVM shuts down: a stopped context or a dead gateway.
 JVM_GONE_MARKERS = (
-    "Py4JNetworkError",
+    'SparkContext.dagScheduler()" is null',
+    "stopped SparkContext",
+    "SparkContext has been shutdown",
     "SparkContext was shut down",
+    "Py4JNetworkError",
     "Answer from Java side is empty",
     "Connection refused",
 )
@@ -71,5 +75,5 @@ def is_out_of_memory(spark, exc: BaseException) -> bool:
     if any(marker in text for marker in OOM_MARKERS):
         return True
     # The JVM may still be exiting when the Python call fails: give it a moment to report why.
-    wait_s = 10.0 if any(marker in text for marker in JVM_GONE_MARKERS) else 0.0
+    wait_s = 60.0 if any(marker in text for marker in JVM_GONE_MARKERS) else 0.0
     return _jvm_exit_code(spark, wait_s) == SPARK_OOM_EXIT_CODE

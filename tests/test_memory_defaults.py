@@ -48,7 +48,9 @@ def _huge_documents(path: Path, n: int = 40, mb: int = 16) -> None:
     }
     arrays = [pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type) for f in DOC_SCHEMA]
     path.mkdir(parents=True)
-    pq.write_table(pa.Table.from_arrays(arrays, schema=DOC_SCHEMA), path / "part-0.parquet", compression="zstd")
+    pq.write_table(
+        pa.Table.from_arrays(arrays, schema=DOC_SCHEMA), path / "part-0.parquet", compression="zstd"
+    )
 
 
 @pytest.mark.spark
