@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 from jobs.dedup_components import connected_components
 from jobs.frames import arrow_schema, spark_schema, with_url_norm
 from jobs.output import write_stage
+from jobs.session import size_shuffle_partitions
 from pipeline.dedup.lines import (
     LINE_DEDUP,
     LINE_MIN_WORDS,
@@ -72,6 +73,7 @@ def keepers(members: DataFrame, key: str, recency_first: bool = False) -> DataFr
 
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
+    size_shuffle_partitions(spark, cfg, inp)
     cached: list[DataFrame] = []
     df, host_lines = dedup_frame(spark.read.parquet(inp), cfg["dedup"], cached)
     extra = {"lines_by_host": host_line_stats} if host_lines else None

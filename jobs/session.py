@@ -38,15 +38,31 @@ def local_driver_memory(spark_cfg: dict[str, Any], machine_bytes: int | None = N
 
 
 def shuffle_settings(spark_cfg: dict[str, Any]) -> dict[str, str]:
-    """A fixed `shuffle_partitions`, or (null) adaptive execution coalescing from a generous start
-    to partitions of about `spark.sql.adaptive.advisoryPartitionSizeInBytes` (64 MB)."""
+    """Adaptive execution with coalescing of small shuffle partitions; a fixed count if configured
+    (else each global stage sets its own with `size_shuffle_partitions`)."""
+    settings = {"spark.sql.adaptive.enabled": "true", "spark.sql.adaptive.coalescePartitions.enabled": "true"}
     if spark_cfg.get("shuffle_partitions"):
-        return {"spark.sql.shuffle.partitions": str(spark_cfg["shuffle_partitions"])}
-    return {
-        "spark.sql.adaptive.enabled": "true",
-        "spark.sql.adaptive.coalescePartitions.enabled": "true",
-        "spark.sql.shuffle.partitions": str(spark_cfg["max_shuffle_partitions"]),
-    }
+        settings["spark.sql.shuffle.partitions"] = str(spark_cfg["shuffle_partitions"])
+    return settings
+
+
+def size_shuffle_partitions(spark, cfg: dict[str, Any], inp: str) -> int:
+    """Set `spark.sql.shuffle.partitions` for a global stage reading `inp`: the configured count, else
+    one per `shuffle_input_mb` of input on disk, at least one per core, at most `max_shuffle_partitions`."""
+    spark_cfg = cfg["spark"]
+    if spark_cfg.get("shuffle_partitions"):
+        count = int(spark_cfg["shuffle_partitions"])
+    else:
+        jvm = spark._jvm
+        path = jvm.org.apache.hadoop.fs.Path(inp)  # any Hadoop file system: local, HDFS, S3
+        fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+        size = fs.getContentSummary(path).getLength()
+        per_partition = spark_cfg["shuffle_input_mb"] * 2**20
+        count = max(spark.sparkContext.defaultParallelism, -(-size // per_partition))
+        count = min(count, spark_cfg["max_shuffle_partitions"])
+    spark.conf.set("spark.sql.shuffle.partitions", str(count))
+    log.info("%s: %d shuffle partitions", inp, count)
+    return count
 
 
 def get_spark(cfg: dict[str, Any] | None = None, master: str | None = None, app_name: str = "webdata"):

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs.frames import spark_schema, with_url_norm
+from jobs.session import size_shuffle_partitions
 from mixing.budget import plan_mixture
 from pipeline import layout
 from pipeline.shards.megatron import token_dtype
@@ -193,6 +194,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     root = work / "shards"
     (root / "tokenizer").mkdir(parents=True)
 
+    size_shuffle_partitions(spark, cfg, inp)
     docs = _read_documents(spark, inp)
     annotated = docs.mapInArrow(
         functools.partial(

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.session import MIN_DRIVER_MEMORY_MB, local_driver_memory, shuffle_settings
+from jobs.session import MIN_DRIVER_MEMORY_MB, local_driver_memory
 from pipeline.config import load_config
 from pipeline.schema import DOC_SCHEMA
 
@@ -29,12 +29,25 @@ def test_driver_memory_is_a_capped_share_of_the_machine():
     assert local_driver_memory({**spark_cfg, "driver_memory": "3g"}, machine_bytes=24 * GB) == "3g"
 
 
-def test_shuffle_partitions_adaptive_unless_fixed():
-    spark_cfg = load_config()["spark"]
-    adaptive = shuffle_settings(spark_cfg)
-    assert adaptive["spark.sql.adaptive.coalescePartitions.enabled"] == "true"
-    assert int(adaptive["spark.sql.shuffle.partitions"]) == spark_cfg["max_shuffle_partitions"]
-    assert shuffle_settings({**spark_cfg, "shuffle_partitions": 64}) == {"spark.sql.shuffle.partitions": "64"}
+@pytest.mark.spark
+def test_shuffle_partitions_follow_the_input_size(spark, tmp_path):
+    from jobs.session import size_shuffle_partitions
+
+    cfg = load_config(overrides={"spark.shuffle_input_mb": 1})
+    small, big = tmp_path / "small", tmp_path / "big"
+    for path, megabytes in ((small, 0), (big, 6)):
+        path.mkdir()
+        (path / "part-0.parquet").write_bytes(os.urandom(megabytes * 2**20 + 1000))
+    cores = spark.sparkContext.defaultParallelism
+    assert size_shuffle_partitions(spark, cfg, str(small)) == cores  # at least one per core
+    assert size_shuffle_partitions(spark, cfg, str(big)) == 7  # ceil(6 MB + 1000 B over 1 MB)
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "7"
+    assert spark.conf.get("spark.sql.adaptive.coalescePartitions.enabled") == "true"
+    capped = load_config(overrides={"spark.shuffle_input_mb": 1, "spark.max_shuffle_partitions": 3})
+    assert size_shuffle_partitions(spark, capped, str(big)) == 3
+    fixed = load_config(overrides={"spark.shuffle_partitions": 5})
+    assert size_shuffle_partitions(spark, fixed, str(big)) == 5
+    spark.conf.set("spark.sql.shuffle.partitions", "4")  # the suite's session default
 
 
 def _huge_documents(path: Path, n: int = 40, mb: int = 16) -> None:

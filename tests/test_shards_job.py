@@ -57,10 +57,10 @@ def run_stage(spark, tmp: Path, name: str, docs: pa.Table, input_files: int, shu
             "mix.tokenizer.vocab_size": 300,
             "mix.shards.max_shard_tokens": 1500,
             "mix.shards.val_fraction": 0.05,
+            "spark.shuffle_partitions": shuffle_partitions,
             **over,
         }
     )
-    spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
     out = tmp / name
     stats = run(spark, cfg, str(inp), str(out))
     return out / "shards", stats
