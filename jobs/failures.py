@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 OOM_MARKERS = ("OutOfMemory", "Java heap space", "GC overhead limit exceeded", "Direct buffer memory")
+JVM_UNREACHABLE = "<the JVM did not answer>"
 # What a Python call sees while an out-of-memory JVM shuts down: a stopped context or a dead gateway.
 JVM_GONE_MARKERS = (
     'SparkContext.dagScheduler()" is null',
@@ -20,6 +21,7 @@ JVM_GONE_MARKERS = (
     "Py4JNetworkError",
     "Answer from Java side is empty",
     "Connection refused",
+    JVM_UNREACHABLE,
 )
 SPARK_OOM_EXIT_CODE = 52  # org.apache.spark.util.SparkExitCode.OOM
 
@@ -54,7 +56,11 @@ def _messages(exc: BaseException) -> str:
     seen, parts = set(), []
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        parts.append(f"{type(exc).__name__}: {exc}")
+        try:
+            text = str(exc)
+        except Exception:  # str() of a Py4JJavaError asks the JVM, which may be gone
+            text = JVM_UNREACHABLE
+        parts.append(f"{type(exc).__name__}: {text}")
         exc = exc.__cause__ or exc.__context__
     return "\n".join(parts)
 

@@ -50,7 +50,7 @@ def test_shuffle_partitions_follow_the_input_size(spark, tmp_path):
     spark.conf.set("spark.sql.shuffle.partitions", "4")  # the suite's session default
 
 
-def _huge_documents(path: Path, n: int = 40, mb: int = 16) -> None:
+def _huge_documents(path: Path, n: int = 24, mb: int = 16) -> None:
     """n documents of `mb` MB each (compress to ~40 KB): more text than a 512 MB heap holds."""
     text = "lorem ipsum dolor sit amet " * (mb * 2**20 // 27)
     cols = {
@@ -73,7 +73,7 @@ def test_out_of_memory_names_the_stage_and_the_setting(tmp_path):
     command += [str(tmp_path / "out"), "--set", "spark.driver_memory=512m", "--set", "spark.master=local[1]"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     try:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=420)
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired as exc:  # a hang after the JVM died is a failure, not a skip
         pytest.fail(f"the job did not end after running out of memory: {exc}")
     last = done.stderr.strip().splitlines()[-1]
