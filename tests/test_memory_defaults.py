@@ -73,9 +73,9 @@ def test_out_of_memory_names_the_stage_and_the_setting(tmp_path):
     command += [str(tmp_path / "out"), "--set", "spark.driver_memory=512m", "--set", "spark.master=local[1]"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     try:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired as exc:  # a hang after the JVM died is a failure, not a skip
-        pytest.fail(f"the job did not end after running out of memory: {exc}")
+        pytest.fail(f"the job did not end after running out of memory: {exc}\n{(exc.stderr or '')[-3000:]}")
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1, done.stderr[-3000:]
     assert last.startswith("FAILED: stage dedup ran out of memory: raise spark.driver_memory (now 512m"), last
