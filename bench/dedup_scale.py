@@ -179,6 +179,7 @@ def main() -> None:
                 "load_avg_1m": round(os.getloadavg()[0], 1),
             }
             rows.append(row)
+            save(args.json, args.corpus, settings, rows)
             print(
                 f"N={n:>8d} {stage:>6s}: {row['docs_in']} docs in, {secs:7.1f} s ({row['docs_per_s']} docs/s)  "
                 f"peak MB: driver-py {mb['driver_py']}, JVM rss {mb['jvm_rss']} (heap used {mb['jvm_heap']}), "
@@ -193,10 +194,15 @@ def main() -> None:
             slope = math.log(t1_ / t0_) / math.log(n1 / n0)
             print(f"{stage}: growth exponent (log-log slope of time vs N): {slope:.2f}")
     spark.stop()
-    results = json.loads(args.json.read_text()) if args.json.exists() else {}
-    results[args.corpus] = {"settings": settings, "rows": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def save(path: Path, corpus: str, settings: dict, rows: list[dict]) -> None:
+    """Merge this corpus's rows into the JSON results (after every row: a long run that is stopped
+    keeps what it measured)."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results[corpus] = {"settings": settings, "rows": rows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
