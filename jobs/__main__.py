@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stop(spark) -> None:
+    from jobs.failures import jvm_exited
+
+    if jvm_exited(spark):  # after an out-of-memory exit: nothing to stop, and py4j would log a trace
+        return
     try:
         spark.stop()
     except Exception:  # the JVM is already gone (e.g. after an out-of-memory exit)

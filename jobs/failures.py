@@ -76,6 +76,10 @@ def _jvm_exit_code(spark, wait_s: float) -> int | None:
     return proc.poll()
 
 
+def jvm_exited(spark) -> bool:
+    return _jvm_exit_code(spark, 0.0) is not None
+
+
 def is_out_of_memory(spark, exc: BaseException) -> bool:
     text = _messages(exc)
     if any(marker in text for marker in OOM_MARKERS):
