@@ -1,15 +1,18 @@
-"""Quality classifier figures for BENCHMARKS.md: agreement with human labels, and scoring throughput.
+"""Quality-stage figures for BENCHMARKS.md: agreement with human labels, drop shares, throughput.
 
-    .venv/bin/python bench/quality_auc.py [--model M] [--docs 4000] [--rounds 2]
+    /work/main/.venv/bin/python bench/quality_auc.py [--docs 2000] [--rounds 2] [--runs demo=OUT ...]
 
-1. ROC AUC of `quality_score` against DCLM's human high/low labels (../shared/data/
-   quality_human_labels_dclm, never used for training), with a bootstrap 95% interval, next to two
-   trivial baselines (document length; share of lines ending in terminal punctuation) so the
-   classifier's contribution is visible.
-2. Scoring throughput, docs/s on ONE core, side by side and interleaved: our Spark stage
-   (`local[1]`, mapInArrow through jobs.rowwise), the same model called from a plain Python loop,
-   and the peer, datatrove 0.10.1's FastTextClassifierFilter with the same model file (run with
-   .venv-bench in a subprocess). Documents: the human-label texts repeated to `--docs`.
+1. ROC AUC against DCLM's human high/low labels (../shared/data/quality_human_labels_dclm, developer
+   half, never trained on) for the fastText `quality_score`, the reference-LM perplexity (lower =
+   better), their combination (weight tuned on the TUNE part) and two trivial baselines (document
+   length; share of lines ending in terminal punctuation). Reported on the REPORT part with a
+   bootstrap 95% interval and the paired difference against length (classifiers/quality_eval.py).
+2. Throughput, docs/s on ONE core, interleaved rounds in one process: the Spark quality stage
+   (`local[1]`) with the classifier only and with classifier + perplexity, the two models in a plain
+   Python loop, and the project's GPT (trainer/model.py, `tiny` preset, forward pass only) as the
+   alternative reference LM. Documents: the human-label texts repeated to `--docs`.
+3. `--runs NAME=OUT`: the share of documents the quality stage dropped in finished runs.
+Writes bench/results/quality.json.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,115 +30,173 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("WEBDATA_SHARED_DATA", REPO.parent / "shared" / "data"))
 LABELS = DATA / "quality_human_labels_dclm" / "human_quality_labels.jsonl"
-PEER_PYTHON = REPO / ".venv-bench" / "bin" / "python"
-
-PEER_CODE = """
-import json, sys, time
-from datatrove.data import Document
-from datatrove.pipeline.filters import FastTextClassifierFilter
-model, path = sys.argv[1], sys.argv[2]
-texts = [json.loads(line)["text"] for line in open(path)]
-f = FastTextClassifierFilter(model_url=model, keep_labels=("hq", 0.5))
-f.filter(Document(text="warm up", id="w"))
-start = time.perf_counter()
-for i, t in enumerate(texts):
-    f.filter(Document(text=t, id=str(i)))
-print(json.dumps({"seconds": time.perf_counter() - start}))
-"""
+RESULT = REPO / "bench" / "results" / "quality.json"
 
 
-def bootstrap_auc(y, s, rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
-    from classifiers.quality import roc_auc
-
-    rng = np.random.default_rng(seed)
-    aucs = [roc_auc(y[idx], s[idx]) for idx in (rng.integers(0, len(y), len(y)) for _ in range(rounds))]
-    return float(np.nanpercentile(aucs, 2.5)), float(np.nanpercentile(aucs, 97.5))
-
-
-def agreement(model_path: Path) -> dict:
+def agreement(model_path: Path, lm_path: Path) -> dict:
+    from classifiers import quality_eval as qe
+    from classifiers.ngram_lm import NgramLM
     from classifiers.quality import QualityModel, roc_auc
 
     rows = [json.loads(line) for line in LABELS.open()]
-    y = np.array([r["label"] for r in rows], dtype=bool)
-    agree = np.array([r["annotators_agree"] for r in rows], dtype=bool)
     texts = [r["text"] for r in rows]
-    scores = QualityModel(model_path).score(texts).astype(np.float64)
-    length = np.array([len(t) for t in texts], dtype=np.float64)
-    punct = np.array(
-        [
-            np.mean(
-                [ln.rstrip().endswith((".", "!", "?", '"')) for ln in t.splitlines() if ln.strip()] or [0]
-            )
-            for t in texts
-        ]
-    )
-    out = {"n": len(rows), "n_agree": int(agree.sum())}
-    for name, s in (("quality_score", scores), ("baseline_length", length), ("baseline_line_punct", punct)):
-        lo, hi = bootstrap_auc(y, s)
-        out[name] = {"auc": roc_auc(y, s), "ci95": [lo, hi], "auc_agree": roc_auc(y[agree], s[agree])}
+    y = np.array([r["label"] for r in rows], dtype=bool)
+    part = np.array([qe.label_part(t) for t in texts])
+    tune, report = part == qe.TUNE, part == qe.REPORT
+    quality = QualityModel(model_path).score(texts).astype(np.float64)
+    neg_log_ppl = -np.log(NgramLM.load(lm_path).perplexity(texts))
+    # The combination's weight is the one thing tuned on the labels: on TUNE only.
+    weight = qe.tune_weight(y[tune], quality[tune], neg_log_ppl[tune])
+    signals = {
+        "quality_score": quality,
+        "perplexity (lower = better)": neg_log_ppl,
+        f"combination {weight:.2f} z(quality) + {1 - weight:.2f} z(-log ppl)": weight * qe.zscore(quality)
+        + (1 - weight) * qe.zscore(neg_log_ppl),
+        "baseline: length (chars)": qe.length_score(texts),
+        "baseline: line punctuation share": qe.line_punct_score(texts),
+    }
+    length = signals["baseline: length (chars)"]
+    out = {
+        "n": len(rows),
+        "n_tune": int(tune.sum()),
+        "n_report": int(report.sum()),
+        "split": "bit 1 of sha1(text): 0 = TUNE (combination weight), 1 = REPORT (figures below)",
+        "combination_weight": weight,
+        "signals": {},
+    }
+    for name, s in signals.items():
+        lo, hi = qe.bootstrap_auc(y[report], s[report])
+        diff, dlo, dhi = qe.paired_auc_difference(y[report], s[report], length[report])
+        out["signals"][name] = {
+            "auc_report": roc_auc(y[report], s[report]),
+            "ci95_report": [lo, hi],
+            "auc_tune": roc_auc(y[tune], s[tune]),
+            "auc_all": roc_auc(y, s),
+            "minus_length_report": diff,
+            "minus_length_ci95": [dlo, dhi],
+            "beats_length": dlo > 0,
+        }
     return out
 
 
-def spark_throughput(spark, parquet: str, model_path: Path) -> float:
+def gpt_forward_rate(texts: list[str], rounds: int) -> float:
+    """Docs/s of the project's GPT (`tiny` preset, random weights: the cost does not depend on them)
+    scoring token ids as a reference LM would, ~1.3 tokens per word, windows of seq_len."""
+    import torch
+
+    from trainer.model import GPT, preset_config
+
+    torch.set_num_threads(1)
+    cfg = preset_config("tiny", vocab_size=8000, seq_len=256)
+    model = GPT(cfg).eval()
+    lengths = [max(1, int(1.3 * len(t.split()))) for t in texts]
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for n in lengths:
+                ids = torch.randint(0, cfg.vocab_size, (1, n))
+                for i in range(0, n, cfg.seq_len):
+                    model(ids[:, i : i + cfg.seq_len])
+            best = min(best, time.perf_counter() - start)
+    return len(texts) / best
+
+
+def throughput(model_path: Path, lm_path: Path, n_docs: int, rounds: int) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from classifiers.ngram_lm import NgramLM
+    from classifiers.quality import QualityModel
     from jobs.rowwise import run_rowwise
+    from jobs.session import get_spark
     from pipeline.quality.stage import QualityScorer
 
-    cfg = {"model_path": str(model_path), "score_only": True, "max_words": 1000}
-    df = spark.read.parquet(parquet)
-    start = time.perf_counter()
-    run_rowwise(df, QualityScorer, cfg).write.format("noop").mode("overwrite").save()
-    return time.perf_counter() - start
+    base = [json.loads(line)["text"] for line in LABELS.open()]
+    texts = [base[i % len(base)] for i in range(n_docs)]
+    tmp = Path(tempfile.mkdtemp(prefix="quality_bench_"))
+    pq.write_table(pa.table({"doc_id": [str(i) for i in range(n_docs)], "text": texts}), tmp / "d.parquet")
+    spark = get_spark({"spark": {"master": "local[1]", "arrow_batch_rows": 256}}, master="local[1]")
+    configs = {
+        "spark_stage_fasttext_only": {"lm_path": None},
+        "spark_stage_fasttext_plus_perplexity": {"lm_path": str(lm_path)},
+    }
+
+    def spark_run(extra: dict) -> float:
+        cfg = {"model_path": str(model_path), "score_only": True, "max_words": 1000, **extra}
+        start = time.perf_counter()
+        run_rowwise(spark.read.parquet(str(tmp / "d.parquet")), QualityScorer, cfg).write.format(
+            "noop"
+        ).mode("overwrite").save()
+        return time.perf_counter() - start
+
+    for extra in configs.values():
+        spark_run(extra)  # warm-up: Python workers, model loads
+    model, lm = QualityModel(model_path), NgramLM.load(lm_path)
+    times: dict[str, list[float]] = {k: [] for k in [*configs, "fasttext_python_loop", "ngram_lm_python_loop"]}
+    for _ in range(rounds):  # interleaved, so contention on the shared machine hits every side
+        for name, extra in configs.items():
+            times[name].append(spark_run(extra))
+        for name, fn in (("fasttext_python_loop", model.score), ("ngram_lm_python_loop", lm.perplexity)):
+            start = time.perf_counter()
+            fn(texts)
+            times[name].append(time.perf_counter() - start)
+    spark.stop()
+    rates = {k: n_docs / min(v) for k, v in times.items()}
+    both, ft = rates["spark_stage_fasttext_plus_perplexity"], rates["spark_stage_fasttext_only"]
+    # The perplexity column's own cost in the stage: the time it adds per document.
+    rates["spark_stage_perplexity_alone"] = 1.0 / (1.0 / both - 1.0 / ft) if both < ft else float("inf")
+    gpt_docs = texts[: max(50, n_docs // 20)]
+    rates["gpt_tiny_forward_only"] = gpt_forward_rate(gpt_docs, rounds)
+    return {"docs": n_docs, "docs_per_s_per_core": rates}
+
+
+def drop_shares(runs: list[str]) -> dict:
+    import pandas as pd
+
+    from pipeline import layout
+
+    out = {}
+    for item in runs:
+        name, _, path = item.partition("=")
+        stats = pd.read_parquet(layout.stats_path(path, "quality"))
+        total = stats[(stats["rule"] == "_total") & stats["domain"].isna()].iloc[0]
+        out[name] = {
+            "docs_in": int(total["docs_in"]),
+            "docs_dropped": int(total["docs_dropped"]),
+            "drop_share": float(total["docs_dropped"] / max(1, total["docs_in"])),
+        }
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=None)
-    parser.add_argument("--docs", type=int, default=4000)
+    parser.add_argument("--lm", default=None)
+    parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--runs", nargs="*", default=[], metavar="NAME=OUT")
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from classifiers.ngram_lm import resolve_lm_path
+    from classifiers.quality import resolve_model_path
 
-    from classifiers.quality import QualityModel, resolve_model_path
-    from jobs.session import get_spark
-
-    model_path = resolve_model_path(args.model)
-    result = {"model": str(model_path.relative_to(REPO) if model_path.is_relative_to(REPO) else model_path)}
-    result["agreement"] = agreement(model_path)
+    model_path, lm_path = resolve_model_path(args.model), resolve_lm_path(args.lm)
+    result = {
+        "model": str(model_path.relative_to(REPO) if model_path.is_relative_to(REPO) else model_path),
+        "reference_lm": str(lm_path.relative_to(REPO) if lm_path.is_relative_to(REPO) else lm_path),
+        "command": "python bench/quality_auc.py " + " ".join(sys.argv[1:]),
+        "agreement": agreement(model_path, lm_path),
+    }
     print(json.dumps(result["agreement"], indent=2), flush=True)
-
-    base = [json.loads(line)["text"] for line in LABELS.open()]
-    texts = [base[i % len(base)] for i in range(args.docs)]
-    tmp = Path(tempfile.mkdtemp(prefix="quality_bench_"))
-    (tmp / "docs.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    table = pa.table({"doc_id": [str(i) for i in range(len(texts))], "text": texts})
-    pq.write_table(table, tmp / "docs.parquet")
-
-    spark = get_spark({"spark": {"master": "local[1]", "arrow_batch_rows": 256}}, master="local[1]")
-    spark_throughput(spark, str(tmp / "docs.parquet"), model_path)  # warm-up: workers, model load
-    model = QualityModel(model_path)
-    times: dict[str, list[float]] = {"spark_stage": [], "python_loop": [], "datatrove_peer": []}
-    for _ in range(args.rounds):  # interleaved, so contention on the shared machine hits all sides
-        times["spark_stage"].append(spark_throughput(spark, str(tmp / "docs.parquet"), model_path))
-        start = time.perf_counter()
-        model.score(texts)
-        times["python_loop"].append(time.perf_counter() - start)
-        if PEER_PYTHON.exists():
-            proc = subprocess.run(
-                [str(PEER_PYTHON), "-c", PEER_CODE, str(model_path), str(tmp / "docs.jsonl")],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            times["datatrove_peer"].append(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
-    spark.stop()
-    rates = {k: len(texts) / min(v) for k, v in times.items() if v}
-    result["throughput_docs_per_s_per_core"] = rates
-    if "datatrove_peer" in rates:
-        result["ratio_spark_stage_vs_datatrove"] = rates["spark_stage"] / rates["datatrove_peer"]
-    result["docs"] = len(texts)
-    print(json.dumps(result, indent=2))
+    if args.runs:
+        result["drop_shares"] = drop_shares(args.runs)
+    if not args.skip_throughput:
+        result["throughput"] = throughput(model_path, lm_path, args.docs, args.rounds)
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "agreement"}, indent=2))
 
 
 if __name__ == "__main__":

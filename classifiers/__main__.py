@@ -2,7 +2,8 @@
 
     python -m classifiers wiki-refs --input enwiki-pages-articles.xml.bz2 --output cited_urls.txt
     python -m classifiers quality-train --positives SRC... --negatives SRC... --output model.ftz
-    python -m classifiers quality-score --model M --input docs.jsonl --output scored.jsonl
+    python -m classifiers quality-score --model M --input docs.jsonl --output scored.jsonl [--lm L|none]
+    python -m classifiers lm-build --input SRC... --output classifiers/models/reference_lm_wiki.npz
 
 Sources for training are described in classifiers/quality_data.py (`PATH[#field.path]`).
 """
@@ -73,17 +74,65 @@ def quality_train(args) -> int:
     return 0
 
 
+def lm_build(args) -> int:
+    from classifiers.ngram_lm import build_lm
+    from classifiers.quality import write_model_card
+    from classifiers.quality_data import read_sources
+    from pipeline.files import sha256_file
+
+    lm = build_lm(read_sources(args.input), order=args.order, min_count=args.min_count, prune=args.prune)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    lm.save(output)
+    card = {
+        **lm.meta,
+        "model": output.name,
+        "sha256": sha256_file(output),
+        "size_bytes": output.stat().st_size,
+        "inputs": args.input,
+        "command": "python -m classifiers " + shlex.join(sys.argv[1:]),
+    }
+    write_model_card(card, output.with_suffix(".json"))
+    print(json.dumps(card, indent=2, sort_keys=True))
+    return 0
+
+
+def _reference_lm(choice: str | None):
+    """`--lm`: a path, `none`, or (unset) the LM the default config enables."""
+    from classifiers.ngram_lm import NgramLM, resolve_lm_path
+    from pipeline.config import load_config
+
+    if choice == "none":
+        return None
+    if choice is None:
+        ppl = load_config()["quality"]["perplexity"]
+        if not ppl["enabled"]:
+            return None
+        choice = ppl["model"]
+    return NgramLM.load(resolve_lm_path(choice))
+
+
 def quality_score(args) -> int:
     from classifiers.quality import QualityModel, resolve_model_path
 
-    model = QualityModel(resolve_model_path(args.model), args.max_words)
+    try:  # a missing or corrupt model is one line naming the file, not a traceback
+        model = QualityModel(resolve_model_path(args.model), args.max_words)
+        lm = _reference_lm(args.lm)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"model error: {exc}", file=sys.stderr)
+        return 2
     bad_json = no_text = scored = 0
 
     def flush(records, out):
         texts = [r["text"] for r in records if isinstance(r.get("text"), str)]
         scores = iter(model.score(texts).tolist())
+        ppl = iter(lm.perplexity(texts).tolist() if lm else [])
         for r in records:
-            r["quality_score"] = next(scores) if isinstance(r.get("text"), str) else None
+            has_text = isinstance(r.get("text"), str)
+            r["quality_score"] = next(scores) if has_text else None
+            if lm:
+                value = next(ppl) if has_text else float("nan")
+                r["perplexity"] = None if value != value else value  # NaN (no tokens) -> null
             out.write(json.dumps(r, ensure_ascii=False) + "\n")
 
     with open(args.input, encoding="utf-8", errors="replace") as inp, open(args.output, "w") as out:
@@ -151,7 +200,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     score.add_argument("--input", required=True)
     score.add_argument("--output", required=True)
     score.add_argument("--max-words", type=int, default=DEFAULT_MAX_WORDS)
+    score.add_argument(
+        "--lm", help="reference LM for `perplexity`; `none` = skip (default: as configs/default.yaml)"
+    )
     score.set_defaults(func=quality_score)
+
+    build = sub.add_parser("lm-build", help="build the Kneser-Ney reference LM for the perplexity signal")
+    build.add_argument("--input", nargs="+", required=True, metavar="SRC", help="sources as for quality-train")
+    build.add_argument("--output", required=True, help="model file (.npz); its card goes next to it (.json)")
+    build.add_argument("--order", type=int, default=2, help="n-gram order (BENCHMARKS.md: 2 chosen)")
+    build.add_argument("--min-count", type=int, default=2, help="rarer training words become <unk>")
+    build.add_argument("--prune", type=int, default=1, help="drop top-order n-grams seen fewer times")
+    build.set_defaults(func=lm_build)
     return parser.parse_args(argv)
 
 

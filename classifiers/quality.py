@@ -81,7 +81,10 @@ class QualityModel:
 
         self.path = str(path)
         self.max_words = max_words
-        self.model = fasttext.load_model(self.path)
+        try:
+            self.model = fasttext.load_model(self.path)
+        except (ValueError, RuntimeError, MemoryError) as err:  # fastText's C++ errors, e.g. a truncated file
+            raise ValueError(f"quality model {path} is not a readable fastText model: {err}") from None
         labels = self.model.get_labels()
         if f"__label__{POSITIVE}" not in labels:
             raise ValueError(f"{path}: not a quality model (labels {labels}, need __label__{POSITIVE})")

@@ -7,6 +7,8 @@ record (default `text`):
 - `*.json`                  a mapping or list of records (the AEB `ground-truth.json`);
 - `*.txt`                   the whole file is one document;
 - `*.html[.gz]`             a page, extracted with trafilatura as the crawl's extract stage would;
+- `wikitext:PATH`           a WikiText file (e.g. ../shared/data/wikitext2/valid.txt), detokenized
+  (`classifiers.wikitext`) and cut into paragraph chunks like the Wikipedia articles below;
 - `*.xml[.bz2]`, or jsonl records with a `wikitext` field: Wikipedia articles, cut into
   paragraph chunks of crawl-document size (`classifiers.wikipedia.text_chunks`).
 
@@ -22,6 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from classifiers.wikipedia import article_text, iter_dump_articles, text_chunks
+from classifiers.wikitext import wikitext_articles
+
+WIKITEXT_PREFIX = "wikitext:"
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,8 @@ def _json_records(path: Path) -> Iterator[dict | None]:
 
 def read_texts(source: str) -> list[str]:
     """The training texts in one source (see the module docstring for the accepted shapes)."""
+    if source.startswith(WIKITEXT_PREFIX):
+        return [c for art in wikitext_articles(source[len(WIKITEXT_PREFIX) :]) for c in text_chunks(art)]
     path_str, _, field = source.partition("#")
     path = Path(path_str)
     names = path.name.lower()

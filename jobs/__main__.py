@@ -124,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"config error: {exc}", file=sys.stderr)
             return 2
+    if args.command in ("quality", "crawl-to-shards"):
+        from jobs.quality import check_models
+
+        try:
+            check_models(cfg)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"model error: {exc}", file=sys.stderr)
+            return 2
     spark = get_spark(cfg, args.master)
     try:
         _run(spark, cfg, args, inputs)

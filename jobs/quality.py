@@ -4,12 +4,14 @@
    set, one trained here from this run's documents (positives: documents whose normalised URL is
    cited by Wikipedia, found by a join; negatives: a seeded sample of the other documents, as many
    as there are positives) plus optional Wikipedia article text.
-2. Pass 1 scores every document (mapInArrow) and keeps the scores in scratch space, so the model
-   runs once even when selection needs a global quantile.
-3. The quantiles (`top_fraction` selection, `hq` top fraction) come from `approxQuantile`.
-4. Pass 2 selects and marks `hq` (pipeline/quality/stage.py); `write_stage` writes kept, rejected
-   (`quality.<selection>`) and stats. `OUT/quality_model.json` records the model path and sha256
-   for the shard manifest.
+2. Pass 1 scores every document (mapInArrow) with the classifier and, when
+   `quality.perplexity.enabled`, the reference LM, and keeps the scores in scratch space, so the
+   models run once even when selection needs a global quantile.
+3. The quantiles (`top_fraction` selection, `hq` top fraction, the perplexity bucket cuts) come
+   from `approxQuantile` over the documents still in the running.
+4. Pass 2 selects, marks `hq` and `ppl_bucket` (pipeline/quality/stage.py); `write_stage` writes
+   kept, rejected (`quality.<rule>`) and stats. `OUT/quality_model.json` records the model paths,
+   their sha256 and the cut values, for the shard manifest and the notebook.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from classifiers.quality import resolve_model_path, train_quality_model
+from classifiers.ngram_lm import NgramLM, resolve_lm_path
+from classifiers.quality import QualityModel, resolve_model_path, train_quality_model
 from jobs.frames import with_url_norm
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
@@ -32,6 +35,19 @@ log = logging.getLogger(__name__)
 
 QUANTILE_RELATIVE_ERROR = 1e-4  # approxQuantile: a cut-off within 0.01% of rank of the exact one
 MODEL_RECORD = "quality_model.json"
+
+
+def check_models(cfg: dict[str, Any]) -> None:
+    """Load the configured models once, so a missing or corrupt file fails before Spark starts.
+
+    Raises FileNotFoundError / ValueError with a one-line message naming the file.
+    """
+    q = cfg["quality"]
+    QualityModel(resolve_model_path(q["model"]), q["max_words"])
+    if q["perplexity"]["enabled"]:
+        NgramLM.load(resolve_lm_path(q["perplexity"]["model"]))
+    elif q["max_perplexity"] is not None:
+        raise ValueError("quality.max_perplexity is set but quality.perplexity.enabled is false")
 
 
 def training_examples(spark, docs, cfg: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -90,8 +106,12 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     q = cfg["quality"]
     docs = with_url_norm(spark.read.parquet(inp))
     model = resolve_model(spark, docs, cfg, out)
-    stage_cfg = {**q, "model_path": model["path"], "seed": int(cfg["run"]["seed"])}
+    stage_cfg = {**q, "model_path": model["path"], "seed": int(cfg["run"]["seed"]), "lm_path": None}
     stage_cfg.pop("train", None)
+    if q["perplexity"]["enabled"]:
+        lm = resolve_lm_path(q["perplexity"]["model"])
+        stage_cfg["lm_path"] = str(lm)
+        model["perplexity"] = {"path": str(lm), "sha256": sha256_file(lm)}
 
     # Pass 1: score once, into scratch space (a rerun starts it afresh).
     scratch = layout.work_dir(out, "quality_scores")
@@ -111,11 +131,19 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         # No documents: nothing to select, and no document can be in the top fraction.
         stage_cfg.update({k: (cuts[i] if cuts else float("inf")) for i, k in enumerate(wanted)})
     model.update({k: stage_cfg[k] for k in wanted})
+    if stage_cfg["lm_path"]:
+        percentiles = q["perplexity"]["bucket_percentiles"]
+        live = scored.where(scored["drop_reason"].isNull() & scored["perplexity"].isNotNull())
+        cuts = live.approxQuantile("perplexity", list(percentiles), QUANTILE_RELATIVE_ERROR)
+        # No scored documents: every cut is infinite, so any later document would be `head`.
+        stage_cfg["ppl_cuts"] = cuts if cuts else [float("inf")] * len(percentiles)
+        model["perplexity"]["bucket_cuts"] = dict(zip(("head", "middle"), stage_cfg["ppl_cuts"]))
+        model["perplexity"]["bucket_percentiles"] = percentiles
 
     selected = run_rowwise(scored, QualityScorer, stage_cfg)
     # The record goes first: once write_stage marks the stage done, a rerun skips this function.
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / MODEL_RECORD).write_text(json.dumps(model, indent=2, sort_keys=True, default=str) + "\n")
-    stats = write_stage(selected, out, "quality", rules=selection_rules(q["selection"]))
+    stats = write_stage(selected, out, "quality", rules=selection_rules(q))
     shutil.rmtree(scratch, ignore_errors=True)
     return stats

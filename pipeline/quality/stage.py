@@ -1,5 +1,6 @@
-"""The quality stage's pure part: score documents with the Wikipedia-reference classifier, select,
-and mark the high-quality set used by the trainer's anneal phase.
+"""The quality stage's pure part: score documents with the Wikipedia-reference classifier and the
+reference language model (perplexity, CCNet), select, and mark the high-quality set used by the
+trainer's anneal phase.
 
 Config: the `quality:` section of configs/default.yaml, plus values only the engine can know,
 filled in by `jobs/quality.py` before the stage is built:
@@ -9,9 +10,14 @@ filled in by `jobs/quality.py` before the stage is built:
 - `seed`         the run seed (`run.seed`), which seeds the per-document Pareto draws;
 - `score_cutoff` the global score quantile for `selection: top_fraction`;
 - `hq_cutoff`    the global score quantile for `hq_mode: top_fraction` / `either`;
-- `score_only`   only add `quality_score` (first pass, before the quantiles are known).
+- `lm_path`      the resolved reference LM file, or null when `perplexity.enabled` is false;
+- `ppl_cuts`     the perplexity values at the `perplexity.bucket_percentiles` of this run's documents;
+- `score_only`   only add `quality_score` and `perplexity` (first pass, before the quantiles are known).
 
-Rows that arrive with a `quality_score` are not scored again, so the two passes score once.
+Rows that arrive with a `quality_score` (or `perplexity`) are not scored again, so the two passes
+score once. `ppl_bucket` is CCNet's (Wenzek et al. 2020, section 3.3): `head` up to the 30th
+percentile of perplexity, `middle` up to the 60th, `tail` above it, and `tail` for a document with
+no tokens to score.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from classifiers.ngram_lm import NgramLM
 from classifiers.quality import QualityModel, select
 from pipeline.rules import Rule
 from pipeline.schema import set_column
@@ -40,16 +47,41 @@ THRESHOLD_RULE = Rule(
     "quality_score",
     'LLaMA (Touvron et al. 2023) §2: discard pages "not classified as references"',
 )
+# CCNet keeps buckets rather than cutting (Wenzek et al. 2020 sec. 3.3); a maximum is here for runs
+# that measure one worth having. Off (null) by default: perplexity does not beat length (BENCHMARKS.md).
+MAX_PERPLEXITY_RULE = Rule(
+    "quality",
+    "max_perplexity",
+    "quality.max_perplexity",
+    "<=",
+    "perplexity",
+    "CCNet (Wenzek et al. 2020) §3.3 perplexity of a Wikipedia LM; off by default (BENCHMARKS.md)",
+)
+PPL_BUCKETS = ("head", "middle", "tail")
 
 
-def selection_rules(selection: str) -> tuple[str, ...]:
-    """The rule the stage applies under `quality.selection` (none for "none")."""
-    return () if selection == "none" else (selection,)
+def selection_rules(q: dict) -> tuple[str, ...]:
+    """The rules the stage applies: the `quality.selection` mode (none for "none"), then
+    `max_perplexity` when it is set."""
+    selection = () if q.get("selection", "none") == "none" else (q["selection"],)
+    return selection + (("max_perplexity",) if q.get("max_perplexity") is not None else ())
 
 
 @lru_cache(maxsize=4)
 def _model(path: str, max_words: int) -> QualityModel:
     return QualityModel(path, max_words)
+
+
+@lru_cache(maxsize=4)
+def _lm(path: str) -> NgramLM:
+    return NgramLM.load(path)
+
+
+def ppl_buckets(perplexity: np.ndarray, cuts: list[float]) -> list[str]:
+    """`head` / `middle` / `tail` by the two cut values; NaN (nothing scored) is `tail`."""
+    idx = np.searchsorted(np.asarray(cuts, dtype=np.float64), perplexity, side="left")
+    idx[np.isnan(perplexity)] = len(PPL_BUCKETS) - 1
+    return [PPL_BUCKETS[i] for i in idx]
 
 
 def load_domains(domains: list[str] | None, domains_file: str | None) -> frozenset[str]:
@@ -76,13 +108,22 @@ def host_matches(urls, hosts, domains: frozenset[str]) -> np.ndarray:
 
 class QualityScorer(Stage):
     name = "quality"
-    rules = ("threshold", "top_fraction", "pareto")  # one of them is active: `selection`
-    signals = (pa.field("quality_score", pa.float32()), pa.field("hq", pa.bool_()))
+    # At most one selection rule is active (`selection`), then `max_perplexity` when it is set.
+    rules = ("threshold", "top_fraction", "pareto", "max_perplexity")
+    signals = (
+        pa.field("quality_score", pa.float32()),
+        pa.field("hq", pa.bool_()),
+        pa.field("perplexity", pa.float32()),
+        pa.field("ppl_bucket", pa.string()),
+    )
 
     def __init__(self, cfg):
         super().__init__(cfg)
         self.selection = cfg.get("selection", "none")
-        self.rules = selection_rules(self.selection)
+        self.max_perplexity = cfg.get("max_perplexity")
+        self.rules = selection_rules(cfg)
+        if self.max_perplexity is not None and not cfg.get("lm_path"):
+            raise ValueError("quality.max_perplexity needs quality.perplexity.enabled: true")
         self.hq_mode = cfg.get("hq_mode", "top_fraction")
         if self.hq_mode not in HQ_MODES:
             raise ValueError(f"quality.hq_mode: expected one of {HQ_MODES}, got {self.hq_mode!r}")
@@ -101,6 +142,19 @@ class QualityScorer(Stage):
         scores[todo] = _model(self.cfg["model_path"], self.max_words).score(texts)
         return set_column(batch, "quality_score", pa.array(scores, pa.float32()))
 
+    def perplexity(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Add `perplexity` (per token of the reference LM) to rows that have none; null when off."""
+        idx = batch.schema.get_field_index("perplexity")
+        existing = batch.column(idx) if idx >= 0 else pa.nulls(batch.num_rows, pa.float32())
+        if not self.cfg.get("lm_path"):
+            return set_column(batch, "perplexity", existing, pa.float32())
+        todo = np.flatnonzero(pc.is_null(existing).to_numpy(zero_copy_only=False))
+        values = existing.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float64)
+        if len(todo):
+            values[todo] = _lm(self.cfg["lm_path"]).perplexity(batch.column("text").take(pa.array(todo)).to_pylist())
+        # A document with no tokens has no perplexity: NaN in numpy, null in the table.
+        return set_column(batch, "perplexity", pa.array(values, pa.float32(), from_pandas=True))
+
     def hq(self, batch: pa.RecordBatch, scores: np.ndarray) -> np.ndarray:
         by_score = np.zeros(len(scores), dtype=bool)
         if self.hq_mode in ("top_fraction", "either"):
@@ -117,14 +171,26 @@ class QualityScorer(Stage):
         return by_score | by_domain
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        batch = self.score(batch)
+        batch = self.perplexity(self.score(batch))
         if self.cfg.get("score_only"):
             return batch
         scores = batch.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float64)
         batch = set_column(batch, "hq", pa.array(self.hq(batch, scores), pa.bool_()))
-        if self.selection == "none":
-            return batch
-        keep = select(
+        ppl = batch.column("perplexity").to_numpy(zero_copy_only=False).astype(np.float64)
+        if self.cfg.get("lm_path"):
+            cuts = self.cfg.get("ppl_cuts")
+            if cuts is None:
+                raise ValueError("perplexity buckets need ppl_cuts, the global perplexity percentiles")
+            batch = set_column(batch, "ppl_bucket", ppl_buckets(ppl, cuts), pa.string())
+        failures = []
+        if self.selection != "none":
+            failures.append((self.selection, ~self.keep_by_score(batch, scores)))
+        if self.max_perplexity is not None:  # a document with no tokens (NaN) is not judged, as in re-thresholding
+            failures.append(("max_perplexity", MAX_PERPLEXITY_RULE.fails(ppl, self.max_perplexity)))
+        return first_failure(batch, self.name, [(rule, list(failed)) for rule, failed in failures])
+
+    def keep_by_score(self, batch: pa.RecordBatch, scores: np.ndarray) -> np.ndarray:
+        return select(
             scores,
             self.selection,
             threshold=self.cfg.get("threshold", 0.5),
@@ -133,4 +199,3 @@ class QualityScorer(Stage):
             alpha=self.cfg.get("pareto_alpha", 9.0),
             seed=int(self.cfg.get("seed", 0)),
         )
-        return first_failure(batch, self.name, [(self.selection, list(~keep))])
