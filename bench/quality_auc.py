@@ -125,15 +125,17 @@ def throughput(model_path: Path, lm_path: Path, n_docs: int, rounds: int) -> dic
     def spark_run(extra: dict) -> float:
         cfg = {"model_path": str(model_path), "score_only": True, "max_words": 1000, **extra}
         start = time.perf_counter()
-        run_rowwise(spark.read.parquet(str(tmp / "d.parquet")), QualityScorer, cfg).write.format(
-            "noop"
-        ).mode("overwrite").save()
+        run_rowwise(spark.read.parquet(str(tmp / "d.parquet")), QualityScorer, cfg).write.format("noop").mode(
+            "overwrite"
+        ).save()
         return time.perf_counter() - start
 
     for extra in configs.values():
         spark_run(extra)  # warm-up: Python workers, model loads
     model, lm = QualityModel(model_path), NgramLM.load(lm_path)
-    times: dict[str, list[float]] = {k: [] for k in [*configs, "fasttext_python_loop", "ngram_lm_python_loop"]}
+    times: dict[str, list[float]] = {
+        k: [] for k in [*configs, "fasttext_python_loop", "ngram_lm_python_loop"]
+    }
     for _ in range(rounds):  # interleaved, so contention on the shared machine hits every side
         for name, extra in configs.items():
             times[name].append(spark_run(extra))
@@ -155,16 +157,21 @@ def drop_shares(runs: list[str]) -> dict:
     import pandas as pd
 
     from pipeline import layout
+    from pipeline.inspect.runstats import all_docs
 
     out = {}
     for item in runs:
         name, _, path = item.partition("=")
         stats = pd.read_parquet(layout.stats_path(path, "quality"))
         total = stats[(stats["rule"] == "_total") & stats["domain"].isna()].iloc[0]
+        docs = all_docs(path, "quality", columns=["quality_score", "ppl_bucket"])
         out[name] = {
             "docs_in": int(total["docs_in"]),
             "docs_dropped": int(total["docs_dropped"]),
             "drop_share": float(total["docs_dropped"] / max(1, total["docs_in"])),
+            # what the former default (`selection: threshold`, 0.5) would drop with this model
+            "share_below_0_5": float((docs["quality_score"] < 0.5).mean()) if len(docs) else 0.0,
+            "ppl_buckets": docs["ppl_bucket"].value_counts().to_dict(),
         }
     return out
 

@@ -206,7 +206,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     score.set_defaults(func=quality_score)
 
     build = sub.add_parser("lm-build", help="build the Kneser-Ney reference LM for the perplexity signal")
-    build.add_argument("--input", nargs="+", required=True, metavar="SRC", help="sources as for quality-train")
+    build.add_argument(
+        "--input", nargs="+", required=True, metavar="SRC", help="sources as for quality-train"
+    )
     build.add_argument("--output", required=True, help="model file (.npz); its card goes next to it (.json)")
     build.add_argument("--order", type=int, default=2, help="n-gram order (BENCHMARKS.md: 2 chosen)")
     build.add_argument("--min-count", type=int, default=2, help="rarer training words become <unk>")

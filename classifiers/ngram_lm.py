@@ -42,7 +42,9 @@ def resolve_lm_path(configured: str | None) -> Path:
     """The configured LM (`quality.perplexity.model`), or the shipped default when it is null."""
     path = Path(configured) if configured else DEFAULT_LM
     if not path.is_file():
-        raise FileNotFoundError(f"reference LM not found: {path} (set quality.perplexity.model or rebuild it)")
+        raise FileNotFoundError(
+            f"reference LM not found: {path} (set quality.perplexity.model or rebuild it)"
+        )
     return path.resolve()
 
 
@@ -184,10 +186,12 @@ def build_lm(texts, *, order: int = 3, min_count: int = 2, prune: int = 1, max_w
         raise ValueError("order must be >= 2")
     docs = [tokens(t, max_words) for t in texts]
     freq = Counter(w for d in docs for w in d)
-    words = ["<unk>", "<s>"] + sorted((w for w, c in freq.items() if c >= min_count), key=lambda w: (-freq[w], w))
+    words = ["<unk>", "<s>"] + sorted(
+        (w for w, c in freq.items() if c >= min_count), key=lambda w: (-freq[w], w)
+    )
     vocab = {w: i for i, w in enumerate(words)}
     base = len(words)
-    if base ** order >= 2**62:
+    if base**order >= 2**62:
         raise ValueError(f"vocabulary of {base} words too large for order {order} integer keys")
     pad = order - 1
     ids = np.array([i for d in docs for i in [BOS] * pad + [vocab.get(w, UNK) for w in d]], dtype=np.int64)

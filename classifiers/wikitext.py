@@ -36,7 +36,7 @@ def detokenize(text: str) -> str:
         heading = _HEADING.match(line)
         if heading:
             line = heading.group(1)
-        line = _UNK.sub("", _IN_WORD.sub(r"\1", line))
+        line = _IN_WORD.sub(r"\1", _UNK.sub("", line))
         line = _SPACES.sub(" ", line).strip()
         line = _QUOTED.sub(r'"\1"', line)
         line = _SPACE_AFTER.sub(r"\1", _SPACE_BEFORE.sub(r"\1", line))

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -58,7 +59,9 @@ def stage_cfg(model_path: str, **over) -> dict:
 
 def test_threshold_selection_and_hq_by_domain(model_path):
     batch = docs_batch(40)
-    stage = QualityScorer(stage_cfg(model_path, hq_mode="domains", hq_domains=["wikipedia.org"]))
+    stage = QualityScorer(
+        stage_cfg(model_path, selection="threshold", hq_mode="domains", hq_domains=["wikipedia.org"])
+    )
     out = stage.apply(batch)
     scores = np.array(out.column("quality_score").to_pylist())
     assert (
@@ -157,6 +160,18 @@ def test_spark_job_trains_from_cited_urls_and_selects_top_fraction(spark, tmp_pa
     assert kept["quality_score"].min() >= np.quantile(live, 0.74)
     assert kept["hq"].sum() == pytest.approx(0.1 * 199, abs=3)
     assert 0 < record["score_cutoff"] <= record["hq_cutoff"] <= 1
+    # Perplexity (shipped reference LM) and its CCNet bucket on every kept and rejected row.
+    both = pd.concat([kept, rejected])
+    assert both["perplexity"].notna().all() and (both["perplexity"] > 1).all()
+    cuts = record["perplexity"]["bucket_cuts"]
+    assert record["perplexity"]["sha256"] == sha256_file(record["perplexity"]["path"])
+    assert 0 < cuts["head"] <= cuts["middle"]
+    expected = np.where(both["perplexity"] <= cuts["head"], "head", "middle")
+    expected = np.where(both["perplexity"] > cuts["middle"], "tail", expected)
+    assert (both["ppl_bucket"].to_numpy() == expected).all()
+    live_buckets = both.loc[both["drop_reason"] != "filter.gopher_min_words", "ppl_bucket"]
+    shares = live_buckets.value_counts(normalize=True)  # cuts are the 30th / 60th percentiles of these
+    assert abs(shares["head"] - 0.3) < 0.05 and abs(shares["tail"] - 0.4) < 0.05
     # Trained on this crawl's own citations, the model keeps the cited kind of document.
     assert kept["doc_id"].map(lambda d: int(d[1:]) % 2 == 0).mean() > 0.8
     by_rule = {r["rule"]: r for r in stats}

@@ -151,7 +151,9 @@ class QualityScorer(Stage):
         todo = np.flatnonzero(pc.is_null(existing).to_numpy(zero_copy_only=False))
         values = existing.cast(pa.float32()).to_numpy(zero_copy_only=False).astype(np.float64)
         if len(todo):
-            values[todo] = _lm(self.cfg["lm_path"]).perplexity(batch.column("text").take(pa.array(todo)).to_pylist())
+            values[todo] = _lm(self.cfg["lm_path"]).perplexity(
+                batch.column("text").take(pa.array(todo)).to_pylist()
+            )
         # A document with no tokens has no perplexity: NaN in numpy, null in the table.
         return set_column(batch, "perplexity", pa.array(values, pa.float32(), from_pandas=True))
 
