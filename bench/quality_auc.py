@@ -12,7 +12,7 @@
    Python loop, and the project's GPT (trainer/model.py, `tiny` preset, forward pass only) as the
    alternative reference LM. Documents: the human-label texts repeated to `--docs`.
 3. `--runs NAME=OUT`: the share of documents the quality stage dropped in finished runs.
-Writes bench/results/quality.json.
+Writes bench/results/quality.json (parts not measured this time keep their recorded values).
 """
 
 from __future__ import annotations
@@ -201,8 +201,10 @@ def main() -> None:
         result["drop_shares"] = drop_shares(args.runs)
     if not args.skip_throughput:
         result["throughput"] = throughput(model_path, lm_path, args.docs, args.rounds)
+    # Parts not measured in this invocation (--skip-throughput, no --runs) keep their recorded values.
+    previous = json.loads(RESULT.read_text()) if RESULT.exists() else {}
     RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    RESULT.write_text(json.dumps({**previous, **result}, indent=2, sort_keys=True) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "agreement"}, indent=2))
 
 
