@@ -127,8 +127,9 @@ def test_stage_annotates_every_row_and_max_perplexity_drops(tmp_path):
     stage = QualityScorer({**cfg, "max_perplexity": limit})
     assert stage.rules == ("max_perplexity",)
     reasons = stage.apply(batch).column("drop_reason").to_pylist()
-    # the spam is dropped; the empty text has nothing to score and fails too; earlier drops stay
-    assert reasons[:3] == ["filter.c4_min_sentences", "quality.max_perplexity", "quality.max_perplexity"]
+    # the spam is dropped; the empty text has nothing to judge and stays (as re-thresholding treats
+    # nulls, pipeline/rules.py); earlier drops stay
+    assert reasons[:3] == ["filter.c4_min_sentences", "quality.max_perplexity", None]
     assert reasons[3] == (None if ppl[3] <= limit else "quality.max_perplexity")
     with pytest.raises(ValueError, match="perplexity.enabled"):
         QualityScorer({**cfg, "lm_path": None, "max_perplexity": 100.0})

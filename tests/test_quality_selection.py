@@ -56,8 +56,8 @@ def test_default_selection_drops_only_by_a_score_that_beats_length(report_part):
 
 def test_demo_run_annotates_every_row_drops_nothing_and_can_rethreshold(demo_run):
     from pipeline.inspect import runstats
+    from pipeline.inspect.declared import rule_for
     from pipeline.inspect.rethreshold import rethreshold
-    from pipeline.inspect.thresholds import SIGNAL_THRESHOLDS
 
     out, cfg, _ = demo_run
     docs = runstats.all_docs(out, "quality")
@@ -70,12 +70,9 @@ def test_demo_run_annotates_every_row_drops_nothing_and_can_rethreshold(demo_run
     cuts = record["perplexity"]["bucket_cuts"]
     assert set(docs["ppl_bucket"]) <= {"head", "middle", "tail"}
     assert (docs.loc[docs["ppl_bucket"] == "head", "perplexity"] <= cuts["head"] * (1 + 1e-6)).all()
-    # A notebook re-thresholds on either signal from the stored values.
-    _, keep_if, reason = SIGNAL_THRESHOLDS["perplexity"]
+    # A notebook re-thresholds on either signal from the stored values, through the declared rules.
     tight = float(docs["perplexity"].median())
-    change = rethreshold(docs, "perplexity", reason, tight, keep_if)
+    change = rethreshold(docs, rule_for("quality.max_perplexity"), tight, cfg)
     assert change.newly_dropped_docs == int((docs["perplexity"] > tight).sum()) > 0
-    _, keep_if, reason = SIGNAL_THRESHOLDS["quality_score"]
-    assert rethreshold(docs, "quality_score", reason, 0.5, keep_if).newly_dropped_docs == int(
-        (docs["quality_score"] < 0.5).sum()
-    )
+    change = rethreshold(docs, rule_for("quality.threshold"), 0.55, cfg)
+    assert change.newly_dropped_docs == int((docs["quality_score"] < 0.55).sum())

@@ -18,7 +18,14 @@ from pipeline.filters.stage import FilterStage
 from pipeline.quality.stage import MAX_PERPLEXITY_RULE, THRESHOLD_RULE
 from pipeline.rules import Rule, setting_of
 
-DECLARED_RULES: tuple[Rule, ...] = (LANG_RULE, *FilterStage.RULES, THRESHOLD_RULE, MAX_PERPLEXITY_RULE, LINE_DEDUP, LINE_MIN_WORDS)
+DECLARED_RULES: tuple[Rule, ...] = (
+    LANG_RULE,
+    *FilterStage.RULES,
+    THRESHOLD_RULE,
+    MAX_PERPLEXITY_RULE,
+    LINE_DEDUP,
+    LINE_MIN_WORDS,
+)
 BY_REASON: dict[str, Rule] = {rule.reason: rule for rule in DECLARED_RULES}
 assert len(BY_REASON) == len(DECLARED_RULES), "two declared rules share a drop reason"
 

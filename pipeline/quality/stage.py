@@ -187,7 +187,9 @@ class QualityScorer(Stage):
         failures = []
         if self.selection != "none":
             failures.append((self.selection, ~self.keep_by_score(batch, scores)))
-        if self.max_perplexity is not None:  # a document with no tokens (NaN) is not judged, as in re-thresholding
+        if (
+            self.max_perplexity is not None
+        ):  # a document with no tokens (NaN) is not judged, as in re-thresholding
             failures.append(("max_perplexity", MAX_PERPLEXITY_RULE.fails(ppl, self.max_perplexity)))
         return first_failure(batch, self.name, [(rule, list(failed)) for rule, failed in failures])
 
