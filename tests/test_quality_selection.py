@@ -27,7 +27,9 @@ def test_paired_difference_and_beats_length_on_constructed_scores():
     assert qe.beats_length(y, perfect, texts)
     assert not qe.beats_length(y, qe.length_score(texts) + 0.1, texts)  # length itself never beats length
     assert qe.label_part("a") in (qe.TUNE, qe.REPORT)
-    assert qe.tune_weight(y, perfect, rng.random(300)) == 1.0  # all weight on the informative signal
+    noise = rng.random(300)
+    # most weight on the informative signal, whichever side it is passed on
+    assert qe.tune_weight(y, perfect, noise) >= 0.75 and qe.tune_weight(y, noise, perfect) <= 0.25
 
 
 @pytest.fixture(scope="module")
