@@ -13,6 +13,11 @@ PRESET    ?= tiny
 STEPS     ?= 200
 WORKERS   ?= 1
 TRAIN_ARGS ?=
+RUNS      ?=
+SEEDS     ?= 3
+TOKENS    ?=
+VARY      ?=
+ABLATE_ARGS ?=
 PYTEST_ARGS ?=
 
 export PYSPARK_PYTHON := $(abspath $(PYTHON))
@@ -20,7 +25,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S := 0.1
 
-.PHONY: venv crawl-to-shards test lint train fit-mixture bench bench-env blocklists report clean
+.PHONY: venv crawl-to-shards test lint train fit-mixture ablate ablate-variants bench bench-env blocklists report clean
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17+ is required by Spark (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -52,6 +57,16 @@ train: $(STAMP)
 
 fit-mixture: $(STAMP)
 	$(PYTHON) -m trainer fit-mixture --out $(OUT)
+
+# Data ablation: equal-token small models on each run's shards -> $(OUT)/ablate/results.md
+ABLATE_OPTS = --out $(OUT) --preset $(PRESET) --seeds $(SEEDS) $(if $(TOKENS),--tokens $(TOKENS)) \
+	$(if $(filter-out configs/default.yaml,$(CONFIG)),--config $(CONFIG)) $(ABLATE_ARGS)
+
+ablate: $(STAMP)
+	$(PYTHON) -m trainer ablate --runs $(RUNS) $(ABLATE_OPTS)
+
+ablate-variants: $(STAMP)
+	$(PYTHON) -m trainer ablate-variants --vary '$(VARY)' $(foreach i,$(INPUT),--input $(i)) $(ABLATE_OPTS)
 
 report: $(STAMP)
 	$(PYTHON) -m jobs report $(OUT)

@@ -5,6 +5,8 @@
     python -m trainer train --out runs/crawl2 --run-name cont --init-from runs/demo/train/main/checkpoint_000200 \
         --replay 0.05 --lr 3e-4
     python -m trainer fit-mixture --out runs/demo --steps 60
+    python -m trainer ablate --runs runs/a runs/b --out runs/ablate --seeds 3
+    python -m trainer ablate-variants --input crawl/ --out runs/sel --vary quality.selection=none,threshold
 
 Flags override the `train:` section of the config (configs/default.yaml merged with --config).
 """
@@ -15,6 +17,9 @@ import argparse
 import sys
 
 from pipeline.config import load_config
+
+# WikiText-2's validation articles (Merity et al. 2016): held-out encyclopedic text for ablations
+DEFAULT_EVAL_TEXT = "../shared/data/wikitext2/valid.txt"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -42,6 +47,53 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads per worker")
 
 
+def _ablation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="results go to OUT/ablate/")
+    p.add_argument(
+        "--config", help="YAML merged over configs/default.yaml (its train: section sets the batch)"
+    )
+    p.add_argument("--preset", default="tiny", choices=["tiny", "124m", "350m", "1b"])
+    p.add_argument(
+        "--tokens", type=int, help="training tokens per model (default: one epoch of the smallest run)"
+    )
+    p.add_argument("--seeds", type=int, default=3, help="models per run; seed k starts every run alike")
+    p.add_argument(
+        "--eval-text",
+        action="append",
+        help=f"plain-text reference file(s) (WikiText is detokenized); default: {DEFAULT_EVAL_TEXT} if present",
+    )
+    p.add_argument(
+        "--anneal", action="store_true", help="anneal on the hq mix in the decay (default: main mix)"
+    )
+    p.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
+    p.add_argument("--gpu", action="store_true", help="one GPU per model")
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from trainer.ablate import AblationError, run_ablation
+
+    runs = args.runs if args.command == "ablate" else None
+    try:
+        if runs is None:
+            from trainer.variants import run_variants
+
+            runs = run_variants(args.input, args.out, args.vary, args.config)
+        eval_texts = args.eval_text or [p for p in [DEFAULT_EVAL_TEXT] if Path(p).exists()]
+        cfg = load_config(args.config)
+        cfg["train"]["gpu"] = cfg["train"]["gpu"] or args.gpu
+        run_ablation(
+            runs, args.out, cfg=cfg, preset=args.preset, tokens=args.tokens,
+            seeds=args.seeds, eval_texts=eval_texts, anneal=args.anneal, address=args.address,
+        )  # fmt: skip
+    except (AblationError, FileNotFoundError) as exc:
+        print(f"ablate: {exc}", file=sys.stderr)
+        return 2
+    print(Path(args.out, "ablate", "results.md").read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,8 +119,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     _common(fit)
     fit.add_argument("--proposals", help="proxy mixtures JSON (default: propose them from the manifest)")
+    ablate = sub.add_parser(
+        "ablate", help="equal-token small models on each run's shards, compared in bits/byte"
+    )
+    _ablation_args(ablate)
+    ablate.add_argument(
+        "--runs", nargs="+", required=True, help="run folders holding shards/ (the first is the baseline)"
+    )
+    variants = sub.add_parser(
+        "ablate-variants", help="crawl-to-shards once per value of one config key, then ablate"
+    )
+    _ablation_args(variants)
+    variants.add_argument("--input", action="append", required=True, help="WARC input of crawl-to-shards")
+    variants.add_argument(
+        "--vary", required=True, help="KEY=VALUE1,VALUE2[,...], e.g. quality.selection=none,threshold"
+    )
     args = parser.parse_args(argv)
 
+    if args.command in ("ablate", "ablate-variants"):
+        return _ablate(args)
     cfg = load_config(args.config)
     t = cfg["train"]
     overrides = {

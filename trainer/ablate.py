@@ -1,0 +1,256 @@
+"""Data-value ablations: which run's shards train the better model? (`python -m trainer ablate`, `make ablate`)
+
+FineWeb and DCLM judge a data choice by training small models on each variant of the data at an equal token
+budget and comparing them on the same held-out text. This module does that for run folders of this
+pipeline (each holding `shards/`):
+
+1. plan: one budget for every model, exactly `steps * tokens_per_step` training tokens, the same preset,
+   batch and WSD schedule; a run with fewer unique tokens than the budget is repeated up to the mixer's
+   epoch cap (E_max, Muennighoff et al. 2023) and marked, beyond the cap the ablation refuses;
+2. train: one model per (run, seed) through the Ray trainer (`trainer.train.fit`), one worker each; seed k
+   of every run starts from the same initial weights when the vocabularies match;
+3. evaluate: every model on every eval set (each run's validation shards decoded to text, plus plain-text
+   reference files), in bits per byte so runs with different tokenizers compare fairly
+   (trainer/ablate_eval.py);
+4. report: OUT/ablate/results.parquet, results.md (trainer/ablate_report.py) and curves.png.
+A model whose result file exists is not trained again, so an interrupted ablation resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import layout
+from trainer.ablate_eval import (
+    DEFAULT_MAX_EVAL_BYTES,
+    EvalSet,
+    bits_per_byte,
+    load_tokenizer,
+    text_eval_set,
+    validation_eval_set,
+)
+from trainer.ablate_report import markdown, plot_curves
+from trainer.data import DEFAULT_MAX_EPOCHS, load_manifest, sources_by_split
+
+CONTAMINATION_NGRAM = 13  # GPT-3 app. C: a 13-gram shared with training data marks a document as seen
+
+
+class AblationError(ValueError):
+    """A request the ablation refuses (the message names the run and the numbers)."""
+
+
+def _run_name(path: Path, taken: set[str]) -> str:
+    name = path.name or path.resolve().name
+    while name in taken:
+        name = f"{path.parent.name}_{name}"
+    return name
+
+
+def train_tokens(run: Path) -> int:
+    """Unique tokens in the run's `train` split (what one epoch over its main mix holds)."""
+    shards_dir = run / "shards"
+    manifest = load_manifest(shards_dir)
+    return int(sum(int(s.sizes.sum()) for s in sources_by_split(shards_dir, manifest, "train").values()))
+
+
+def make_plan(
+    runs: list[str | Path],
+    *,
+    train_cfg: dict,
+    preset: str,
+    tokens: int | None,
+    seeds: int,
+    anneal: bool = False,
+) -> dict:
+    """Steps, token budget and the per-run epochs; refuses a run that would need more than E_max epochs."""
+    from trainer.model import preset_config
+
+    if len(runs) < 2:
+        raise AblationError("an ablation compares at least two runs")
+    paths = [Path(r) for r in runs]
+    names: set[str] = set()
+    infos = []
+    for path in paths:
+        if not (path / "shards" / "manifest.json").exists():
+            raise AblationError(
+                f"{path}: no shards/manifest.json (run `make crawl-to-shards OUT={path}` first)"
+            )
+        name = _run_name(path, names)
+        names.add(name)
+        manifest = load_manifest(path / "shards")
+        e_max = float(manifest.get("mixture", {}).get("e_max") or DEFAULT_MAX_EPOCHS)
+        infos.append(
+            {"name": name, "path": str(path.resolve()), "train_tokens": train_tokens(path), "e_max": e_max}
+        )
+    seq_len = train_cfg["seq_len"] or preset_config(preset, 8).seq_len
+    tokens_per_step = train_cfg["micro_batch"] * train_cfg["grad_accum"] * seq_len  # one worker per model
+    if tokens is None:  # one epoch of the smallest run: nobody repeats data by default
+        tokens = min(i["train_tokens"] for i in infos) * seq_len // (seq_len + 1)
+    steps = int(tokens // tokens_per_step)
+    if steps < 1:
+        raise AblationError(
+            f"a budget of {tokens:,} tokens is less than one step ({tokens_per_step:,} tokens)"
+        )
+    read_per_step = train_cfg["micro_batch"] * train_cfg["grad_accum"] * (seq_len + 1)  # windows overlap by 0
+    for info in infos:
+        info["epochs"] = steps * read_per_step / max(info["train_tokens"], 1)
+        info["repeated"] = info["epochs"] > 1.0
+        if info["epochs"] > info["e_max"]:
+            raise AblationError(
+                f"run {info['name']} ({info['path']}) holds {info['train_tokens']:,} training tokens: "
+                f"{steps * tokens_per_step:,} tokens would take {info['epochs']:.1f} epochs, beyond the cap of "
+                f"{info['e_max']:g} (lower --tokens or add data to that run)"
+            )
+    models = [
+        {"run": info["name"], "seed": seed, "run_name": f"{info['name']}-seed{seed}"}
+        for info in infos
+        for seed in range(seeds)
+    ]
+    return {
+        "preset": preset,
+        "seq_len": seq_len,
+        "steps": steps,
+        "tokens_per_step": tokens_per_step,
+        "tokens": steps * tokens_per_step,
+        "seeds": list(range(seeds)),
+        "anneal": anneal,
+        "runs": infos,
+        "models": models,
+    }
+
+
+def _train_model(cfg: dict, plan: dict, info: dict, model: dict, out: Path, address: str | None) -> Path:
+    """Train one (run, seed) model through Ray; returns its final checkpoint directory."""
+    from trainer.train import fit, loop_config
+
+    steps = plan["steps"]
+    config = loop_config(
+        cfg["train"],
+        info["path"],
+        model["run_name"],
+        preset=plan["preset"],
+        steps=steps,
+        seed=cfg["train"]["seed"] + model["seed"],
+        max_epochs=info["e_max"],
+        hq_weight=None if plan["anneal"] else 0.0,  # no anneal: the decay keeps the main mix
+        eval_every=steps,
+        ckpt_every=steps,
+        log_every=max(1, steps // 25),
+    )
+    config["out_dir"] = str(out / "train")  # never write into the compared runs' folders
+    result = fit(
+        config, workers=1, gpu=cfg["train"]["gpu"], address=address, max_failures=0, keep_checkpoints=1
+    )
+    return Path(result.checkpoint.path)
+
+
+def _load_model(checkpoint_dir: Path):
+    import torch
+
+    from trainer.model import GPT, GPTConfig
+
+    meta = json.loads((checkpoint_dir / "meta.json").read_text())
+    model = GPT(GPTConfig(**meta["model"]))
+    state = torch.load(checkpoint_dir / "model.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    return model
+
+
+def _distinct(eval_sets: list[EvalSet]) -> list[EvalSet]:
+    """Non-empty eval sets, each text once: runs that share validation documents share one eval set."""
+    by_text: dict[tuple[str, ...], EvalSet] = {}
+    for e in eval_sets:
+        if not e.documents:
+            continue
+        key = tuple(e.documents)
+        if key in by_text:
+            by_text[key].name += "=" + e.name.split(":", 1)[1]
+        else:
+            by_text[key] = e
+    return list(by_text.values())
+
+
+def _word_ngrams(text: str, n: int) -> set[int]:
+    import re
+
+    import xxhash
+
+    words = re.findall(r"\w+", text.lower())
+    return {xxhash.xxh64_intdigest(" ".join(words[i : i + n]).encode()) for i in range(len(words) - n + 1)}
+
+
+def contamination(plan: dict, eval_sets: list[EvalSet]) -> dict:
+    """Per external eval set and run: documents sharing a 13-word sequence with the run's training documents
+    (the kept documents of the stage before `shards`)."""
+    import pyarrow.dataset as ds
+
+    before_shards = layout.STAGES[layout.STAGES.index("shards") - 1]
+    found: dict[str, dict[str, int]] = {}
+    for eval_set in eval_sets:
+        grams = [_word_ngrams(doc, CONTAMINATION_NGRAM) for doc in eval_set.documents]
+        wanted = set().union(*grams) if grams else set()
+        for info in plan["runs"]:
+            docs = layout.docs_dir(info["path"], before_shards)
+            seen: set[int] = set()
+            if docs.is_dir():
+                for batch in ds.dataset(str(docs), format="parquet").to_batches(columns=["text"]):
+                    for text in batch.column("text").to_pylist():
+                        seen |= _word_ngrams(text or "", CONTAMINATION_NGRAM) & wanted
+            found.setdefault(eval_set.name, {})[info["name"]] = sum(1 for g in grams if g & seen)
+    return found
+
+
+def run_ablation(
+    runs: list[str | Path],
+    out: str | Path,
+    *,
+    cfg: dict,
+    preset: str = "tiny",
+    tokens: int | None = None,
+    seeds: int = 3,
+    eval_texts: list[str | Path] = (),
+    anneal: bool = False,
+    address: str | None = None,
+    max_eval_bytes: int = DEFAULT_MAX_EVAL_BYTES,
+) -> pd.DataFrame:
+    """Train, evaluate and report; returns the results table (also written under OUT/ablate/)."""
+    out = Path(out) / "ablate"
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    plan = make_plan(runs, train_cfg=cfg["train"], preset=preset, tokens=tokens, seeds=seeds, anneal=anneal)
+    external = [text_eval_set(p, max_eval_bytes) for p in eval_texts]
+    for e in external:
+        if not e.documents:
+            raise AblationError(f"--eval-text {e.name}: no text")
+    plan["contamination"] = contamination(plan, external)
+    eval_sets = _distinct([validation_eval_set(i["path"], i["name"], max_eval_bytes) for i in plan["runs"]])
+    eval_sets += external
+    (out / "plan.json").write_text(json.dumps(plan, indent=2))
+    infos = {i["name"]: i for i in plan["runs"]}
+    rows = []
+    for model in plan["models"]:
+        done = out / "models" / f"{model['run_name']}.json"
+        if not done.exists():
+            info = infos[model["run"]]
+            net = _load_model(_train_model(cfg, plan, info, model, out, address))
+            sp = load_tokenizer(info["path"])
+            scored = []
+            for e in eval_sets:
+                loss, bpb = bits_per_byte(net, sp, e)
+                scored.append({"eval_set": e.name, "loss": loss, "bits_per_byte": bpb, "eval_bytes": e.bytes})
+            done.write_text(json.dumps(scored))
+        for r in json.loads(done.read_text()):
+            info = infos[model["run"]]
+            rows.append(
+                {"run": model["run"], "seed": model["seed"], "tokens": plan["tokens"], **r,
+                 "epochs": info["epochs"], "repeated": info["repeated"]}
+            )  # fmt: skip
+    results = pd.DataFrame(rows)
+    results.to_parquet(out / "results.parquet", index=False)
+    (out / "results.md").write_text(markdown(results, plan))
+    metrics = out / "train" / "metrics.jsonl"
+    if metrics.exists():
+        plot_curves(metrics, plan, out / "curves.png")
+    return results
