@@ -106,3 +106,21 @@ def test_random_tokens_lose_to_real_text(demo_run, tmp_path):
     if eval_texts:
         assert "valid" in set(results["eval_set"])
         assert "Reference text vs training data" in md
+
+
+def test_variants_share_the_stages_before_the_varied_one(tmp_path):
+    from pipeline import layout
+    from trainer.variants import parse_vary, share_upstream, varied_stage
+
+    assert parse_vary("quality.selection=none,threshold") == ("quality.selection", ["none", "threshold"])
+    with pytest.raises(ValueError, match="at least two values"):
+        parse_vary("quality.selection=none")
+    assert varied_stage("quality.threshold") == "quality"
+    assert varied_stage("mix.tokenizer.vocab_size") == "shards"
+    assert varied_stage("spark.shuffle_partitions") == layout.STAGES[0]  # read by every stage: share nothing
+    first, second = tmp_path / "a", tmp_path / "b"
+    for stage in ("extract", "filter", "quality"):
+        layout.docs_dir(first, stage).mkdir(parents=True)
+        (layout.docs_dir(first, stage) / layout.SUCCESS).write_text("")
+    assert share_upstream(first, second, "quality") == ["extract", "filter"]
+    assert layout.stage_done(second, "filter") and not layout.stage_done(second, "quality")
