@@ -148,14 +148,11 @@ def _train_model(cfg: dict, plan: dict, info: dict, model: dict, out: Path, addr
 
 
 def _load_model(checkpoint_dir: Path):
-    import torch
-
+    from trainer import checkpoint
     from trainer.model import GPT, GPTConfig
 
-    meta = json.loads((checkpoint_dir / "meta.json").read_text())
-    model = GPT(GPTConfig(**meta["model"]))
-    state = torch.load(checkpoint_dir / "model.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
+    model = GPT(GPTConfig(**checkpoint.read_meta(checkpoint_dir)["model"]))
+    checkpoint.load(checkpoint_dir, model)  # weights only; any world size
     return model
 
 
