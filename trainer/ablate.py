@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline import layout
+from pipeline.decontam.ngrams import ngram_hashes, normalised_words, word_hash
 from trainer.ablate_eval import (
     DEFAULT_MAX_EVAL_BYTES,
     EvalSet,
@@ -171,12 +173,9 @@ def _distinct(eval_sets: list[EvalSet]) -> list[EvalSet]:
 
 
 def _word_ngrams(text: str, n: int) -> set[int]:
-    import re
-
-    import xxhash
-
-    words = re.findall(r"\w+", text.lower())
-    return {xxhash.xxh64_intdigest(" ".join(words[i : i + n]).encode()) for i in range(len(words) - n + 1)}
+    """Hashes of the text's n-grams of normalised words, as the decontam stage matches them."""
+    words = normalised_words(text)
+    return set(ngram_hashes(np.array([word_hash(w) for w in words], dtype=np.uint64), n).tolist())
 
 
 def contamination(plan: dict, eval_sets: list[EvalSet]) -> dict:
