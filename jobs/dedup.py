@@ -1,4 +1,4 @@
-"""The dedup stage on Spark: URL dedup, MinHash document dedup, CCNet line dedup (issue 5).
+"""The dedup stage on Spark: URL dedup, MinHash document dedup, CCNet line dedup.
 
 Every step is a DataFrame program; Python runs only inside `mapInArrow` over pure batch functions
 from `pipeline/dedup/` (signatures, line hashes, line removal). Nothing proportional to the corpus

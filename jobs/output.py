@@ -75,29 +75,35 @@ def write_stage(
     for name, build in (extra_tables or {}).items():
         pq.write_table(build(full), work / f"{name}.parquet")
 
-    _publish(out, stage, work, ["breakdown", "histograms", *(extra_tables or {})])
+    tables = ["breakdown", "histograms", *(extra_tables or {})]
+    publish(
+        out,
+        stage,
+        work,
+        [
+            (work / "rejected", layout.rejected_dir(out, stage)),
+            (work / "stats.parquet", layout.stats_path(out, stage)),
+            *((work / f"{t}.parquet", layout.stage_table_path(out, stage, t)) for t in tables),
+            (work / "docs", layout.docs_dir(out, stage)),
+        ],
+    )
     log.info(
         "%s: %d documents in, %d kept", stage, total_docs, total_docs - sum(d for d, _ in dropped.values())
     )
     return rows
 
 
-def _publish(out: str, stage: str, work: Path, tables: list[str]) -> None:
-    docs, rejected, stats = (
-        layout.docs_dir(out, stage),
-        layout.rejected_dir(out, stage),
-        layout.stats_path(out, stage),
-    )
-    for target in (docs, rejected):
-        shutil.rmtree(target, ignore_errors=True)
+def publish(out: str, stage: str, work: Path, pieces: list[tuple[Path, Path]]) -> None:
+    """The one publish step of every stage: move each finished piece (file or folder) from the
+    stage's scratch space to its place in the layout, then write the stage's done marker, last.
+    A piece that was not produced (an optional table) is skipped."""
+    for source, target in pieces:
+        if not source.exists():
+            continue
+        if target.is_dir():
+            shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-    stats.parent.mkdir(parents=True, exist_ok=True)
-    (work / "rejected").rename(rejected)
-    (work / "stats.parquet").replace(stats)
-    for table in tables:
-        if (work / f"{table}.parquet").exists():
-            (work / f"{table}.parquet").replace(layout.stage_table_path(out, stage, table))
-    (work / "docs").rename(docs)
+        source.replace(target)
     fault_point(f"publish:{stage}")
-    (docs / layout.SUCCESS).write_text("")
+    layout.done_marker(out, stage).write_text("")
     shutil.rmtree(work, ignore_errors=True)

@@ -34,7 +34,6 @@ from pipeline.quality.stage import QualityScorer, selection_rules
 log = logging.getLogger(__name__)
 
 QUANTILE_RELATIVE_ERROR = 1e-4  # approxQuantile: a cut-off within 0.01% of rank of the exact one
-MODEL_RECORD = "quality_model.json"
 
 
 def check_models(cfg: dict[str, Any]) -> None:
@@ -85,7 +84,7 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
             report = train_quality_model(
                 positives,
                 negatives,
-                Path(out) / "quality_model.ftz",
+                layout.quality_model_file(out),
                 seed=int(cfg["run"]["seed"]),
                 valid_fraction=q["train"]["valid_fraction"],
                 params=params,
@@ -143,7 +142,9 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     selected = run_rowwise(scored, QualityScorer, stage_cfg)
     # The record goes first: once write_stage marks the stage done, a rerun skips this function.
     Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / MODEL_RECORD).write_text(json.dumps(model, indent=2, sort_keys=True, default=str) + "\n")
+    layout.quality_model_record(out).write_text(
+        json.dumps(model, indent=2, sort_keys=True, default=str) + "\n"
+    )
     stats = write_stage(selected, out, "quality", rules=selection_rules(q))
     shutil.rmtree(scratch, ignore_errors=True)
     return stats

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs.frames import spark_schema, with_url_norm
+from jobs.output import publish
 from jobs.session import size_shuffle_partitions
 from mixing.budget import plan_mixture
 from pipeline import layout
@@ -163,7 +164,7 @@ def _tokenizer_model(spark_df, cfg: dict, n_docs: int) -> bytes:
 
 def _quality_model(out: str) -> dict | None:
     """Path and sha256 of the model that chose the hq documents (OUT/quality_model.json), if any."""
-    record = Path(out) / "quality_model.json"
+    record = layout.quality_model_record(out)
     if not record.exists():
         return None
     data = json.loads(record.read_text())
@@ -273,7 +274,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         quality_model=_quality_model(out),
         extra={"seed": seed, "val_cutoffs": cutoffs},
     )
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    layout.manifest_path(root).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 
     rows = rule_rows(
         STAGE,
@@ -282,17 +283,11 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         sum(n for _, _, n, _ in counts),
         sum(b for _, _, _, b in counts),
     )
-    _publish(out, work, rows)
+    pq.write_table(stats_table(rows), work / "stats.parquet")
+    publish(
+        out,
+        STAGE,
+        work,
+        [(work / "stats.parquet", layout.stats_path(out, STAGE)), (root, layout.shards_dir(out))],
+    )
     return rows
-
-
-def _publish(out: str, work: Path, rows: list[dict]) -> None:
-    target = layout.shards_dir(out)
-    shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stats = layout.stats_path(out, STAGE)
-    stats.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(stats_table(rows), stats)
-    (work / "shards").rename(target)
-    (target / layout.SUCCESS).write_text("")
-    shutil.rmtree(work, ignore_errors=True)

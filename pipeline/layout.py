@@ -1,4 +1,4 @@
-"""The output layout of a run (DESIGN.md section 5), in one place."""
+"""The output layout of a run (DESIGN.md section 5), in one place: every path under OUT is spelled here."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ STAGES: tuple[str, ...] = ("extract", "filter", "quality", "dedup", "decontam", 
 SUCCESS = "_SUCCESS"
 
 
+# --- documents and stats of a stage ----------------------------------------------------------------
 def docs_dir(out: str | Path, stage: str) -> Path:
     return Path(out) / "docs" / stage
 
@@ -47,17 +48,79 @@ def save_run_config(cfg: dict, out: str | Path) -> None:
     config_path(out).write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def report_path(out: str | Path) -> Path:
+    return Path(out) / "report.html"
+
+
 def work_dir(out: str | Path, stage: str) -> Path:
     """Scratch space of an attempt; never read as output."""
     return Path(out) / "_work" / stage
 
 
-def shards_dir(out: str | Path) -> Path:
-    return Path(out) / "shards"
+def done_marker(out: str | Path, stage: str) -> Path:
+    """Written last by a stage: its outputs are complete."""
+    done_in = shards_dir(out) if stage == "shards" else docs_dir(out, stage)
+    return done_in / SUCCESS
 
 
 def stage_done(out: str | Path, stage: str) -> bool:
     """A stage is complete only once its marker exists; the marker is written last."""
-    if stage == "shards":
-        return (shards_dir(out) / SUCCESS).exists()
-    return (docs_dir(out, stage) / SUCCESS).exists()
+    return done_marker(out, stage).exists()
+
+
+# --- the quality model ----------------------------------------------------------------------------
+def quality_model_record(out: str | Path) -> Path:
+    """Which model scored the run (path, sha256, cut-offs); the shard manifest copies it."""
+    return Path(out) / "quality_model.json"
+
+
+def quality_model_file(out: str | Path) -> Path:
+    """The model trained inside the run, when `quality.train.reference_urls` is set."""
+    return Path(out) / "quality_model.ftz"
+
+
+# --- shards ---------------------------------------------------------------------------------------
+def shards_dir(out: str | Path) -> Path:
+    return Path(out) / "shards"
+
+
+def manifest_path(shards: str | Path) -> Path:
+    """`manifest.json` of a shards directory (paths inside it are relative to that directory)."""
+    return Path(shards) / "manifest.json"
+
+
+# --- training -------------------------------------------------------------------------------------
+def train_dir(out: str | Path) -> Path:
+    """Checkpoints and metrics of `make train` (a proxy run has its own, `proxy_train_dir`)."""
+    return Path(out) / "train"
+
+
+def metrics_path(train: str | Path) -> Path:
+    """One JSON line per logged step, of every run name trained in that train directory."""
+    return Path(train) / "metrics.jsonl"
+
+
+def pre_decay_dir(train: str | Path) -> Path:
+    """The checkpoint taken right before the decay; anneal branches start from it."""
+    return Path(train) / "pre_decay"
+
+
+# --- fitting the mixture (`python -m trainer fit-mixture`) ----------------------------------------
+def mixing_dir(out: str | Path) -> Path:
+    return Path(out) / "mixing"
+
+
+def proposals_path(out: str | Path) -> Path:
+    return mixing_dir(out) / "proposals.json"
+
+
+def proxy_train_dir(out: str | Path) -> Path:
+    return mixing_dir(out) / "proxies" / "train"
+
+
+def proxy_results_path(out: str | Path) -> Path:
+    return mixing_dir(out) / "proxy_results.json"
+
+
+def fitted_weights_path(out: str | Path) -> Path:
+    return mixing_dir(out) / "weights.json"

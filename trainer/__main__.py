@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipeline import layout
 from pipeline.config import load_config
 
 # WikiText-2's validation articles (Merity et al. 2016): held-out encyclopedic text for ablations
@@ -181,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
             keep_checkpoints=t["keep_checkpoints"],
         )
-        print(f"done: {config['run_name']} -> {result.path}; metrics in {config['out_dir']}/metrics.jsonl")
+        print(
+            f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}"
+        )
         return 0
     from trainer.proxies import fit_mixture
 

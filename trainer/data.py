@@ -1,7 +1,6 @@
 """The training data stream: Megatron shards -> domain mixture -> packed (seq_len + 1)-token windows.
 
-Reads `OUT/shards/` as described by its `manifest.json` (see /tmp/manifest_contract.md, mirrored in the
-shards stage docs). Pieces, bottom to top:
+Reads `OUT/shards/` as described by its `manifest.json` (written by `pipeline.shards.writer.build_manifest`). Pieces, bottom to top:
 
 - `Source`: every document of one (split, domain), e.g. `train/news` or the hq documents `anneal/news`,
   concatenated over its shards.
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from pipeline import layout
 from pipeline.shards.megatron import IndexedDataset
 
 DEFAULT_MAX_EPOCHS = 4.0  # Muennighoff et al. 2023: up to ~4 repeats of data are nearly as good as new data
@@ -39,7 +39,7 @@ REPLAY_PREFIX = "replay/"  # sources of an earlier run's shards, replayed in con
 
 
 def load_manifest(shards_dir: str | Path) -> dict:
-    path = Path(shards_dir) / "manifest.json"
+    path = layout.manifest_path(shards_dir)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no shards manifest (run `make crawl-to-shards` first)")
     return json.loads(path.read_text())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import layout
 from pipeline.files import sha256_file
 from pipeline.shards.megatron import IndexedDatasetWriter, bin_path, idx_path
 
@@ -112,5 +113,5 @@ def write_demo_shards(
         "anneal": {"hq_weight": hq_weight},
         "shards": entries,
     }
-    (shards / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    layout.manifest_path(shards).write_text(json.dumps(manifest, indent=2))
     return shards

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline import layout
 from trainer.train import fit, loop_config, read_metrics
 
 PROXY_DEFAULTS = {"preset": "tiny", "steps": 60}
@@ -29,8 +30,9 @@ def _mixing_cli(argv: list[str]) -> None:
 
 def propose(cfg: dict, out: Path) -> Path:
     mix = cfg["mix"]
-    path = out / "mixing" / "proposals.json"
-    argv = ["propose", "--manifest", str(out / "shards" / "manifest.json"), "-k", str(mix["propose"]["k"])]
+    path = layout.proposals_path(out)
+    manifest = layout.manifest_path(layout.shards_dir(out))
+    argv = ["propose", "--manifest", str(manifest), "-k", str(mix["propose"]["k"])]
     argv += ["--concentration", str(mix["propose"]["concentration"]), "--e-max", str(mix["e_max"])]
     argv += ["--seed", str(cfg["run"]["seed"]), "--out", str(path)]
     if mix["token_budget"] is not None:
@@ -65,12 +67,12 @@ def fit_mixture(
     proposals: str | None = None,
 ) -> Path:
     out = Path(out).resolve()
-    (out / "mixing").mkdir(parents=True, exist_ok=True)
+    layout.mixing_dir(out).mkdir(parents=True, exist_ok=True)
     proposals_path = Path(proposals) if proposals else propose(cfg, out)
     plan = json.loads(proposals_path.read_text())
     settings = {**PROXY_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     steps = settings["steps"]
-    proxy_dir = out / "mixing" / "proxies" / "train"  # read_metrics wants <dir>/train/metrics.jsonl
+    proxy_dir = layout.proxy_train_dir(out)
     runs = []
     for proposal in plan["proposals"]:
         name = f"proxy-{proposal['name']}"
@@ -97,11 +99,11 @@ def fit_mixture(
                 f"{name}: no validation loss for {sorted(missing)} (these domains need val shards)"
             )
         runs.append({"name": proposal["name"], "weights": proposal["weights"], "val_loss": losses})
-    results_path = out / "mixing" / "proxy_results.json"
+    results_path = layout.proxy_results_path(out)
     results_path.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
 
     fit_cfg = cfg["mix"]["fit"]
-    weights_path = out / "mixing" / "weights.json"
+    weights_path = layout.fitted_weights_path(out)
     argv = [
         "fit",
         "--proposals",

@@ -130,7 +130,6 @@ LINE_RULES = (TOO_LONG_WORD, NO_TERMINAL_PUNCT, TOO_FEW_WORDS, JAVASCRIPT, POLIC
 
 class C4Filter(RuleFilter):
     section = "c4"
-    edits_text = True
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule("filter", "c4_lorem_ipsum", "filter.c4.filter_lorem_ipsum", "==", "c4_lorem_ipsum", _C4),
         Rule("filter", "c4_curly_bracket", "filter.c4.filter_curly_bracket", "==", "c4_curly_bracket", _C4),

@@ -7,7 +7,7 @@ for every row, rejected rows included, so a notebook can re-threshold, and names
 rule as `filter.<rule>`.
 
 `apply` takes an optional list of `DocStats` so the composite `FilterStage` splits each text once
-for all families; a family that edits text (C4) says so with `edits_text = True`.
+for all families.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pipeline.stage import Stage, first_failure
 class RuleFilter(Stage):
     name: ClassVar[str] = "filter"
     RULES: ClassVar[tuple[Rule, ...]] = ()
-    edits_text: ClassVar[bool] = False
+    section: ClassVar[str] = ""  # the family's key under the `filter:` config section
 
     def __init__(self, cfg: dict[str, Any]):
         super().__init__(cfg or {})

@@ -40,10 +40,11 @@ FAMILIES: tuple[tuple[str, type], ...] = (
 )
 
 
-def _unique(items):
+def _unique(fields):
+    """Signal fields by name, first declaration first (families may share a column)."""
     seen: dict = {}
-    for item in items:
-        seen.setdefault(item.name if isinstance(item, pa.Field) else item, item)
+    for field in fields:
+        seen.setdefault(field.name, field)
     return tuple(seen.values())
 
 

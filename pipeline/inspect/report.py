@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline import layout  # noqa: E402
 from pipeline.inspect import runstats  # noqa: E402
 from pipeline.inspect.declared import rules_on_signal  # noqa: E402
 
@@ -182,6 +183,6 @@ def build_report(out: str | Path, seed: int = 0) -> Path:
         f"<!doctype html><html><head><meta charset='utf-8'><title>webdata report</title><style>{STYLE}</style>"
         f"</head><body>{''.join(body)}</body></html>"
     )
-    path = out / "report.html"
+    path = layout.report_path(out)
     path.write_text(page, encoding="utf-8")
     return path

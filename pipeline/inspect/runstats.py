@@ -39,14 +39,14 @@ def rule_stats(out: str | Path) -> pd.DataFrame:
 def breakdown(out: str | Path) -> pd.DataFrame:
     frames = []
     for stage in stages_present(out):
-        path = layout.stats_path(out, stage).parent / f"{stage}_breakdown.parquet"
+        path = layout.stage_table_path(out, stage, "breakdown")
         if path.exists():
             frames.append(pd.read_parquet(path))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def histograms(out: str | Path, stage: str) -> pd.DataFrame:
-    path = layout.stats_path(out, stage).parent / f"{stage}_histograms.parquet"
+    path = layout.stage_table_path(out, stage, "histograms")
     return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
 

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import zlib
 
-try:  # brotli-coded bodies are rare in archives; without the module they are kept as they are
-    import brotli
-except ImportError:  # pragma: no cover
-    brotli = None
+import brotli
 
 
 def parse_http_head(lines: list[bytes]) -> tuple[int | None, str, str | None, str, str]:
@@ -70,7 +67,7 @@ def _decode_one(body: bytes, coding: str, cap: int) -> bytes:
                 return zlib.decompressobj(zlib.MAX_WBITS).decompress(body, cap + 1)
             except zlib.error:  # many servers send raw deflate without the zlib header
                 return zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, cap + 1)
-        if coding == "br" and brotli is not None:
+        if coding == "br":
             return brotli.Decompressor().process(body, output_buffer_limit=cap + 1)
     except Exception:  # a wrong Content-Encoding header: keep the bytes we have
         return body

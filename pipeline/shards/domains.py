@@ -2,7 +2,7 @@
 
 Rules come from config `mix.domains.rules`, an ordered list of `{domain, host, url}` entries where
 `host` is a regex searched in the `host` column (the registered domain, e.g. "bbc.co.uk") and `url`
-a regex searched in the normalised URL. The first matching rule wins; a rule with both patterns
+a regex searched in the canonical URL (`url_norm`). The first matching rule wins; a rule with both patterns
 matches when either does. Documents no rule matches fall to `mix.domains.default`, unless an
 optional fastText topic classifier (labels `__label__<domain>`) is confident enough to say otherwise.
 
@@ -12,13 +12,10 @@ and Python's `re` share: no look-around, no back-references.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from pipeline.schema import set_column
-from pipeline.stage import Stage
 
 
 class DomainRule:
@@ -43,18 +40,10 @@ class DomainRule:
         return hit
 
 
-class DomainAssigner(Stage):
-    """Sets the `domain` column of every row (drops nothing); `domain_source` says which rule decided."""
-
-    name: ClassVar[str] = "domains"
-    rules: ClassVar[tuple[str, ...]] = ()
-    signals: ClassVar[tuple[pa.Field, ...]] = (
-        pa.field("domain", pa.string()),
-        pa.field("domain_source", pa.string()),  # "rule:<i>", "classifier" or "default"
-    )
+class DomainAssigner:
+    """The mixing domain of each document (drops nothing); `assign` also says which rule decided."""
 
     def __init__(self, cfg: dict[str, Any]):
-        super().__init__(cfg)
         self.default = cfg.get("default", "web")
         self.domain_rules = [DomainRule(spec) for spec in cfg.get("rules", [])]
         self.classifier = None
@@ -98,9 +87,3 @@ class DomainAssigner(Stage):
             lab[0].removeprefix("__label__") if lab and p[0] >= self.classifier_min_prob else None
             for lab, p in zip(labels, probs)
         ]
-
-    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        texts = batch.column("text") if "text" in batch.schema.names else None
-        domain, source = self.assign(batch.column("host"), batch.column("url"), texts)
-        batch = set_column(batch, "domain", domain, pa.string())
-        return set_column(batch, "domain_source", source, pa.string())
