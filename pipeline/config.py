@@ -3,7 +3,10 @@
 The default file is the schema: every key a run may set is present there with its default value
 and a comment naming its source. Validation rejects unknown keys and values of the wrong type with
 a one-line `ConfigError` naming the dotted key, e.g. `filter.gopher.min_words: expected int, got str`.
-Numbers must be non-negative, and keys whose name says they are a fraction must lie in [0, 1].
+Numbers must be non-negative; probabilities and fractions (by name: `*_frac`, `*_prob`,
+`lang_min_score`, ...) must lie in [0, 1]; counts (`shuffle_partitions`, `max_shard_tokens`, ...)
+must be at least 1; rates and caps (`e_max`, `lr`, ...) above 0; list items must have the type of
+the default list's items.
 """
 
 from __future__ import annotations
@@ -16,6 +19,21 @@ import yaml
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 FRACTION_SUFFIXES = ("_frac", "_fraction", "_ratio_max", "_prob")
+# Other keys (by their last name part) that hold a probability, a share or a Jaccard similarity.
+PROBABILITY_KEYS = frozenset(
+    {"lang_min_score", "threshold", "verify_threshold", "character_coverage", "anneal_hq_weight",
+     "hq_weight", "fp_weight", "fn_weight"}
+)  # fmt: skip
+# Counts where 0 means nothing can run (a partition, a shard, a step, a hash, ...).
+COUNT_KEYS = frozenset(
+    {"shuffle_partitions", "arrow_batch_rows", "max_shard_tokens", "max_html_bytes", "ngram", "num_perm",
+     "bands", "rows", "cc_checkpoint_every", "cc_max_iterations", "max_count", "vocab_size", "sample_docs",
+     "sample_max_chars", "max_sentence_length", "num_threads", "micro_batch", "grad_accum", "steps",
+     "log_every", "eval_every", "eval_windows", "ckpt_every", "keep_checkpoints", "workers", "k", "n_starts",
+     "min_positives", "epoch", "dim", "bucket", "soft_word_threshold", "short_line_length",
+     "max_word_length", "tokens_per_param"}
+)  # fmt: skip
+POSITIVE_KEYS = frozenset({"e_max", "timeout_s", "lr", "pareto_alpha", "concentration", "huber_delta"})
 NEGATIVE_OK = ("seed", "offset")  # name fragments of numeric keys that may be negative
 
 
@@ -79,9 +97,25 @@ def _merge(base: dict[str, Any], user: dict[str, Any], prefix: str) -> None:
         base[key] = _check_value(dotted, default, value)
 
 
+def _check_range(dotted: str, value: float) -> None:
+    name = dotted.rsplit(".", 1)[-1]
+    if value < 0 and not any(frag in name for frag in NEGATIVE_OK):
+        raise ConfigError(f"{dotted}: must be >= 0, got {value!r}")
+    if (name.endswith(FRACTION_SUFFIXES) or name in PROBABILITY_KEYS) and not 0 <= value <= 1:
+        raise ConfigError(f"{dotted}: a fraction must lie in [0, 1], got {value!r}")
+    if name in COUNT_KEYS and value < 1:
+        raise ConfigError(f"{dotted}: a count must be at least 1, got {value!r}")
+    if name in POSITIVE_KEYS and value <= 0:
+        raise ConfigError(f"{dotted}: must be > 0, got {value!r}")
+
+
 def _check_value(dotted: str, default: Any, value: Any) -> Any:
-    if default is None or value is None:
-        return copy.deepcopy(value)  # optional setting: any scalar/list, or unset
+    if value is None:
+        return None  # unset: the stage's own choice (or the rule is off)
+    if default is None:  # optional setting: any scalar/list, but a number still within its range
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            _check_range(dotted, value)
+        return copy.deepcopy(value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{dotted}: expected true/false, got {value!r}")
@@ -91,11 +125,7 @@ def _check_value(dotted: str, default: Any, value: Any) -> Any:
             raise ConfigError(f"{dotted}: expected a number, got {value!r}")
         if isinstance(default, int) and not isinstance(value, int):
             raise ConfigError(f"{dotted}: expected an integer, got {value!r}")
-        name = dotted.rsplit(".", 1)[-1]
-        if value < 0 and not any(frag in name for frag in NEGATIVE_OK):
-            raise ConfigError(f"{dotted}: must be >= 0, got {value!r}")
-        if name.endswith(FRACTION_SUFFIXES) and not 0 <= value <= 1:
-            raise ConfigError(f"{dotted}: a fraction must lie in [0, 1], got {value!r}")
+        _check_range(dotted, value)
         return value
     if isinstance(default, str):
         if not isinstance(value, str):
@@ -104,5 +134,10 @@ def _check_value(dotted: str, default: Any, value: Any) -> Any:
     if isinstance(default, list):
         if not isinstance(value, list):
             raise ConfigError(f"{dotted}: expected a list, got {value!r}")
+        if default:  # items of the default's type (a bool is no number here)
+            kind = type(default[0])
+            for item in value:
+                if type(item) is not kind and not (kind is float and type(item) is int):
+                    raise ConfigError(f"{dotted}: items must be {kind.__name__}, got {item!r}")
         return copy.deepcopy(value)
     return value

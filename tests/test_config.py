@@ -61,3 +61,27 @@ def test_cli_reports_config_error_on_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "config error: extract.lang_min_scor: unknown key (see configs/default.yaml for the allowed keys)"
     ]
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("extract.lang_min_score", 7, "extract.lang_min_score: a fraction must lie in [0, 1], got 7"),
+        ("quality.threshold", 1.5, "quality.threshold: a fraction must lie in [0, 1], got 1.5"),
+        ("spark.shuffle_partitions", 0, "spark.shuffle_partitions: a count must be at least 1, got 0"),
+        ("mix.shards.max_shard_tokens", 0, "mix.shards.max_shard_tokens: a count must be at least 1, got 0"),
+        ("mix.e_max", 0, "mix.e_max: must be > 0, got 0"),
+        ("extract.lang_keep", ["en", 3], "extract.lang_keep: items must be str, got 3"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_the_key(key, value, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={key: value})
+    assert str(err.value) == message and "\n" not in str(err.value)
+
+
+def test_defaults_pass_their_own_checks():
+    from pipeline.config import DEFAULT_CONFIG, _merge, _read_yaml
+
+    defaults = _read_yaml(DEFAULT_CONFIG)
+    _merge(_read_yaml(DEFAULT_CONFIG), defaults, prefix="")  # every default value, checked as a user value
