@@ -57,7 +57,10 @@ def _setting(rule, cfg):
 
 def changed_rows(diff: pd.DataFrame) -> pd.DataFrame:
     deltas = [c for c in diff.columns if c.endswith("_delta")]
-    moved = [a != b for a, b in zip(diff["setting_a"], diff["setting_b"])]  # Python's None == None
+    # compared in Python, where None == None (pandas would call two nulls different)
+    moved = pd.Series(
+        [a != b for a, b in zip(diff["setting_a"], diff["setting_b"])], index=diff.index, dtype=bool
+    )
     return diff[(diff[deltas] != 0).any(axis=1) | moved]
 
 
