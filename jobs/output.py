@@ -2,8 +2,9 @@
 
 A stage's transformed table is first written once to scratch (`OUT/_work/<stage>/all`) so the
 expensive work runs once; kept and rejected rows are then split from it, stats aggregated from it,
-and the three results are moved into place. `OUT/docs/<stage>/_SUCCESS` is written last: a run
-killed at any point before it leaves no output that a rerun would read as complete.
+and the three results are moved into place. The documents folder, with its `_SUCCESS`, lands last in
+one rename: a run killed at any point before it leaves no output that a rerun (or the next stage)
+would read as complete, and a complete old output stays in place until the new one is complete.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.frames import read_parquet
 from jobs.stats_tables import write_tables
 from pipeline import layout
 from pipeline.fixtures.faults import fault_point
@@ -50,7 +52,7 @@ def write_stage(
     fault_point(f"scratch:{stage}")
 
     spark = df.sparkSession
-    full = spark.read.parquet(all_path)
+    full = read_parquet(spark, all_path)
     size = F.octet_length(F.col(size_col)) if dict(full.dtypes).get(size_col) == "string" else F.col(size_col)
     size = F.coalesce(size.cast("long"), F.lit(0))
 
@@ -83,21 +85,32 @@ def write_stage(
 
 
 def _publish(out: str, stage: str, work: Path, tables: list[str]) -> None:
+    """Move the finished scratch output into place. The new documents get their `_SUCCESS` while
+    still in scratch, so the old complete output is retired only once the new one is complete, and
+    the folder that lands under OUT/docs is complete the moment it appears (one rename)."""
     docs, rejected, stats = (
         layout.docs_dir(out, stage),
         layout.rejected_dir(out, stage),
         layout.stats_path(out, stage),
     )
-    for target in (docs, rejected):
-        shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
+    (work / "docs" / layout.SUCCESS).write_text("")
+    retire_output([docs, rejected], work / "previous")
     stats.parent.mkdir(parents=True, exist_ok=True)
     (work / "rejected").rename(rejected)
     (work / "stats.parquet").replace(stats)
     for table in tables:
         if (work / f"{table}.parquet").exists():
             (work / f"{table}.parquet").replace(layout.stage_table_path(out, stage, table))
-    (work / "docs").rename(docs)
     fault_point(f"publish:{stage}")
-    (docs / layout.SUCCESS).write_text("")
+    (work / "docs").rename(docs)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def retire_output(targets: list[Path], previous: Path) -> None:
+    """Move complete old outputs aside (renames, so a reader that has them open keeps reading them);
+    `previous` is scratch, deleted with it. The first target moved is the one holding `_SUCCESS`."""
+    previous.mkdir(parents=True, exist_ok=True)
+    for i, target in enumerate(targets):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.rename(previous / f"{i}_{target.name}")

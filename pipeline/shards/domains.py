@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import layout
 from pipeline.schema import set_column
 from pipeline.stage import Stage
 
@@ -28,7 +29,8 @@ class DomainRule:
         unknown = set(spec) - {"domain", "host", "url"}
         if unknown or "domain" not in spec or not (spec.get("host") or spec.get("url")):
             raise ValueError(f"domain rule {spec!r}: needs `domain` and a `host` and/or `url` regex")
-        self.domain = str(spec["domain"])
+        # the domain names a folder under OUT/shards: a traversal like "../x" is refused here
+        self.domain = layout.path_component(spec["domain"], "mix.domains.rules[].domain")
         self.host = spec.get("host")
         self.url = spec.get("url")
 
@@ -55,7 +57,7 @@ class DomainAssigner(Stage):
 
     def __init__(self, cfg: dict[str, Any]):
         super().__init__(cfg)
-        self.default = cfg.get("default", "web")
+        self.default = layout.path_component(cfg.get("default", "web"), "mix.domains.default")
         self.domain_rules = [DomainRule(spec) for spec in cfg.get("rules", [])]
         self.classifier = None
         model_path = cfg.get("classifier_model")
@@ -95,7 +97,9 @@ class DomainAssigner(Stage):
         lines = [" ".join((t or "").split())[:10000] for t in texts]
         labels, probs = self.classifier.predict(lines, k=1)
         return [
-            lab[0].removeprefix("__label__") if lab and p[0] >= self.classifier_min_prob else None
+            _safe_label(lab[0].removeprefix("__label__"))
+            if lab and p[0] >= self.classifier_min_prob
+            else None
             for lab, p in zip(labels, probs)
         ]
 
@@ -104,3 +108,15 @@ class DomainAssigner(Stage):
         domain, source = self.assign(batch.column("host"), batch.column("url"), texts)
         batch = set_column(batch, "domain", domain, pa.string())
         return set_column(batch, "domain_source", source, pa.string())
+
+
+def _safe_label(label: str) -> str | None:
+    """A classifier label names a shard folder too; one that is not a safe name decides nothing."""
+    return label if layout.SAFE_NAME.fullmatch(label) else None
+
+
+def check_domain_config(cfg: dict[str, Any]) -> None:
+    """Validate `mix.domains` on the driver (rules and names), before any executor builds an assigner."""
+    layout.path_component(cfg.get("default", "web"), "mix.domains.default")
+    for spec in cfg.get("rules", []):
+        DomainRule(spec)
