@@ -43,7 +43,9 @@ BAD_RECORD_REASONS = (
     "read_error",
     "bad_gzip",
     "malformed_header",
+    "bad_content_length",
     "truncated_file",
+    "not_http_response",
     "bad_http_header",
     "bad_content_encoding",
 )
