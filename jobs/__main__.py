@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from pipeline import layout
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, load_config, parse_yaml
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,14 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _overrides(pairs: list[str]) -> dict:
-    import yaml
-
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise ConfigError(f"--set {pair}: expected KEY=VALUE")
-        out[key] = yaml.safe_load(value)
+        out[key] = parse_yaml(value, f"--set {key}")
     return out
 
 
@@ -102,11 +100,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo crawl: {len(files)} WARC files in {args.output}")
         return 0
 
+    from pipeline.fingerprint import MissingInput
+    from pipeline.runlock import RunLocked, run_lock
+
+    try:
+        with run_lock(args.output):  # before Spark starts: a second writer is refused at once
+            return _start(args, cfg)
+    except (RunLocked, MissingInput) as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def _start(args: argparse.Namespace, cfg: dict) -> int:
+    """Checks that need no Spark, then the Spark session and the command (run under the run lock)."""
+    from jobs.chain import stage_fingerprint
     from jobs.failures import StageOutOfMemory
     from jobs.session import get_spark
-
-    Path(args.output).mkdir(parents=True, exist_ok=True)
-    layout.save_run_config(cfg, args.output)
 
     inputs = args.input
     if args.command in ("extract", "crawl-to-shards"):
@@ -132,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f"model error: {exc}", file=sys.stderr)
             return 2
+    index = layout.STAGES.index(args.command) if args.command in layout.STAGES else 0
+    if index > 0:  # an unfinished input (no _SUCCESS) is refused before Spark starts
+        inp = inputs[0] if inputs else str(layout.docs_dir(args.output, layout.STAGES[index - 1]))
+        stage_fingerprint(cfg, args.command, inp)
     spark = get_spark(cfg, args.master)
     try:
         _run(spark, cfg, args, inputs)

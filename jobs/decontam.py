@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from jobs.frames import read_parquet
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
 from pipeline.decontam.report import items_table, sets_table
@@ -55,7 +56,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         return sets_table(index.sets, items(full), docs_per_set(full))
 
     try:
-        df = run_rowwise(spark.read.parquet(inp), DecontamStage, section, shared=shared)
+        df = run_rowwise(read_parquet(spark, inp), DecontamStage, section, shared=shared)
         return write_stage(
             df,
             out,

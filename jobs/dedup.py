@@ -31,7 +31,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.dedup_components import connected_components
-from jobs.frames import arrow_schema, spark_schema, with_url_norm
+from jobs.frames import arrow_schema, read_parquet, spark_schema, with_url_norm
 from jobs.output import write_stage
 from jobs.session import size_shuffle_partitions
 from pipeline.dedup.lines import (
@@ -75,7 +75,7 @@ def keepers(members: DataFrame, key: str, recency_first: bool = False) -> DataFr
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     size_shuffle_partitions(spark, cfg, inp)
     cached: list[DataFrame] = []
-    df, host_lines = dedup_frame(spark.read.parquet(inp), cfg["dedup"], cached)
+    df, host_lines = dedup_frame(read_parquet(spark, inp), cfg["dedup"], cached)
     extra = {"lines_by_host": host_line_stats} if host_lines else None
     stats = write_stage(df, out, STAGE, rules=RULES, line_rules=LINE_RULES, extra_tables=extra)
     for frame in cached:  # free executor storage before the next stage of a chain

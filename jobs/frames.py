@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pyarrow as pa
 
 
@@ -37,3 +40,12 @@ def with_url_norm(df):
     if "url_norm" in df.columns:
         return df
     return df.withColumn("url_norm", F.pandas_udf(_normalized, StringType())("url"))
+
+
+HADOOP_GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
+
+
+def read_parquet(spark, path: str | Path):
+    """Read one Parquet folder by its literal name: Spark (Hadoop) expands glob characters in read
+    paths, so a run folder named `runs/[ab]` would otherwise read its sibling runs `runs/a` and `runs/b`."""
+    return spark.read.parquet(HADOOP_GLOB_CHARS.sub(r"\\\1", str(path)))

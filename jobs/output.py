@@ -2,8 +2,9 @@
 
 A stage's transformed table is first written once to scratch (`OUT/_work/<stage>/all`) so the
 expensive work runs once; kept and rejected rows are then split from it, stats aggregated from it,
-and the three results are moved into place. `OUT/docs/<stage>/_SUCCESS` is written last: a run
-killed at any point before it leaves no output that a rerun would read as complete.
+and the three results are moved into place. The documents folder, with its `_SUCCESS`, lands last in
+one rename: a run killed at any point before it leaves no output that a rerun (or the next stage)
+would read as complete, and a complete old output stays in place until the new one is complete.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.frames import read_parquet
 from jobs.stats_tables import write_tables
 from pipeline import layout
 from pipeline.fixtures.faults import fault_point
@@ -50,7 +52,7 @@ def write_stage(
     fault_point(f"scratch:{stage}")
 
     spark = df.sparkSession
-    full = spark.read.parquet(all_path)
+    full = read_parquet(spark, all_path)
     size = F.octet_length(F.col(size_col)) if dict(full.dtypes).get(size_col) == "string" else F.col(size_col)
     size = F.coalesce(size.cast("long"), F.lit(0))
 
@@ -94,16 +96,27 @@ def write_stage(
 
 
 def publish(out: str, stage: str, work: Path, pieces: list[tuple[Path, Path]]) -> None:
-    """The one publish step of every stage: move each finished piece (file or folder) from the
-    stage's scratch space to its place in the layout, then write the stage's done marker, last.
-    A piece that was not produced (an optional table) is skipped."""
-    for source, target in pieces:
-        if not source.exists():
-            continue
-        if target.is_dir():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source.replace(target)
+    """The one publish step of every stage: (scratch source, layout target) pairs, the LAST of which is
+    the folder that holds the stage's `_SUCCESS`. The marker is written into that folder while it is
+    still in scratch; the old complete outputs are moved aside (renames: a reader keeps its open files)
+    starting with the marked one, so the stage reads as unfinished while pieces move; the marked folder
+    lands last with one rename, complete the moment it appears. A piece not produced is skipped."""
+    *others, (marked, marked_target) = pieces
+    (marked / layout.SUCCESS).write_text("")
+    others = [(source, target) for source, target in others if source.exists()]
+    retire_output([marked_target, *(target for _, target in others)], work / "previous")
+    for source, target in others:
+        source.rename(target)
     fault_point(f"publish:{stage}")
-    layout.done_marker(out, stage).write_text("")
+    marked.rename(marked_target)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def retire_output(targets: list[Path], previous: Path) -> None:
+    """Move complete old outputs aside (renames, so a reader that has them open keeps reading them);
+    `previous` is scratch, deleted with it. The first target moved is the one holding `_SUCCESS`."""
+    previous.mkdir(parents=True, exist_ok=True)
+    for i, target in enumerate(targets):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.rename(previous / f"{i}_{target.name}")

@@ -24,7 +24,7 @@ from typing import Any
 
 from classifiers.ngram_lm import NgramLM, resolve_lm_path
 from classifiers.quality import QualityModel, resolve_model_path, train_quality_model
-from jobs.frames import with_url_norm
+from jobs.frames import read_parquet, with_url_norm
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
 from pipeline import layout
@@ -103,7 +103,7 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     q = cfg["quality"]
-    docs = with_url_norm(spark.read.parquet(inp))
+    docs = with_url_norm(read_parquet(spark, inp))
     model = resolve_model(spark, docs, cfg, out)
     stage_cfg = {**q, "model_path": model["path"], "seed": int(cfg["run"]["seed"]), "lm_path": None}
     stage_cfg.pop("train", None)
@@ -116,7 +116,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     scratch = layout.work_dir(out, "quality_scores")
     shutil.rmtree(scratch, ignore_errors=True)
     run_rowwise(docs, QualityScorer, {**stage_cfg, "score_only": True}).write.parquet(str(scratch))
-    scored = spark.read.parquet(str(scratch))
+    scored = read_parquet(spark, scratch)
 
     # The global cut-offs a batch cannot know: quantiles over the documents still in the running.
     wanted = {}

@@ -31,11 +31,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jobs.frames import spark_schema, with_url_norm
+from jobs.frames import read_parquet, spark_schema, with_url_norm
 from jobs.output import publish
 from jobs.session import size_shuffle_partitions
 from mixing.budget import plan_mixture
 from pipeline import layout
+from pipeline.shards.domains import check_domain_config
 from pipeline.shards.megatron import token_dtype
 from pipeline.shards.tokenize import load_processor, pii_placeholders, tokenize_array, train_tokenizer
 from pipeline.shards.writer import (
@@ -132,7 +133,7 @@ def tokenize_partition(batches, model: bytes, cutoffs_json: str):
 def _read_documents(spark, inp: str):
     from pyspark.sql import functions as F
 
-    df = spark.read.parquet(inp)
+    df = read_parquet(spark, inp)
     if "hq" not in df.columns:
         df = df.withColumn("hq", F.lit(False))
     if "drop_reason" in df.columns:
@@ -190,6 +191,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     from pyspark.sql import functions as F
 
     mix, seed = cfg["mix"], int(cfg["run"]["seed"])
+    check_domain_config(mix["domains"])  # names that become folders are checked before any work
     work = layout.work_dir(out, STAGE)
     shutil.rmtree(work, ignore_errors=True)
     root = work / "shards"
@@ -212,6 +214,12 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         .collect()
     )
     per_domain = {domain: n for domain, empty, n, _ in counts if not empty}
+    if not per_domain:  # else sentencepiece fails with "!sentences_.empty()" and no word of why
+        shutil.rmtree(work, ignore_errors=True)
+        raise SystemExit(
+            f"shards: no document with text reached this stage ({sum(c[2] for c in counts)} rows in "
+            f"{inp}); every page was dropped earlier (see `python -m jobs report OUT`): no shards written"
+        )
     empty_docs = sum(n for _, empty, n, _ in counts if empty)
     empty_bytes = sum(b for _, empty, _, b in counts if empty)
     annotated = annotated.where(~F.col("empty")).drop("empty")
@@ -227,7 +235,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         functools.partial(tokenize_partition, model=model, cutoffs_json=json.dumps(cutoffs, sort_keys=True)),
         spark_schema(TOKENIZED),
     ).write.mode("overwrite").parquet(staging)
-    tokens = spark.read.parquet(staging)
+    tokens = read_parquet(spark, staging)
 
     available = {
         r["domain"]: int(r["tokens"])

@@ -41,6 +41,19 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+
+
+def _as_browsers_read(url: str) -> str:
+    """The URL as a WHATWG parser (every browser) reads it: surrounding spaces and control characters
+    stripped, tabs and newlines removed, and in http(s) URLs a backslash is a "/" -- so
+    `http://blocked.example\\@good.example/x` is the host blocked.example, not good.example."""
+    url = url.strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f \t\n\r").translate(_TAB_NEWLINE)
+    if url[:8].lower().startswith(("http://", "https://", "http:\\", "https:\\")):
+        url = url.replace("\\", "/")
+    return url
+
+
 def normalize_url(url: str | None) -> str | None:
     """Canonical form of a URL; None when it cannot be parsed as http(s).
 
@@ -50,7 +63,7 @@ def normalize_url(url: str | None) -> str | None:
     if not url:
         return None
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(_as_browsers_read(url))
         scheme = parts.scheme.lower()
         host = (parts.hostname or "").rstrip(".")
         port = parts.port
@@ -82,7 +95,7 @@ def url_host(url: str | None) -> str | None:
     if not url:
         return None
     try:
-        host = urlsplit(url).hostname
+        host = urlsplit(_as_browsers_read(url)).hostname
     except ValueError:
         return None
     return host.rstrip(".").lower() if host else None

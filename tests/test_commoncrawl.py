@@ -39,6 +39,7 @@ class Server:
         self.fail: dict[str, list[int]] = {}
         self.cut: dict[str, int] = {}
         self.ignore_range = False
+        self.range_start_shift: int | None = None  # misbehaving 206: Content-Range starts here instead
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -62,8 +63,11 @@ class Server:
                     self.send_error(404)
                     return
                 start = int(rng.split("=")[1].split("-")[0]) if rng and not server.ignore_range else 0
-                self.send_response(206 if start else 200)
-                if start:
+                if start and server.range_start_shift is not None:
+                    start = max(0, start + server.range_start_shift)  # answers a range it was not asked for
+                partial = bool(rng) and not server.ignore_range
+                self.send_response(206 if partial else 200)
+                if partial:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
@@ -138,6 +142,33 @@ def test_server_ignoring_range_is_handled(server):
     server.ignore_range = True
     stream = open_stream(server.base + "/y.warc.gz", backoff_s=0.001)
     assert stream.read() == data
+
+
+def test_206_with_a_wrong_content_range_start_is_lined_up_or_refused(server):
+    data = _warc_bytes(10)
+    server.files["/z.warc.gz"] = data
+    server.cut["/z.warc.gz"] = len(data) // 2
+    server.range_start_shift = -len(data)  # "206, Content-Range: bytes 0-...": the whole file again
+    stream = open_stream(server.base + "/z.warc.gz", retries=2, backoff_s=0.001)
+    assert stream.read() == data  # nothing duplicated
+    assert [r.url for r in iter_records(server.base + "/z.warc.gz", "cc")] == [
+        r.url for r in iter_records_bytes(data)
+    ]
+
+    server.cut["/z.warc.gz"] = len(data) // 2
+    server.range_start_shift = 100  # starts past the asked byte: 100 bytes would be lost
+    stream = open_stream(server.base + "/z.warc.gz", retries=2, backoff_s=0.001)
+    with pytest.raises(OSError, match="Content-Range starts at byte"):
+        stream.read()
+
+
+def iter_records_bytes(data: bytes):
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".warc.gz") as f:
+        f.write(data)
+        f.flush()
+        return list(iter_records(f.name, "cc"))
 
 
 def test_503_then_200(server):

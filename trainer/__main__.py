@@ -159,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     workers = args.workers or t["workers"]
     gpu = t["gpu"] if args.gpu is None else args.gpu
+    problem = _shards_problem(args.out)  # before Ray starts: a bad shard is one line naming the file
+    if problem:
+        print(f"FAILED: {problem}", file=sys.stderr)
+        return 1
     if args.command == "train":
         from trainer.train import fit as ray_fit
         from trainer.train import loop_config
@@ -193,6 +197,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"fitted weights -> {weights_path}")
     return 0
+
+
+def _shards_problem(out: str) -> str | None:
+    from pipeline import layout
+    from trainer.data import load_manifest
+    from trainer.verify import ShardError, verify_shards
+
+    try:
+        shards = layout.shards_dir(out)
+        verify_shards(shards, load_manifest(shards))
+    except (ShardError, FileNotFoundError) as exc:
+        return str(exc)
+    return None
 
 
 def run(argv: list[str] | None = None) -> int:

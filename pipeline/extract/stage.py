@@ -43,7 +43,9 @@ BAD_RECORD_REASONS = (
     "read_error",
     "bad_gzip",
     "malformed_header",
+    "bad_content_length",
     "truncated_file",
+    "not_http_response",
     "bad_http_header",
     "bad_content_encoding",
 )
@@ -51,6 +53,7 @@ BAD_RECORD_REASONS = (
 # prefix) and run right after the size cap. A reason missing here is still counted (pipeline.stats).
 EXTRACT_RULES: tuple[str, ...] = (
     *BAD_RECORD_REASONS,
+    "bad_url",
     "not_response_200",
     "not_html",
     "oversize",
@@ -147,7 +150,8 @@ class _Extractor:
             "content_type": record.content_type,
             "payload_truncated": record.payload_truncated,
         }
-        reason = self._cheap_reason(record, url, host)
+        # not http(s) (file:, ftp:, data:, a broken URL): no web page, so no document (a row all the same)
+        reason = f"{STAGE}.bad_url" if canonical is None else self._cheap_reason(record, url, host)
         if reason is None:
             reason = self._extract(record, url, row)
         row["drop_reason"] = reason

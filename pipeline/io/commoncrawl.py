@@ -63,6 +63,9 @@ def crawl_warc_urls(
     return urls
 
 
+CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)$")  # RFC 9110 §14.4
+
+
 def open_stream(
     url: str, retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 60.0
 ) -> ResumingHTTPStream:
@@ -155,30 +158,43 @@ class ResumingHTTPStream(io.RawIOBase):
             except (OSError, HTTPException) as e:
                 why = f"{type(e).__name__}: {e}"
             else:
-                self._resp = resp
-                self._accept(resp)
-                return
+                refused = self._accept(resp)
+                if refused is None:
+                    self._resp = resp
+                    return
+                resp.close()
+                why = refused
             self._failures += 1
             if self._failures > self.retries:
                 raise OSError(f"{self.url}: giving up after {self.retries} retries: {why}")
             time.sleep(self.backoff_s * 2 ** (self._failures - 1))
 
-    def _accept(self, resp) -> None:
-        """Learn the total length; skip already delivered bytes when the server ignored Range."""
+    def _accept(self, resp) -> str | None:
+        """Learn the total length and line the body up with byte `pos`: a 200 answer (the server
+        ignored Range) or a 206 whose Content-Range starts before `pos` has its surplus skipped; a
+        206 starting after `pos` would lose bytes and is refused (the reason is returned; retried)."""
         content_range = resp.headers.get("Content-Range", "")
-        if resp.status == 206 and "/" in content_range:
-            total = content_range.rsplit("/", 1)[1].strip()
-            self.total = int(total) if total.isdigit() else self.total
-            return
-        length = resp.headers.get("Content-Length")
-        if length and length.isdigit():
-            self.total = int(length)
-        to_skip = self.pos  # a 200 answer starts from byte 0 again
+        start = 0
+        if resp.status == 206:
+            match = CONTENT_RANGE.match(content_range.strip())
+            if not match:
+                return f"206 with an unreadable Content-Range {content_range[:60]!r}"
+            start = int(match.group(1))
+            if match.group(2).isdigit():
+                self.total = int(match.group(2))
+            if start > self.pos:
+                return f"206 Content-Range starts at byte {start}, {self.pos} was asked for"
+        else:
+            length = resp.headers.get("Content-Length")
+            if length and length.isdigit():
+                self.total = int(length)
+        to_skip = self.pos - start  # bytes already delivered that this answer repeats
         while to_skip > 0:
             chunk = resp.read(min(to_skip, 1 << 20))
             if not chunk:
-                raise OSError(f"{self.url}: body shorter than the {self.pos} bytes already read")
+                return f"body shorter than the {self.pos} bytes already read"
             to_skip -= len(chunk)
+        return None
 
     def _close_response(self) -> None:
         if self._resp is not None:

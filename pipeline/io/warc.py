@@ -64,7 +64,8 @@ class BadRecord:
     warc_file: str
     warc_offset: int
     reason: (
-        str  # bad_gzip, truncated_file, malformed_header, bad_http_header, bad_content_encoding, read_error
+        str  # bad_gzip, truncated_file, malformed_header, bad_content_length, not_http_response,
+        # bad_http_header, bad_content_encoding, read_error
     )
     message: str
     crawl: str = ""
@@ -187,6 +188,7 @@ class _Parser:
         self.crawl = crawl
         self.max_payload = max_payload_bytes
         self.arc_version: int | None = None  # set when the file turns out to be an ARC file
+        self.record_at_member = False  # the record being read began at a gzip member start
 
     def records(self) -> Iterator[RawRecord | BadRecord]:
         line, offset = None, 0
@@ -207,16 +209,21 @@ class _Parser:
                 if record is not None:
                     yield record
             except _BadInput as e:
-                yield BadRecord(self.path, offset, e.reason, str(e), self.crawl)
-                line = None
+                line, errors = None, []
                 try:
-                    line, offset = self._skip_to_header()
+                    line, next_offset = self._skip_to_header()
                 except StreamError as se:
-                    yield from self._after_stream_error(se, offset)
-                    if self.stream.exhausted:
-                        return
+                    errors = list(self._after_stream_error(se, offset))
+                reason = e.reason
+                if reason == "bad_content_length" and line is None and not errors:
+                    reason = "truncated_file"  # no record follows: the file really ends inside this one
+                yield BadRecord(self.path, offset, reason, str(e), self.crawl)
+                yield from errors
+                if errors and not self.stream.exhausted:
+                    continue  # the stream resynced at a later member
                 if line is None:
                     return
+                offset = next_offset
             except StreamError as e:
                 line = None
                 yield from self._after_stream_error(e, offset)
@@ -227,7 +234,13 @@ class _Parser:
                 return
 
     def _after_stream_error(self, e: StreamError, offset: int) -> Iterator[BadRecord]:
-        yield BadRecord(self.path, e.offset if e.offset is not None else offset, e.reason, str(e), self.crawl)
+        at = e.offset if e.offset is not None else offset
+        # A gzip member cut short whose inflater ran on into the next member's bytes reaches the end
+        # of the file "inside a member"; if a record-starting member follows, it was a bad member.
+        if e.reason == "truncated_file" and self.stream.gzipped and self.stream.resync():
+            yield BadRecord(self.path, at, "bad_gzip", f"gzip member cut short: {e}", self.crawl)
+            return
+        yield BadRecord(self.path, at, e.reason, str(e), self.crawl)
         if e.reason == "bad_gzip":
             self.stream.resync()
         else:  # truncated_file, read_error: nothing more can be read
@@ -237,6 +250,7 @@ class _Parser:
     def _next_nonblank_line(self) -> tuple[bytes | None, int]:
         while True:
             offset = self.stream.line_offset()
+            self.record_at_member = self.stream.at_member_start()
             line = self.stream.readline(MAX_LINE_BYTES)
             if not line:
                 return None, offset
@@ -264,18 +278,51 @@ class _Parser:
         if length < 0:
             raise _BadInput("malformed_header", f"negative Content-Length {length}")
         kind = headers.get("warc-type", "").lower()
-        is_http = headers.get("content-type", "").lower().startswith("application/http")
-        if kind != "response" or not is_http:  # not an HTML source (see module docstring)
-            self._skip_block(length)
-            return None
-        return self._http_response(
-            offset,
-            length,
-            url=headers.get("warc-target-uri", "").strip().strip("<>"),
-            date=headers.get("warc-date"),
-            record_id=headers.get("warc-record-id"),
-            truncated=bool(headers.get("warc-truncated")),
+        content_type = headers.get("content-type", "")
+        self._check_length(length)
+        # Per-record gzip (Common Crawl): the block must end inside the member the record began in.
+        self.stream.fenced, self.stream.stopped_at_fence = self.record_at_member, False
+        try:
+            if kind != "response":  # not an HTML source (see module docstring)
+                self._skip_block(length)
+                return None
+            if not content_type.lower().startswith("application/http"):
+                self._skip_block(length)  # a response record, so a row: counted, not dropped unseen
+                return BadRecord(
+                    self.path, offset, "not_http_response", f"Content-Type {content_type[:60]!r}", self.crawl
+                )
+            return self._http_response(
+                offset,
+                length,
+                url=headers.get("warc-target-uri", "").strip().strip("<>"),
+                date=headers.get("warc-date"),
+                record_id=headers.get("warc-record-id"),
+                truncated=bool(headers.get("warc-truncated")),
+            )
+        finally:
+            self.stream.fenced = False
+
+    def _check_length(self, length: int) -> None:
+        """A plain file's record cannot be longer than what is left of the file."""
+        left = (
+            None
+            if self.stream.size is None or self.stream.gzipped
+            else self.stream.size - self.stream.position()
         )
+        if left is not None and length > left:
+            raise _BadInput(
+                "bad_content_length",
+                f"Content-Length {length} runs past the end of the file ({left} bytes left)",
+            )
+
+    def _short_read(self, where: str) -> Exception:
+        """The error for a block that ended early: a lying length if reading stopped at the record's
+        own gzip member end (the next member starts a record), else a file cut short."""
+        if self.stream.stopped_at_fence:
+            return _BadInput(
+                "bad_content_length", f"Content-Length runs past the gzip member of the record ({where})"
+            )
+        return StreamError("truncated_file", f"file ends inside {where}")
 
     def _warc_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -319,7 +366,7 @@ class _Parser:
             self.arc_version = 2 if line.startswith(b"2") else 1
             length -= len(line)
         if self.stream.skip(length) < length:
-            raise StreamError("truncated_file", "file ends inside a record block")
+            raise self._short_read("a record block")
 
     # -- HTTP --------------------------------------------------------------------------------------
     def _http_response(self, offset, length, url, date, record_id, truncated) -> RawRecord | BadRecord:
@@ -349,7 +396,7 @@ class _Parser:
             return record
         body = self.stream.read(body_len)
         if len(body) < body_len:
-            raise StreamError("truncated_file", "file ends inside an HTTP body")
+            raise self._short_read("an HTTP body")
         try:
             payload = decode_body(body, transfer, encoding, self.max_payload)
         except zlib.error as e:
@@ -367,7 +414,7 @@ class _Parser:
         while used < length:
             line = self.stream.readline(min(MAX_LINE_BYTES, length - used))
             if not line:
-                raise StreamError("truncated_file", "file ends inside an HTTP header")
+                raise self._short_read("an HTTP header")
             used += len(line)
             if not line.rstrip(b"\r\n"):
                 break

@@ -13,6 +13,7 @@ counted BadRecords. Memory stays bounded: data is decompressed in 64 KiB steps a
 
 from __future__ import annotations
 
+import os
 import zlib
 from typing import BinaryIO
 
@@ -56,11 +57,25 @@ class WarcStream:
         self._pos = 0
         self._out_at = 0  # decompressed offset of _buf[0]
         self._member_starts: dict[int, int] = {}  # decompressed offset -> raw offset of a member
+        # Set by the parser while it reads a record that began at a gzip member start: reading stops
+        # at the end of that member when the next member begins a record of its own, since a block
+        # that runs into the next record has a lying Content-Length. `stopped_at_fence` says it did.
+        self.fenced = False
+        self.stopped_at_fence = False
+        self.size = _size_of(raw)  # bytes in a local file; None for a network stream
 
     # -- public reading API --------------------------------------------------------------------
     @property
     def exhausted(self) -> bool:
         return self._raw_eof and not self._pending and self._pos >= len(self._buf)
+
+    def position(self) -> int:
+        """Offset of the next byte in the decompressed data (the file offset for plain files)."""
+        return self._out_at + self._pos
+
+    def at_member_start(self) -> bool:
+        """Does the next byte begin a gzip member (a per-record gzip record starts here)?"""
+        return self.gzipped and self.position() in self._member_starts
 
     def line_offset(self) -> int:
         """File offset of the next byte to be read (see pipeline/io/warc.py on what offsets mean)."""
@@ -174,6 +189,9 @@ class WarcStream:
         while True:
             if not self._pending:
                 self._pending = self._read_raw()
+            if self._decomp is None and self._fence_holds():
+                self.stopped_at_fence = True
+                return False
             if self._decomp is None and not self._start_member():
                 return False
             if not self._pending:
@@ -195,6 +213,13 @@ class WarcStream:
             if out:
                 self._buf += out
                 return True
+
+    def _fence_holds(self) -> bool:
+        """At a member end while fenced: stop if the next member starts a record (or none follows)."""
+        if not self.fenced:
+            return False
+        self._fill_pending(512)
+        return not self._pending.strip(b"\x00\r\n\t ") or _starts_record(self._pending[:CHUNK])
 
     def _start_member(self) -> bool:
         """Begin the gzip member at the current raw position; False at a clean end of file."""
@@ -229,3 +254,10 @@ def _starts_record(raw: bytes) -> bool:
     except zlib.error:
         return False
     return head.lstrip(b"\r\n").startswith(RECORD_STARTS)
+
+
+def _size_of(raw: BinaryIO) -> int | None:
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (AttributeError, OSError, ValueError):  # a network stream has no file size
+        return None

@@ -17,6 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import layout
+
 
 class DomainRule:
     """One `{domain, host, url}` rule; `matches(batch)` is a boolean array over the batch."""
@@ -25,7 +27,8 @@ class DomainRule:
         unknown = set(spec) - {"domain", "host", "url"}
         if unknown or "domain" not in spec or not (spec.get("host") or spec.get("url")):
             raise ValueError(f"domain rule {spec!r}: needs `domain` and a `host` and/or `url` regex")
-        self.domain = str(spec["domain"])
+        # the domain names a folder under OUT/shards: a traversal like "../x" is refused here
+        self.domain = layout.path_component(spec["domain"], "mix.domains.rules[].domain")
         self.host = spec.get("host")
         self.url = spec.get("url")
 
@@ -44,7 +47,7 @@ class DomainAssigner:
     """The mixing domain of each document (drops nothing); `assign` also says which rule decided."""
 
     def __init__(self, cfg: dict[str, Any]):
-        self.default = cfg.get("default", "web")
+        self.default = layout.path_component(cfg.get("default", "web"), "mix.domains.default")
         self.domain_rules = [DomainRule(spec) for spec in cfg.get("rules", [])]
         self.classifier = None
         model_path = cfg.get("classifier_model")
@@ -84,6 +87,20 @@ class DomainAssigner:
         lines = [" ".join((t or "").split())[:10000] for t in texts]
         labels, probs = self.classifier.predict(lines, k=1)
         return [
-            lab[0].removeprefix("__label__") if lab and p[0] >= self.classifier_min_prob else None
+            _safe_label(lab[0].removeprefix("__label__"))
+            if lab and p[0] >= self.classifier_min_prob
+            else None
             for lab, p in zip(labels, probs)
         ]
+
+
+def _safe_label(label: str) -> str | None:
+    """A classifier label names a shard folder too; one that is not a safe name decides nothing."""
+    return label if layout.SAFE_NAME.fullmatch(label) else None
+
+
+def check_domain_config(cfg: dict[str, Any]) -> None:
+    """Validate `mix.domains` on the driver (rules and names), before any executor builds an assigner."""
+    layout.path_component(cfg.get("default", "web"), "mix.domains.default")
+    for spec in cfg.get("rules", []):
+        DomainRule(spec)

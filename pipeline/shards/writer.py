@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from pipeline import layout
 from pipeline.files import sha256_file
 from pipeline.shards.megatron import IndexedDatasetWriter, bin_path, idx_path
 
@@ -66,7 +67,9 @@ class ShardSetWriter:
 
     def __init__(self, root: str | os.PathLike, split: str, domain: str, dtype, max_shard_tokens: int):
         self.root = Path(root)
-        self.split, self.domain = split, domain
+        # both become folders under root: checked here, where the path is built
+        self.split = layout.path_component(split, "shard split")
+        self.domain = layout.path_component(domain, "mixing domain")
         self.dtype = np.dtype(dtype)
         self.max_shard_tokens = int(max_shard_tokens)
         self.entries: list[dict[str, Any]] = []
