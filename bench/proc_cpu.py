@@ -58,24 +58,33 @@ def _child_pids() -> list[int]:
     return pids
 
 
-def _spark_worker_cpu() -> dict[int, float]:
-    """CPU seconds so far of each live Spark Python worker (a fork of a `pyspark.daemon`).
+def _spark_worker_cpu(root: int) -> dict[int, float]:
+    """CPU seconds so far of each live Spark Python worker (a fork of a `pyspark.daemon`) that
+    descends from process `root` (other users' Spark jobs on a shared machine are not ours).
 
     The daemon sets SIGCHLD to SIG_IGN, so the kernel reaps its workers without adding their CPU time
     to any parent's RUSAGE_CHILDREN; we read it from /proc while they run instead."""
     tick = os.sysconf("SC_CLK_TCK")
-    stats, daemons = {}, set()
+    parents, cpu, daemons = {}, {}, set()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"pyspark.daemon" not in (proc / "cmdline").read_bytes():
-                continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            pid = int(proc.name)
+            parents[pid] = int(fields[1])
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+            if b"pyspark.daemon" in (proc / "cmdline").read_bytes():
+                daemons.add(pid)
+        except (OSError, ValueError, IndexError):
             continue
-        pid = int(proc.name)
-        daemons.add(pid)
-        stats[pid] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    return {pid: cpu for pid, (ppid, cpu) in stats.items() if ppid in daemons}
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    return {pid: cpu[pid] for pid, ppid in parents.items() if ppid in daemons and descends(ppid)}
 
 
 def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> dict:
@@ -101,7 +110,7 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = Non
         reader.start()
     workers: dict[int, float] = {}
     while proc.poll() is None:
-        workers.update(_spark_worker_cpu())
+        workers.update(_spark_worker_cpu(proc.pid))
         time.sleep(0.05)
     wall = time.perf_counter() - wall0
     for reader in readers:

@@ -1,0 +1,61 @@
+"""bench/results_table.py: result JSON -> generated tables in BENCHMARKS.md (`make bench-tables`)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("results_table", ROOT / "bench" / "results_table.py")
+results_table = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(results_table)
+
+TABLE = {
+    "title": "Speed",
+    "command": "python bench/x.py --rounds 2",
+    "columns": ["side", "CPU s", "note"],
+    "rows": [["ours", 1.234, "a|b"], ["peer", 1234.4, "-"]],
+    "notes": "One round.",
+}
+
+
+def test_render_formats_cells_and_keeps_the_command():
+    text = results_table.render([TABLE])
+    assert "**Speed**" in text and "| side | CPU s | note |" in text
+    assert "| ours | 1.23 | a\\|b |" in text  # 3 significant digits; a pipe cannot break the row
+    assert "| peer | 1,234 | - |" in text  # no decimals from 100 up
+    assert text.rstrip().endswith("`python bench/x.py --rounds 2`") and "One round." in text
+
+
+def test_regenerate_replaces_only_between_markers_and_appends_missing_ones():
+    doc = "# Bench\n\nintro\n\n<!-- results:speed -->\nOLD FIGURE 9.9x\n<!-- /results:speed -->\n\nafter\n"
+    new = results_table.regenerate(doc, {"speed": [TABLE], "fresh": [TABLE]})
+    assert "OLD FIGURE" not in new and new.startswith("# Bench\n\nintro\n") and "\nafter\n" in new
+    assert new.count("<!-- results:speed -->") == 1 and new.count("<!-- /results:fresh -->") == 1
+    assert new.index("after") < new.index("<!-- results:fresh -->")  # a new result goes at the end
+    assert results_table.regenerate(new, {"speed": [TABLE], "fresh": [TABLE]}) == new  # idempotent
+
+
+def test_files_in_other_shapes_are_skipped_with_a_note(tmp_path):
+    (tmp_path / "good.json").write_text(json.dumps({"tables": [TABLE]}))
+    (tmp_path / "legacy.json").write_text(json.dumps({"command": "x", "docs": 3}))
+    (tmp_path / "ragged.json").write_text(json.dumps({"tables": [{**TABLE, "rows": [["only one"]]}]}))
+    (tmp_path / "broken.json").write_text("{not json")
+    results, skipped = results_table.load_results(tmp_path)
+    assert list(results) == ["good"]
+    assert [note.split(":")[0] for note in skipped] == ["broken.json", "legacy.json", "ragged.json"]
+
+
+def test_write_result_rejects_a_malformed_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(results_table, "RESULTS", tmp_path)
+    with pytest.raises(ValueError, match="wrong width"):
+        results_table.write_result("bad", [{**TABLE, "rows": [[1, 2]]}])
+    path = results_table.write_result("ok", [TABLE])
+    assert json.loads(path.read_text()) == {"tables": [TABLE]}
+
+
+def test_benchmarks_md_is_generated_from_the_committed_results():
+    results, _ = results_table.load_results()
+    text = results_table.BENCHMARKS.read_text()
+    assert results_table.regenerate(text, results) == text, "BENCHMARKS.md is stale: run make bench-tables"
