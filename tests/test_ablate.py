@@ -88,10 +88,15 @@ def test_random_tokens_lose_to_real_text(demo_run, tmp_path):
     real, _, _ = demo_run
     noise = _random_token_run(real, tmp_path / "noise")
     eval_texts = [WIKITEXT] if WIKITEXT.exists() else []
-    results = run_ablation(
-        [real, noise], tmp_path / "abl", cfg=_small_cfg(), preset="tiny", tokens=40 * 4 * 64, seeds=1,
-        eval_texts=eval_texts, max_eval_bytes=60_000,
-    )  # fmt: skip
+    import ray
+
+    try:
+        results = run_ablation(
+            [real, noise], tmp_path / "abl", cfg=_small_cfg(), preset="tiny", tokens=40 * 4 * 64, seeds=1,
+            eval_texts=eval_texts, max_eval_bytes=60_000,
+        )  # fmt: skip
+    finally:
+        ray.shutdown()  # the local instance this test started; later modules start their own
     out = tmp_path / "abl" / "ablate"
     stored = pd.read_parquet(out / "results.parquet")
     assert {"run", "seed", "eval_set", "tokens", "loss", "bits_per_byte"} <= set(stored.columns)

@@ -64,6 +64,7 @@ def _huge_documents(path: Path, n: int = 24, mb: int = 16) -> None:
     pq.write_table(
         pa.Table.from_arrays(arrays, schema=DOC_SCHEMA), path / "part-0.parquet", compression="zstd"
     )
+    (path / "_SUCCESS").write_text("")  # a finished upstream stage's output
 
 
 @pytest.mark.spark

@@ -217,7 +217,11 @@ def test_two_nodes_train_and_survive_losing_the_worker_node(cluster, tmp_path):
     latest = json.loads((out / "train" / "cluster" / "checkpoint_manager_snapshot.json").read_text())
     checkpoint = out / "train" / "cluster" / latest["latest_checkpoint_result"]["checkpoint_dir_name"]
     assert json.loads((checkpoint / "meta.json").read_text())["step"] == STEPS
-    assert {p.name for p in checkpoint.iterdir()} >= {"model.pt", "rank0.pt", "rank1.pt"}
+    # a sharded (DCP) checkpoint: one shard file per rank, the run's settings, cursors and RNG states
+    names = {p.name for p in checkpoint.iterdir()}
+    assert (
+        names >= {".metadata", "meta.json", "data", "rng"} and sum(n.endswith(".distcp") for n in names) == 2
+    )
 
 
 def _last_stderr_line(proc: subprocess.Popen) -> str:
@@ -226,6 +230,7 @@ def _last_stderr_line(proc: subprocess.Popen) -> str:
 
 
 def test_wrong_or_missing_token_is_one_line(cluster, tmp_path):
+    write_demo_shards(tmp_path, docs_per_domain=20)  # valid input: the only fault is the token
     wrong = {**cluster["env"], "RAY_AUTH_TOKEN": "0" * 32}
     proc = _train(cluster, tmp_path, env=wrong, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = _last_stderr_line(proc)
@@ -251,6 +256,7 @@ def test_token_mode_follows_an_existing_token_like_ray_start(cluster):
 
 
 def test_nothing_listening_is_one_line(tmp_path):
+    write_demo_shards(tmp_path, docs_per_domain=20)
     address = f"127.0.0.1:{_free_port()}"
     proc = subprocess.run(
         [sys.executable, "-m", "trainer", "train", "--out", str(tmp_path), "--address", address],

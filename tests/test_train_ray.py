@@ -29,6 +29,8 @@ def out(tmp_path_factory):
     path = tmp_path_factory.mktemp("train")
     write_demo_shards(path, docs_per_domain=80)
     # "local": a new instance, never a cluster a stale ray_current_cluster file names
+    if ray.is_initialized():  # an earlier test module's driver connection
+        ray.shutdown()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield path
     ray.shutdown()
