@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.config import default
+
 CHINCHILLA_TOKENS_PER_PARAM = 20
-DEFAULT_E_MAX = 4.0
+DEFAULT_E_MAX = float(default("mix.e_max"))  # declared (with its source) in configs/default.yaml
 
 
 class InfeasibleBudgetError(ValueError):

@@ -12,6 +12,7 @@ the default list's items.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,17 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     for dotted, value in (overrides or {}).items():
         _merge(base, _nest(dotted, value), prefix="")
     return base
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    return _read_yaml(DEFAULT_CONFIG)
+
+
+def default(dotted: str) -> Any:
+    """The default value of one key, read from configs/default.yaml: code that needs a default when no
+    run config reaches it (a library call, an old manifest) asks here instead of restating the value."""
+    return copy.deepcopy(section(_defaults(), dotted))
 
 
 def section(cfg: dict[str, Any], dotted: str) -> dict[str, Any]:

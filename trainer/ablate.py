@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mixing.budget import DEFAULT_E_MAX
 from pipeline import layout
 from pipeline.decontam.ngrams import ngram_hashes, normalised_words, word_hash
 from trainer.ablate_eval import (
@@ -35,7 +36,7 @@ from trainer.ablate_eval import (
     validation_eval_set,
 )
 from trainer.ablate_report import markdown, plot_curves
-from trainer.data import DEFAULT_MAX_EPOCHS, load_manifest, sources_by_split
+from trainer.data import load_manifest, sources_by_split
 
 CONTAMINATION_NGRAM = 13  # GPT-3 app. C: a 13-gram shared with training data marks a document as seen
 
@@ -83,7 +84,7 @@ def make_plan(
         name = _run_name(path, names)
         names.add(name)
         manifest = load_manifest(path / "shards")
-        e_max = float(manifest.get("mixture", {}).get("e_max") or DEFAULT_MAX_EPOCHS)
+        e_max = float(manifest.get("mixture", {}).get("e_max") or DEFAULT_E_MAX)
         infos.append(
             {"name": name, "path": str(path.resolve()), "train_tokens": train_tokens(path), "e_max": e_max}
         )

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from mixing.budget import DEFAULT_E_MAX
 from pipeline import layout
 from pipeline.shards.megatron import IndexedDataset
 
-DEFAULT_MAX_EPOCHS = 4.0  # Muennighoff et al. 2023: up to ~4 repeats of data are nearly as good as new data
 HQ_PREFIX = "hq/"
 REPLAY_PREFIX = "replay/"  # sources of an earlier run's shards, replayed in continual pretraining
 
@@ -133,7 +133,7 @@ class MixtureStream:
         stream: int = 0,
         num_streams: int = 1,
         seed: int = 0,
-        max_epochs: float = DEFAULT_MAX_EPOCHS,
+        max_epochs: float = DEFAULT_E_MAX,
     ):
         self.names = sorted(sources)  # fixed order: the source index is part of each permutation's seed
         self.stream, self.num_streams, self.seed, self.max_epochs = stream, num_streams, seed, max_epochs
@@ -276,7 +276,7 @@ class MixtureDataset(IterableDataset):
         self.window = seq_len + 1
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.num_workers, self.seed = num_workers, seed
-        self.max_epochs = max_epochs or self.manifest["mixture"].get("e_max") or DEFAULT_MAX_EPOCHS
+        self.max_epochs = max_epochs or self.manifest["mixture"].get("e_max") or DEFAULT_E_MAX
         self.anneal_start_batch = anneal_start_batch
         self.start_batch = 0
         self.live_stream: MixtureStream | None = None

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import default
 from trainer.cluster import connect
 from trainer.schedule import WSDSchedule
 
@@ -21,12 +22,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
 os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")  # else each progress line is printed twice
 
-LOOP_KEYS = (
-    "preset", "seq_len", "micro_batch", "grad_accum", "steps", "lr", "min_lr_frac", "warmup_steps",
-    "decay_fraction", "weight_decay", "beta1", "beta2", "grad_clip", "eval_every", "eval_windows",
-    "log_every", "ckpt_every", "ckpt_every_min", "seed", "max_epochs", "hq_weight", "dataloader_workers",
-    "compile", "fsdp", "threads", "replay",
-)  # fmt: skip
+# Keys of the `train:` config section that only the driver reads (how to run, not what to train);
+# every other key of that section (configs/default.yaml is its one list) reaches each worker.
+DRIVER_KEYS = ("run_name", "workers", "gpu", "keep_checkpoints", "max_failures")
+LOOP_KEYS = tuple(key for key in default("train") if key not in DRIVER_KEYS)
 
 
 def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: Any) -> dict:

@@ -35,20 +35,14 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from pipeline.config import default
 from pipeline.extract.html import ExtractionTimeout, time_budget
 from pipeline.rules import Rule, names
 from pipeline.schema import set_column
 from pipeline.stage import Stage, first_failure
 
 TYPES = ("email", "iban", "card", "ssn", "ip", "phone")  # priority order for overlapping spans
-DEFAULT_PLACEHOLDERS = {
-    "email": "<EMAIL>",
-    "phone": "<PHONE>",
-    "ip": "<IP_ADDRESS>",
-    "card": "<CARD_NUMBER>",
-    "ssn": "<SSN>",
-    "iban": "<IBAN>",
-}
+DEFAULT_PLACEHOLDERS: dict[str, str] = default("filter.pii.placeholders")  # configs/default.yaml
 # every type needs a digit, an "@" or (obfuscated emails) a "dot" (global IPv6 starts with 2 or 3)
 MAYBE_PII = re.compile(r"[0-9@]|\bdot\b", re.IGNORECASE)
 OBFUSCATION_HINT = re.compile(r"\bdot\b", re.IGNORECASE)

@@ -22,7 +22,9 @@ import numpy as np
 import pyarrow as pa
 import sentencepiece as spm
 
-DEFAULT_PII_PLACEHOLDERS = ("<EMAIL>", "<PHONE>", "<IP_ADDRESS>", "<CARD_NUMBER>", "<SSN>", "<IBAN>")
+from pipeline.config import default
+
+DEFAULT_PII_PLACEHOLDERS = tuple(default("filter.pii.placeholders").values())  # configs/default.yaml
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2  # sentencepiece defaults; no padding id (the trainer packs sequences)
 
 
