@@ -122,6 +122,7 @@ def test_variants_share_the_stages_before_the_varied_one(tmp_path):
         parse_vary("quality.selection=none")
     assert varied_stage("quality.threshold") == "quality"
     assert varied_stage("mix.tokenizer.vocab_size") == "shards"
+    assert varied_stage("filter.nsfw.url_words") == "extract"  # the URL pre-checks read it during extract
     assert varied_stage("spark.shuffle_partitions") == layout.STAGES[0]  # read by every stage: share nothing
     first, second = tmp_path / "a", tmp_path / "b"
     for stage in ("extract", "filter", "quality"):

@@ -19,15 +19,17 @@ from pathlib import Path
 import yaml
 
 from pipeline import layout
-
-# config section -> the first stage that reads it (sections not listed are read by every stage)
-SECTION_STAGE = {"extract": "extract", "filter": "filter", "quality": "quality", "dedup": "dedup",
-                 "decontam": "decontam", "mix": "shards"}  # fmt: skip
+from pipeline.fingerprint import STAGE_CONFIG
 
 
 def varied_stage(key: str) -> str:
-    stage = SECTION_STAGE.get(key.split(".", 1)[0], layout.STAGES[0])
-    return stage if stage in layout.STAGES else layout.STAGES[0]
+    """The first stage whose output depends on `key`: the config sections each stage reads are declared
+    once, for its fingerprint (pipeline/fingerprint.py). A key no stage reads (spark.*) shares nothing."""
+    for stage in layout.STAGES:
+        for read in STAGE_CONFIG[stage]:
+            if key == read or key.startswith(read + ".") or read.startswith(key + "."):
+                return stage
+    return layout.STAGES[0]
 
 
 def parse_vary(vary: str) -> tuple[str, list]:
