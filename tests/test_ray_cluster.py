@@ -184,15 +184,20 @@ def test_two_nodes_train_and_survive_losing_the_worker_node(cluster, tmp_path):
         )  # fmt: skip
     try:
         # both workers run (one per node) once steps are logged; past a checkpoint step, kill the worker node
+        # Ray's controller records the checkpoint in its snapshot after the rank's metrics line: wait for both
+        snapshot_file = out / "train" / "cluster" / "checkpoint_manager_snapshot.json"
         _wait(
-            lambda: max(_steps(_metrics(out)), default=0) > CKPT_EVERY or proc.poll() is not None,
+            lambda: (
+                (max(_steps(_metrics(out)), default=0) > CKPT_EVERY and snapshot_file.exists())
+                or proc.poll() is not None
+            ),
             240,
             "step 5",
         )
         assert proc.poll() is None, log.read_text()[-3000:]
         cluster["nodes"][1].kill()
         before = _metrics(out)
-        snapshot = json.loads((out / "train" / "cluster" / "checkpoint_manager_snapshot.json").read_text())
+        snapshot = json.loads(snapshot_file.read_text())
         last_checkpoint = snapshot["latest_checkpoint_result"]["metrics"]["step"]
         assert 0 < last_checkpoint < STEPS
         # a replacement node brings the second CPU back (what an autoscaler or a node restart does)
