@@ -129,8 +129,10 @@ class Trainer:
         nccl = self.world > 1 and dist.get_backend() != "gloo"
         self.cpu_group = dist.new_group(backend="gloo") if nccl else None
         # background checkpoint writes run their collectives on a gloo group of their own (DCP's async save
-        # needs a CPU backend; sharing a group with training would interleave the two threads' collectives)
-        self.ckpt_group = dist.new_group(backend="gloo") if self.world > 1 else None
+        # needs a CPU backend, also for one NCCL rank; sharing a group with training would interleave the two
+        # threads' collectives)
+        distributed = dist.is_available() and dist.is_initialized()
+        self.ckpt_group = dist.new_group(backend="gloo") if distributed else None
         self.reporter = Reporter(
             report, rank=self.rank, world=self.world, group=self.cpu_group, asynchronous=c["ckpt_async"]
         )
