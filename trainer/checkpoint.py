@@ -123,30 +123,30 @@ class PendingSave:
 
 
 def start_save(
-    directory: Path, model, optimizer, *, rank: int, meta: dict, cursors: dict[int, dict], group=None
+    directory: Path,
+    model,
+    optimizer,
+    *,
+    rank: int,
+    meta: dict,
+    cursors: dict[int, dict],
+    asynchronous: bool,
+    group=None,
 ) -> PendingSave:
-    """Start writing a checkpoint in the background: the model and optimizer are copied to CPU memory before
-    this returns (training may change them right after), then DCP writes them over `group`, a gloo group
-    used only by checkpoints. The data cursors and RNG state are small and written here."""
+    """Start writing a checkpoint; it is complete once the returned save is `finish()`ed. Asynchronously, the
+    model and optimizer are copied to CPU memory before this returns (training may change them right after)
+    and DCP writes them in a background thread over `group`, a gloo group used only by checkpoints;
+    synchronously, DCP writes them here. The data cursors and RNG state are small and written here."""
     import torch.distributed.checkpoint as dcp
 
-    future = dcp.async_save(
-        _state(model, optimizer),
-        checkpoint_id=str(directory),
-        process_group=group,
-        no_dist=not dist.is_initialized(),
-    )
+    state, no_dist = _state(model, optimizer), not dist.is_initialized()
+    future = None
+    if asynchronous:
+        future = dcp.async_save(state, checkpoint_id=str(directory), process_group=group, no_dist=no_dist)
+    else:
+        dcp.save(state, checkpoint_id=str(directory), no_dist=no_dist)
     _save_cursors_and_rng(directory, rank, cursors)
     return PendingSave(directory, future, rank, meta)
-
-
-def save(directory: Path, model, optimizer, *, rank: int, meta: dict, cursors: dict[int, dict]) -> None:
-    """Write a complete checkpoint now (the synchronous form of `start_save`)."""
-    import torch.distributed.checkpoint as dcp
-
-    dcp.save(_state(model, optimizer), checkpoint_id=str(directory), no_dist=not dist.is_initialized())
-    _save_cursors_and_rng(directory, rank, cursors)
-    PendingSave(directory, None, rank, meta).finish()
 
 
 def _save_cursors_and_rng(directory: Path, rank: int, cursors: dict[int, dict]) -> None:

@@ -235,11 +235,10 @@ class Trainer:
         """Start writing this step's checkpoint into `directory` (complete once `finish()`ed)."""
         meta = {**self.meta, "step": self.step}
         cursors = {s: loader.state_dict() for s, loader in self.loaders.items()}
-        args = dict(rank=self.rank, meta=meta, cursors=cursors)
-        if self.c["ckpt_async"]:
-            return checkpoint.start_save(directory, self.raw, self.optimizer, group=self.ckpt_group, **args)
-        checkpoint.save(directory, self.raw, self.optimizer, **args)
-        return checkpoint.PendingSave(directory, None, self.rank, meta)
+        return checkpoint.start_save(
+            directory, self.raw, self.optimizer, rank=self.rank, meta=meta, cursors=cursors,
+            asynchronous=self.c["ckpt_async"], group=self.ckpt_group,
+        )  # fmt: skip
 
     def _load(self, directory: Path) -> None:
         checkpoint.load(directory, self.raw, self.optimizer)
