@@ -13,12 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from pipeline import layout
 from pipeline.config import load_config
 from pipeline.files import sha256_file
-from trainer.ablate import AblationError, make_plan, run_ablation
-from trainer.ablate_eval import text_file_documents
+from trainer.ablate import AblationError, contamination, make_plan, run_ablation
+from trainer.ablate_eval import EvalSet, text_file_documents
 from trainer.ablate_report import paired_interval, summary, verdict
 
 WIKITEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikitext2" / "valid.txt"
@@ -111,6 +114,22 @@ def test_random_tokens_lose_to_real_text(demo_run, tmp_path):
     if eval_texts:
         assert "valid" in set(results["eval_set"])
         assert "Reference text vs training data" in md
+
+
+def test_contamination_counts_eval_documents_sharing_13_words_with_training(tmp_path):
+    """Through the decontam stage's index: 13 shared normalised words mark an eval document as seen, 12 do not;
+    a run without documents has seen nothing."""
+    words = [f"w{i}" for i in range(40)]
+    seen = "Intro. " + " ".join(words[:13]).upper().replace(" ", " - ") + " tail"  # case, separators differ
+    partial = " ".join(words[20:32]) + " then something else entirely"  # 12 words in common
+    training = " ".join(words[:13]) + " filler " + " ".join(words[20:32])
+    before_shards = layout.STAGES[layout.STAGES.index("shards") - 1]
+    docs = layout.docs_dir(tmp_path / "a", before_shards)
+    docs.mkdir(parents=True)
+    pq.write_table(pa.table({"text": [training, None]}), docs / "part-0.parquet")
+    plan = {"runs": [{"name": "a", "path": str(tmp_path / "a")}, {"name": "b", "path": str(tmp_path / "b")}]}
+    eval_sets = [EvalSet("ext:x", [seen, partial, "unrelated words only"]), EvalSet("ext:y", [partial])]
+    assert contamination(plan, eval_sets) == {"ext:x": {"a": 1, "b": 0}, "ext:y": {"a": 0, "b": 0}}
 
 
 def test_variants_share_the_stages_before_the_varied_one(tmp_path):

@@ -3,7 +3,8 @@
 - DDP and FSDP2 with validation windows that do not split evenly over the ranks finish, and their
   validation loss equals a one-rank evaluation of the same checkpoint (the padding windows weigh nothing);
 - a rank that runs out of data stops every rank with the same message naming the sources;
-- a 2-rank FSDP2 run checkpointed (DCP, sharded) and resumed on 1 rank continues its loss trajectory;
+- a 2-rank FSDP2 run checkpointed (DCP, sharded, written in the background) and resumed on 1 rank continues
+  its loss trajectory; the tied embedding / output weight is stored once;
 - a branch with a changed schedule is refused, naming the field;
 - `init_from` + `replay` starts from the old weights, mixes old shards in and logs both validation sets.
 Each multi-rank run is guarded by a timeout that fails the test (a hang is the bug these tests catch).
@@ -14,6 +15,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.distributed.checkpoint as dcp
 
 from pipeline.config import load_config
 from trainer.data import MixtureDataset
@@ -73,7 +75,8 @@ def exhausting_config(out):
 def runs(out):
     """FSDP2 then DDP, in one pair of rank processes (starting them is the slow part)."""
     ddp_cfg, short = exhausting_config(out)
-    fsdp, ddp = run_ranks([config(out, "fsdp", fsdp="on"), ddp_cfg], 2, timeout_s=RANK_TIMEOUT_S)
+    fsdp_cfg = config(out, "fsdp", fsdp="on", ckpt_async=True)
+    fsdp, ddp = run_ranks([fsdp_cfg, ddp_cfg], 2, timeout_s=RANK_TIMEOUT_S)
     return {"fsdp": fsdp, "ddp": ddp, "ddp_cfg": ddp_cfg, "short": short}
 
 
@@ -107,6 +110,23 @@ def test_fsdp_checkpoint_resumes_on_one_rank(out, fsdp_run):
         assert abs(tail[step]["train_loss"] - full[step]["train_loss"]) < 1e-4, (step, tail[step], full[step])
     assert abs(tail[8]["val_loss"] - full[8]["val_loss"]) < 1e-4
     assert tail[8]["train_loss"] < full[2]["train_loss"]
+
+
+def test_tied_weight_is_stored_once(out, fsdp_run):
+    """The embedding and the output projection share one weight: the checkpoint holds it once (DCP metadata),
+    so the model's bytes are its parameters counted with the tie once, plus a small header per stored item."""
+    step4 = out / "train" / "fsdp" / "checkpoint_000004"
+    stored = dcp.FileSystemReader(str(step4)).read_metadata().storage_data
+    model_items = [
+        (index.fqn, info.length) for index, info in stored.items() if index.fqn.startswith("model.")
+    ]
+    assert not [fqn for fqn, _ in model_items if "lm_head" in fqn]
+    assert [fqn for fqn, _ in model_items if "embed" in fqn] == [
+        "model.embed.weight"
+    ] * 2  # one shard per rank
+    n_params = in_process(config(out, "check", grad_accum=2)).raw.num_params()  # the tied weight counted once
+    header_bytes = sum(length for _, length in model_items) - 4 * n_params  # fp32
+    assert 0 < header_bytes < 2048 * len(model_items), header_bytes  # the weight twice: +196 KB
 
 
 def test_changed_branch_and_resume_are_refused(out, fsdp_run):
@@ -162,7 +182,16 @@ def test_init_from_with_replay_logs_old_and_new_validation(out, fsdp_run, tmp_pa
 
 
 def test_time_based_checkpoints(out, tmp_path):
-    cfg = config(out, "timed", steps=3, log_every=1, eval_every=100, ckpt_every=100, ckpt_every_min=1e-6)
+    cfg = config(
+        out,
+        "timed",
+        steps=3,
+        log_every=1,
+        eval_every=100,
+        ckpt_every=100,
+        ckpt_every_min=1e-6,
+        ckpt_async=False,
+    )
     cfg["out_dir"] = str(tmp_path)
     in_process(cfg).run()  # every metric line finds the minute budget spent: a checkpoint at each step
     assert sorted(p.name for p in (tmp_path / "timed").iterdir()) == [

@@ -42,6 +42,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=int, help="steps between validation passes")
     p.add_argument("--ckpt-every", type=int, help="steps between checkpoints")
     p.add_argument("--ckpt-every-min", type=float, help="also checkpoint after this many minutes")
+    p.add_argument(
+        "--ckpt-async", action=argparse.BooleanOptionalAction, help="write checkpoints in the background"
+    )
     p.add_argument("--warmup-steps", type=int)
     p.add_argument("--seq-len", type=int)
     p.add_argument("--lr", type=float)
@@ -155,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_every": args.eval_every,
         "ckpt_every": args.ckpt_every,
         "ckpt_every_min": args.ckpt_every_min,
+        "ckpt_async": args.ckpt_async,
         "warmup_steps": args.warmup_steps,
     }
     workers = args.workers or t["workers"]

@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mixing.budget import DEFAULT_E_MAX
 from pipeline import layout
-from pipeline.decontam.ngrams import ngram_hashes, normalised_words, word_hash
+from pipeline.decontam.evalsets import EvalItem
+from pipeline.decontam.ngrams import NgramRule, build_index
 from trainer.ablate_eval import (
     DEFAULT_MAX_EVAL_BYTES,
     EvalSet,
@@ -173,30 +173,26 @@ def _distinct(eval_sets: list[EvalSet]) -> list[EvalSet]:
     return list(by_text.values())
 
 
-def _word_ngrams(text: str, n: int) -> set[int]:
-    """Hashes of the text's n-grams of normalised words, as the decontam stage matches them."""
-    words = normalised_words(text)
-    return set(ngram_hashes(np.array([word_hash(w) for w in words], dtype=np.uint64), n).tolist())
-
-
 def contamination(plan: dict, eval_sets: list[EvalSet]) -> dict:
     """Per external eval set and run: documents sharing a 13-word sequence with the run's training documents
-    (the kept documents of the stage before `shards`)."""
+    (the kept documents of the stage before `shards`), found with the decontam stage's n-gram index."""
     import pyarrow.dataset as ds
 
     before_shards = layout.STAGES[layout.STAGES.index("shards") - 1]
-    found: dict[str, dict[str, int]] = {}
-    for eval_set in eval_sets:
-        grams = [_word_ngrams(doc, CONTAMINATION_NGRAM) for doc in eval_set.documents]
-        wanted = set().union(*grams) if grams else set()
-        for info in plan["runs"]:
-            docs = layout.docs_dir(info["path"], before_shards)
-            seen: set[int] = set()
-            if docs.is_dir():
-                for batch in ds.dataset(str(docs), format="parquet").to_batches(columns=["text"]):
-                    for text in batch.column("text").to_pylist():
-                        seen |= _word_ngrams(text or "", CONTAMINATION_NGRAM) & wanted
-            found.setdefault(eval_set.name, {})[info["name"]] = sum(1 for g in grams if g & seen)
+    items = {
+        e.name: [EvalItem(e.name, str(i), (doc,)) for i, doc in enumerate(e.documents)] for e in eval_sets
+    }
+    index = build_index(items, NgramRule(0, CONTAMINATION_NGRAM, CONTAMINATION_NGRAM))  # n = 13 for all
+    found: dict[str, dict[str, int]] = {e.name: {} for e in eval_sets}
+    for info in plan["runs"]:
+        docs = layout.docs_dir(info["path"], before_shards)
+        seen: set[int] = set()  # eval items (indices into index.item_keys) found in this run's documents
+        if docs.is_dir() and not index.empty:
+            for batch in ds.dataset(str(docs), format="parquet").to_batches(columns=["text"]):
+                matches, _, _ = index.match_batch(batch.column("text"))
+                seen.update(item for match in matches for item in match.items)
+        for e in eval_sets:
+            found[e.name][info["name"]] = sum(1 for item in seen if index.set_of(item) == e.name)
     return found
 
 

@@ -4,11 +4,19 @@ settings in meta.json, and the data cursors.
 One checkpoint directory holds
     .metadata, __<rank>_0.distcp   DCP: every rank writes only its own shards (FSDP2) or its share of the
                                    replicated tensors (DDP); any world size loads them back (DCP reshards)
-    meta.json                      rank 0: step, run name, model shape and the run's settings (RUN_FIELDS)
+    meta.json                      rank 0: step, run name, model shape and the run's settings (RUN_FIELDS);
+                                   written last, once every rank's DCP write finished: a directory with
+                                   meta.json is complete
     data/stream<s>.pt              the cursor of logical data stream s (written by the rank that reads it)
     rng/rank<r>.pt                 the torch RNG state of rank r
 Under Ray each rank writes into its own temporary directory and Ray merges them into one checkpoint; the
 file names never collide.
+
+A parameter shared by several modules (the GPT's tied embedding and output projection) is stored once, under
+its first name, and put back under the other names on load. Saves may be asynchronous (`start_save`): DCP
+copies the state to CPU memory, then writes it in a background thread over a gloo group of its own (so its
+collectives never interleave with training's), and training goes on; `PendingSave.finish` waits for the
+write and only then writes meta.json.
 
 Resuming or branching from a checkpoint is refused, naming the field, when a setting that shapes the run
 differs: the schedule, the batch, the data or the model. The world size may change when the global batch
@@ -69,26 +77,84 @@ def check_same_run(saved: dict, now: dict, what: str) -> None:
         )
 
 
+def _tied_aliases(model: torch.nn.Module) -> dict[str, str]:
+    """{alias: stored name} for each parameter registered under several names (weight tying); the first
+    name (the embedding's) is the one stored."""
+    first, aliases = {}, {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if id(param) in first:
+            aliases[name] = first[id(param)]
+        else:
+            first[id(param)] = name
+    return aliases
+
+
 def _state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
+    """What DCP saves and loads: the model (each tied parameter once) and the optimizer."""
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_state_dict
 
     if optimizer is None:
-        return {"model": get_model_state_dict(model)}
-    model_state, optim_state = get_state_dict(model, optimizer)
-    return {"model": model_state, "optimizer": optim_state}
+        state = {"model": get_model_state_dict(model)}
+    else:
+        model_state, optim_state = get_state_dict(model, optimizer)
+        state = {"model": model_state, "optimizer": optim_state}
+    for alias in _tied_aliases(model):  # the optimizer state already names a shared parameter once
+        del state["model"][alias]
+    return state
 
 
-def save(directory: Path, model, optimizer, *, rank: int, meta: dict, cursors: dict[int, dict]) -> None:
+class PendingSave:
+    """A checkpoint being written; `finish()` waits for DCP's write and then writes meta.json (rank 0)."""
+
+    def __init__(self, directory: Path, future, rank: int, meta: dict):
+        self.directory, self.future, self.rank, self.meta = directory, future, rank, meta
+
+    def done(self) -> bool:
+        return self.future is None or self.future.done()
+
+    def finish(self) -> None:
+        if self.future is not None:
+            self.future.result()  # raises the write's error, if any
+            self.future = None
+        if self.rank == 0:  # DCP's coordinator (rank 0) finishes after every rank's files are written
+            staged = self.directory / "meta.json.tmp"
+            staged.write_text(json.dumps(self.meta, indent=1))
+            staged.rename(self.directory / "meta.json")
+
+
+def start_save(
+    directory: Path,
+    model,
+    optimizer,
+    *,
+    rank: int,
+    meta: dict,
+    cursors: dict[int, dict],
+    asynchronous: bool,
+    group=None,
+) -> PendingSave:
+    """Start writing a checkpoint; it is complete once the returned save is `finish()`ed. Asynchronously, the
+    model and optimizer are copied to CPU memory before this returns (training may change them right after)
+    and DCP writes them in a background thread over `group`, a gloo group used only by checkpoints;
+    synchronously, DCP writes them here. The data cursors and RNG state are small and written here."""
     import torch.distributed.checkpoint as dcp
 
-    dcp.save(_state(model, optimizer), checkpoint_id=str(directory), no_dist=not dist.is_initialized())
+    state, no_dist = _state(model, optimizer), not dist.is_initialized()
+    future = None
+    if asynchronous:
+        future = dcp.async_save(state, checkpoint_id=str(directory), process_group=group, no_dist=no_dist)
+    else:
+        dcp.save(state, checkpoint_id=str(directory), no_dist=no_dist)
+    _save_cursors_and_rng(directory, rank, cursors)
+    return PendingSave(directory, future, rank, meta)
+
+
+def _save_cursors_and_rng(directory: Path, rank: int, cursors: dict[int, dict]) -> None:
     (directory / "data").mkdir(exist_ok=True)
     for stream, cursor in cursors.items():
         torch.save(cursor, directory / "data" / f"stream{stream}.pt")
     (directory / "rng").mkdir(exist_ok=True)
     torch.save(torch.get_rng_state(), directory / "rng" / f"rank{rank}.pt")
-    if rank == 0:
-        (directory / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
 def load(directory: Path, model, optimizer=None) -> None:
@@ -98,6 +164,8 @@ def load(directory: Path, model, optimizer=None) -> None:
 
     state = _state(model, optimizer)
     dcp.load(state, checkpoint_id=str(directory), no_dist=not dist.is_initialized())
+    for alias, stored in _tied_aliases(model).items():
+        state["model"][alias] = state["model"][stored]
     if optimizer is None:
         set_model_state_dict(model, state["model"])
     else:

@@ -24,25 +24,28 @@ from trainer.train_loop import Trainer
 
 
 def latest_checkpoint(out_dir: str | Path, run_name: str) -> Path | None:
-    found = sorted((Path(out_dir) / run_name).glob("checkpoint_*"))
+    """The run's newest complete checkpoint (meta.json is copied last: a killed copy has none)."""
+    found = sorted(p.parent for p in (Path(out_dir) / run_name).glob("checkpoint_*/meta.json"))
     return found[-1] if found else None
 
 
 def local_report(out_dir: str | Path, run_name: str):
-    """A `report` for Trainer: checkpoints are copied to OUT_DIR/<run>/checkpoint_<step>/ (each rank adds its
-    files; rank 0 writes meta.json last, so a directory with meta.json is complete)."""
+    """A `report` for Trainer: checkpoints are moved to OUT_DIR/<run>/checkpoint_<step>/ (each rank adds its
+    files; rank 0 moves meta.json last, so a directory with meta.json is complete)."""
 
     def report(metrics: dict, checkpoint_dir: Path | None) -> None:
         if checkpoint_dir is None:
             return
         target = Path(out_dir) / run_name / f"checkpoint_{metrics['step']:06d}"
-        shutil.copytree(
-            checkpoint_dir, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("meta.json")
-        )
+        files = [p for p in sorted(checkpoint_dir.rglob("*")) if p.is_file() and p.name != "meta.json"]
+        for path in files:  # a rename on one file system: the checkpoint is not copied
+            dest = target / path.relative_to(checkpoint_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, dest)
         if dist.is_initialized() and dist.get_world_size() > 1:
             dist.barrier()
         if (checkpoint_dir / "meta.json").exists():
-            shutil.copy2(checkpoint_dir / "meta.json", target / "meta.json")
+            shutil.move(checkpoint_dir / "meta.json", target / "meta.json")
 
     return report
 

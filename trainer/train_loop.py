@@ -17,15 +17,14 @@ One `Trainer(config, device, report, resume=...)`:
   5. every `log_every` steps reports loss, lr, wall-clock tokens/s (eval and checkpoint time included),
      MFU, grad norm, peak memory and data-wait time (plus per-domain validation loss every `eval_every`
      steps); it checkpoints every `ckpt_every` steps or `ckpt_every_min` minutes, at the decay start
-     (kept as OUT/train/pre_decay/<run>), at `stop_after` and at the end.
+     (kept as OUT/train/pre_decay/<run>), at `stop_after` and at the end. Checkpoints are written in the
+     background while training goes on (`ckpt_async`) and reported once complete (trainer/reporter.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
 from trainer.metrics import device_peak_flops, log_metrics, peak_memory_gib
 from trainer.model import GPT, optimizer_param_groups, preset_config
+from trainer.reporter import Reporter
 from trainer.schedule import WSDSchedule
 
 FSDP_PRESETS = ("350m", "1b")
@@ -128,6 +128,14 @@ class Trainer:
         # the per-step "still have data" vote runs on CPU tensors: a gloo group when the default is NCCL
         nccl = self.world > 1 and dist.get_backend() != "gloo"
         self.cpu_group = dist.new_group(backend="gloo") if nccl else None
+        # background checkpoint writes run their collectives on a gloo group of their own (DCP's async save
+        # needs a CPU backend, also for one NCCL rank; sharing a group with training would interleave the two
+        # threads' collectives)
+        distributed = dist.is_available() and dist.is_initialized()
+        self.ckpt_group = dist.new_group(backend="gloo") if distributed else None
+        self.reporter = Reporter(
+            report, rank=self.rank, world=self.world, group=self.cpu_group, asynchronous=c["ckpt_async"]
+        )
         if self.resume:
             self._load(self.resume)
         elif init_meta:
@@ -223,10 +231,14 @@ class Trainer:
         return self.model.no_sync()  # DDP
 
     # --- checkpoints ------------------------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path) -> checkpoint.PendingSave:
+        """Start writing this step's checkpoint into `directory` (complete once `finish()`ed)."""
         meta = {**self.meta, "step": self.step}
         cursors = {s: loader.state_dict() for s, loader in self.loaders.items()}
-        checkpoint.save(directory, self.raw, self.optimizer, rank=self.rank, meta=meta, cursors=cursors)
+        return checkpoint.start_save(
+            directory, self.raw, self.optimizer, rank=self.rank, meta=meta, cursors=cursors,
+            asynchronous=self.c["ckpt_async"], group=self.ckpt_group,
+        )  # fmt: skip
 
     def _load(self, directory: Path) -> None:
         checkpoint.load(directory, self.raw, self.optimizer)
@@ -234,23 +246,6 @@ class Trainer:
         for stream, loader in self.loaders.items():
             loader.load_state_dict(checkpoint.load_cursor(directory, stream))
         checkpoint.load_rng(directory, self.rank)
-
-    def keep_pre_decay(self, checkpoint_dir: Path) -> None:
-        """Copy the checkpoint taken right before the decay to OUT/train/pre_decay/<run> (branches start there)."""
-        target = Path(self.c["out_dir"]) / "pre_decay" / self.c["run_name"]
-        staging = target.with_name(f"{target.name}.tmp")
-        if self.rank == 0:
-            shutil.rmtree(staging, ignore_errors=True)
-        self._barrier()
-        shutil.copytree(checkpoint_dir, staging, dirs_exist_ok=True)  # each rank adds its own files
-        self._barrier()
-        if self.rank == 0:
-            shutil.rmtree(target, ignore_errors=True)
-            staging.rename(target)
-
-    def _barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier(group=self.cpu_group)
 
     # --- evaluation -------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -311,7 +306,8 @@ class Trainer:
                 messages = [None] * self.world
                 dist.all_gather_object(messages, missing, group=self.cpu_group)
                 missing = next(m for m in messages if m)
-        if missing:
+        if missing:  # all ranks stop here together: the checkpoint being written is completed and reported
+            self.reporter.flush()
             raise RuntimeError(f"step {self.step}: {missing}")
         return batches
 
@@ -379,6 +375,7 @@ class Trainer:
                 "data_wait_s": wait_sum / self.world,
                 "peak_mem_gib": peak_memory_gib(self.device),
                 "wall_s": now - began,
+                "ckpt_blocked_s": self.reporter.blocked_s,  # training time spent on checkpoints so far
             }
             if want_eval:
                 last.update(self.evaluate())
@@ -386,10 +383,14 @@ class Trainer:
                 trim_after = start if not lines_logged else None
                 log_metrics(Path(c["out_dir"]) / "metrics.jsonl", last, c["steps"], trim_after)
             lines_logged += 1
-            self._report(last, want_ckpt, pre_decay)
             if want_ckpt:
+                keep_as = Path(c["out_dir"]) / "pre_decay" / c["run_name"] if pre_decay else None
+                self.reporter.checkpoint(last, self.save, keep_as)
                 last_ckpt = time.perf_counter()
+            else:
+                self.reporter.line(last)
             tick_tokens, losses, data_wait = 0, [], 0.0
+        self.reporter.flush()  # the run ends with its last checkpoint complete and reported
         return last
 
     def _all_reduce(self, values: list[float]) -> list[float]:
@@ -397,16 +398,6 @@ class Trainer:
         if self.world > 1:
             dist.all_reduce(t)
         return t.tolist()
-
-    def _report(self, metrics: dict, want_checkpoint: bool, pre_decay: bool) -> None:
-        if not want_checkpoint:
-            self.report(metrics, None)
-            return
-        with tempfile.TemporaryDirectory(prefix="ckpt-") as tmp:
-            self.save(Path(tmp))
-            if pre_decay:
-                self.keep_pre_decay(Path(tmp))
-            self.report(metrics, Path(tmp))
 
 
 def train_loop_per_worker(config: dict) -> None:
