@@ -10,8 +10,8 @@ tokenization, Megatron shards). Memory is sampled every 0.25 s: the driver Pytho
 Spark JVM RSS (in local mode the driver and the executors share this JVM) and the JVM heap in use,
 and the summed RSS of the Python worker processes.
 
-    .venv/bin/python bench/dedup_scale.py --sizes 10000 100000 1000000
-    .venv/bin/python bench/dedup_scale.py --corpus real --stages dedup shards --sizes 10000 100000 1000000
+    .venv/bin/python -m bench.dedup_scale --sizes 10000 100000 1000000
+    .venv/bin/python -m bench.dedup_scale --corpus real --stages dedup shards --sizes 10000 100000 1000000
 
 Prints one row per (size, stage) and the log-log slope of time vs N (the growth exponent); merges the
 rows into bench/results/dedup_scale.json under the corpus name.
@@ -198,11 +198,44 @@ def main() -> None:
 
 def save(path: Path, corpus: str, settings: dict, rows: list[dict]) -> None:
     """Merge this corpus's rows into the JSON results (after every row: a long run that is stopped
-    keeps what it measured)."""
+    keeps what it measured), with the tables `make bench-tables` renders into BENCHMARKS.md."""
     results = json.loads(path.read_text()) if path.exists() else {}
     results[corpus] = {"settings": settings, "rows": rows}
+    results["tables"] = tables(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def tables(results: dict) -> list[dict]:
+    """One table per corpus: a row per (N, stage) with time, rate and peak memory per process kind."""
+    out = []
+    for corpus, result in sorted(results.items()):
+        if corpus == "tables":
+            continue
+        settings = result["settings"]
+        out.append(
+            {
+                "title": f"Global stages on the default config, {corpus} corpus "
+                f"(driver memory {settings['spark.driver.memory']}, AQE {settings['spark.sql.adaptive.enabled']})",
+                "command": f"python -m bench.dedup_scale --corpus {corpus} --stages dedup shards "
+                "--sizes 10000 100000 1000000",
+                "columns": [
+                    "N", "stage", "docs in", "wall s", "docs/s", "driver Python MB", "JVM RSS MB",
+                    "JVM heap used MB", "Python workers MB", "load avg (1 min)",
+                ],
+                "rows": [
+                    [
+                        r["n"], r["stage"], r["docs_in"], r["wall_s"], r["docs_per_s"], r["peak_mb"]["driver_py"],
+                        r["peak_mb"]["jvm_rss"], r["peak_mb"]["jvm_heap"], r["peak_mb"]["workers_rss"],
+                        r.get("load_avg_1m"),
+                    ]
+                    for r in result["rows"]
+                ],
+                "notes": "Wall time on the 2-core machine while other work ran (load average in the last "
+                "column): compare rows by their growth with N, not as absolute speeds.",
+            }
+        )  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":
