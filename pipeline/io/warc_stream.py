@@ -6,6 +6,11 @@ member starts in the raw file (so a record gets the offset the Common Crawl inde
 and on a corrupt member can `resync()`: skip to the next gzip member header whose first bytes
 decompress to a WARC/ARC record header. Uncompressed files pass through unchanged.
 
+A record that did not begin at a gzip member start (plain files, whole-file gzip) has no member end to
+stop a lying Content-Length at; for those the parser sets `header_fence`: reading stops before a line
+that starts with `WARC/1.` (a record header where the block should go on), and `stopped_at_header`
+says it did.
+
 Errors are raised as `StreamError(reason)`; the record layer (pipeline/io/warc.py) turns them into
 counted BadRecords. Memory stays bounded: data is decompressed in 64 KiB steps and only the last
 `RESYNC_WINDOW` raw bytes of the current member are kept for the resync scan.
@@ -21,6 +26,7 @@ CHUNK = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 CM=deflate (RFC 1952)
 RESYNC_WINDOW = 1 << 20  # raw bytes of a bad member kept to look for the next member header in
 RECORD_STARTS = (b"WARC/", b"http:", b"https:", b"filedesc:", b"dns:")
+HEADER_AT_LINE_START = b"\nWARC/1."  # what a block of a plain WARC record cannot contain
 
 
 class StreamError(Exception):
@@ -62,12 +68,30 @@ class WarcStream:
         # that runs into the next record has a lying Content-Length. `stopped_at_fence` says it did.
         self.fenced = False
         self.stopped_at_fence = False
+        # Bytes already decompressed but held back from `_buf` while `header_fence` is on: they begin
+        # with (or may begin, if the file goes on) a record header line.
+        self._ahead = b""
+        self._line_start = False  # does the next byte released from `_ahead` begin a line?
+        self.stopped_at_header = False
+        self._header_fence = False
         self.size = _size_of(raw)  # bytes in a local file; None for a network stream
 
     # -- public reading API --------------------------------------------------------------------
     @property
     def exhausted(self) -> bool:
-        return self._raw_eof and not self._pending and self._pos >= len(self._buf)
+        return self._raw_eof and not self._pending and not self._ahead and self._pos >= len(self._buf)
+
+    @property
+    def header_fence(self) -> bool:
+        return self._header_fence
+
+    @header_fence.setter
+    def header_fence(self, on: bool) -> None:
+        """On at the start of a record block (which is a line start): no bytes past a `WARC/1.` line."""
+        self._header_fence, self.stopped_at_header = on, False
+        if on:  # bytes already buffered are checked like new ones
+            self._ahead, self._buf = self._buf[self._pos :] + self._ahead, self._buf[: self._pos]
+            self._line_start = True
 
     def position(self) -> int:
         """Offset of the next byte in the decompressed data (the file offset for plain files)."""
@@ -104,6 +128,12 @@ class WarcStream:
             n -= len(part)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def peek(self, n: int) -> bytes:
+        """The next n bytes (fewer at the end of the data), left unread."""
+        while len(self._buf) - self._pos < n and self._more():
+            pass
+        return self._buf[self._pos : self._pos + n]
+
     def skip(self, n: int) -> int:
         """Discard n bytes without holding them all; returns how many were there."""
         done = 0
@@ -119,8 +149,8 @@ class WarcStream:
         """Give up on the rest of the file (after an error nothing can be recovered from)."""
         self._raw_eof = True
         self._pending = b""
-        self._out_at += len(self._buf)
-        self._buf, self._pos = b"", 0
+        self._out_at += len(self._buf) + len(self._ahead)
+        self._buf, self._pos, self._ahead = b"", 0, b""
 
     def resync(self) -> bool:
         """After a bad gzip member: continue at the next member that starts a record. False at EOF."""
@@ -130,8 +160,8 @@ class WarcStream:
         data = bytes(self._window) + self._pending
         base = self._window_at
         start = max(self._member_at + 1 - base, 0)
-        self._out_at += len(self._buf)
-        self._buf, self._pos, self._decomp = b"", 0, None
+        self._out_at += len(self._buf) + len(self._ahead)
+        self._buf, self._pos, self._decomp, self._ahead = b"", 0, None, b""
         try:
             while True:
                 idx = data.find(GZIP_MAGIC, start)
@@ -177,10 +207,48 @@ class WarcStream:
             self._pending += self._read_raw()
 
     def _more(self) -> bool:
-        """Append decompressed bytes to the buffer; False when there are none left."""
+        """Append decompressed bytes to the buffer; False when there are none left (or a header fence
+        holds)."""
         if self._pos:  # drop what was consumed
             self._out_at += self._pos
             self._buf, self._pos = self._buf[self._pos :], 0
+        if not self._header_fence:
+            if self._ahead:
+                self._buf, self._ahead = self._buf + self._ahead, b""
+                return True
+            return self._produce()
+        while True:
+            release = self._releasable()
+            if release:
+                self._line_start = self._ahead[release - 1 : release] == b"\n"
+                self._buf, self._ahead = self._buf + self._ahead[:release], self._ahead[release:]
+                return True
+            if self.stopped_at_header:
+                return False
+            start = len(self._buf)
+            if not self._produce():  # the end of the data: nothing more can complete a header line
+                self._buf, self._ahead = self._buf + self._ahead, b""
+                return len(self._buf) > start
+            self._ahead += self._buf[start:]
+            self._buf = self._buf[:start]
+
+    def _releasable(self) -> int:
+        """How many bytes of `_ahead` may be read under the header fence: all up to the first line that
+        starts with `WARC/1.` (then `stopped_at_header`), keeping back a tail that may begin one."""
+        marker = HEADER_AT_LINE_START
+        data = (b"\n" if self._line_start else b"") + self._ahead
+        shift = len(data) - len(self._ahead)
+        at = data.find(marker)
+        if at >= 0:
+            self.stopped_at_header = True
+            return at + 1 - shift  # up to and including the newline before the header
+        for keep in range(min(len(marker) - 1, len(data)), 0, -1):
+            if marker.startswith(data[-keep:]):
+                return max(len(data) - keep - shift, 0)
+        return len(self._ahead)
+
+    def _produce(self) -> bool:
+        """Append the file's next bytes (decompressed) to the buffer; False when there are none left."""
         if not self.gzipped:
             data = self._pending or self._read_raw()
             self._pending = b""
@@ -241,7 +309,7 @@ class WarcStream:
         self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._member_at = self._pending_at
         self._window, self._window_at = bytearray(), self._pending_at
-        here = self._out_at + len(self._buf)
+        here = self._out_at + len(self._buf) + len(self._ahead)  # `_ahead` comes before the new bytes
         self._member_starts = {k: v for k, v in self._member_starts.items() if k >= self._out_at + self._pos}
         self._member_starts[here] = self._pending_at
         return True
