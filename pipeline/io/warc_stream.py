@@ -90,8 +90,8 @@ class WarcStream:
         """On at the start of a record block (which is a line start): no bytes past a `WARC/1.` line."""
         self._header_fence, self.stopped_at_header = on, False
         if on:  # bytes already buffered are checked like new ones
-            self._ahead, self._buf = self._buf[self._pos :] + self._ahead, self._buf[: self._pos]
             self._line_start = True
+            self._hold_back(self._pos)
 
     def position(self) -> int:
         """Offset of the next byte in the decompressed data (the file offset for plain files)."""
@@ -217,35 +217,39 @@ class WarcStream:
                 self._buf, self._ahead = self._buf + self._ahead, b""
                 return True
             return self._produce()
-        while True:
-            release = self._releasable()
-            if release:
-                self._line_start = self._ahead[release - 1 : release] == b"\n"
-                self._buf, self._ahead = self._buf + self._ahead[:release], self._ahead[release:]
-                return True
+        while not self._ahead:  # the usual case: check new bytes where they land, in place
             if self.stopped_at_header:
                 return False
             start = len(self._buf)
-            if not self._produce():  # the end of the data: nothing more can complete a header line
-                self._buf, self._ahead = self._buf + self._ahead, b""
-                return len(self._buf) > start
-            self._ahead += self._buf[start:]
-            self._buf = self._buf[:start]
+            if not self._produce():
+                return False
+            self._hold_back(start)
+            if len(self._buf) > start:
+                return True
+        # bytes held back earlier: release what the fence allows, or read on to decide
+        cut, self.stopped_at_header = _fence_cut(self._ahead, 0, self._line_start)
+        if cut:
+            self._line_start = self._ahead[cut - 1 : cut] == b"\n"
+            self._buf, self._ahead = self._buf + self._ahead[:cut], self._ahead[cut:]
+            return True
+        if self.stopped_at_header:
+            return False
+        start = len(self._buf)
+        if not self._produce():  # the end of the data: the held bytes cannot become a header line
+            self._buf, self._ahead = self._buf + self._ahead, b""
+            return len(self._buf) > start
+        self._ahead += self._buf[start:]  # the new bytes follow the held ones
+        self._buf = self._buf[:start]
+        return self._more()
 
-    def _releasable(self) -> int:
-        """How many bytes of `_ahead` may be read under the header fence: all up to the first line that
-        starts with `WARC/1.` (then `stopped_at_header`), keeping back a tail that may begin one."""
-        marker = HEADER_AT_LINE_START
-        data = (b"\n" if self._line_start else b"") + self._ahead
-        shift = len(data) - len(self._ahead)
-        at = data.find(marker)
-        if at >= 0:
-            self.stopped_at_header = True
-            return at + 1 - shift  # up to and including the newline before the header
-        for keep in range(min(len(marker) - 1, len(data)), 0, -1):
-            if marker.startswith(data[-keep:]):
-                return max(len(data) - keep - shift, 0)
-        return len(self._ahead)
+    def _hold_back(self, start: int) -> None:
+        """Under the header fence: keep `_buf[start:]` from a `WARC/1.` line on (or a tail that may
+        begin one) out of reach, in `_ahead`."""
+        cut, self.stopped_at_header = _fence_cut(self._buf, start, self._line_start)
+        if cut < len(self._buf):
+            self._buf, self._ahead = self._buf[:cut], self._buf[cut:] + self._ahead
+        if cut > start:
+            self._line_start = self._buf[cut - 1 : cut] == b"\n"
 
     def _produce(self) -> bool:
         """Append the file's next bytes (decompressed) to the buffer; False when there are none left."""
@@ -313,6 +317,24 @@ class WarcStream:
         self._member_starts = {k: v for k, v in self._member_starts.items() if k >= self._out_at + self._pos}
         self._member_starts[here] = self._pending_at
         return True
+
+
+def _fence_cut(data: bytes, start: int, line_start: bool) -> tuple[int, bool]:
+    """How far `data[start:]` may be read under a header fence, and whether a `WARC/1.` line stops it
+    there. `line_start`: `data[start]` begins a line. A tail that may be the beginning of such a line
+    is not readable yet: the next bytes decide."""
+    header = HEADER_AT_LINE_START[1:]
+    if line_start and data.startswith(header, start):
+        return start, True
+    at = data.find(HEADER_AT_LINE_START, start)
+    if at >= 0:
+        return at + 1, True  # up to and including the newline before the header
+    for keep in range(min(len(HEADER_AT_LINE_START) - 1, len(data) - start), 0, -1):
+        if HEADER_AT_LINE_START.startswith(data[len(data) - keep :]):
+            return len(data) - keep, False
+    if line_start and start < len(data) and header.startswith(data[start:]):
+        return start, False
+    return len(data), False
 
 
 def _starts_record(raw: bytes) -> bool:
