@@ -249,11 +249,11 @@ class _Parser:
         # Otherwise (plain files, whole-file gzip) it must not run into a record header line, and must
         # be followed by the record's end (_check_record_end).
         self.stream.fenced, self.stream.stopped_at_fence = self.record_at_member, False
-        self.stream.header_fence = not self.record_at_member
+        self.stream.header_fence = None if self.record_at_member else self.stream.position() + length
         try:
             record = self._warc_block(kind, content_type, headers, offset, length)
         finally:
-            self.stream.fenced = self.stream.header_fence = False
+            self.stream.fenced, self.stream.header_fence = False, None
         if not self.record_at_member:
             self._check_record_end()
         return record

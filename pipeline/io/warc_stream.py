@@ -7,9 +7,9 @@ and on a corrupt member can `resync()`: skip to the next gzip member header whos
 decompress to a WARC/ARC record header. Uncompressed files pass through unchanged.
 
 A record that did not begin at a gzip member start (plain files, whole-file gzip) has no member end to
-stop a lying Content-Length at; for those the parser sets `header_fence`: reading stops before a line
-that starts with `WARC/1.` (a record header where the block should go on), and `stopped_at_header`
-says it did.
+stop a lying Content-Length at; for those the parser sets `header_fence` to where the block should end:
+reading stops before a line inside it that starts with `WARC/1.` (a record header where the block
+should go on), and `stopped_at_header` says it did.
 
 Errors are raised as `StreamError(reason)`; the record layer (pipeline/io/warc.py) turns them into
 counted BadRecords. Memory stays bounded: data is decompressed in 64 KiB steps and only the last
@@ -73,7 +73,7 @@ class WarcStream:
         self._ahead = b""
         self._line_start = False  # does the next byte released from `_ahead` begin a line?
         self.stopped_at_header = False
-        self._header_fence = False
+        self._header_fence: int | None = None
         self.size = _size_of(raw)  # bytes in a local file; None for a network stream
 
     # -- public reading API --------------------------------------------------------------------
@@ -82,14 +82,15 @@ class WarcStream:
         return self._raw_eof and not self._pending and not self._ahead and self._pos >= len(self._buf)
 
     @property
-    def header_fence(self) -> bool:
+    def header_fence(self) -> int | None:
         return self._header_fence
 
     @header_fence.setter
-    def header_fence(self, on: bool) -> None:
-        """On at the start of a record block (which is a line start): no bytes past a `WARC/1.` line."""
-        self._header_fence, self.stopped_at_header = on, False
-        if on:  # bytes already buffered are checked like new ones
+    def header_fence(self, block_end: int | None) -> None:
+        """Set at the start of a record block (a line start) to the offset where the block should end:
+        no bytes past a `WARC/1.` line that begins before it. None: no fence."""
+        self._header_fence, self.stopped_at_header = block_end, False
+        if block_end is not None:  # bytes already buffered are checked like new ones
             self._line_start = True
             self._hold_back(self._pos)
 
@@ -212,7 +213,7 @@ class WarcStream:
         if self._pos:  # drop what was consumed
             self._out_at += self._pos
             self._buf, self._pos = self._buf[self._pos :], 0
-        if not self._header_fence:
+        if self._header_fence is None:
             if self._ahead:
                 self._buf, self._ahead = self._buf + self._ahead, b""
                 return True
@@ -227,7 +228,10 @@ class WarcStream:
             if len(self._buf) > start:
                 return True
         # bytes held back earlier: release what the fence allows, or read on to decide
-        cut, self.stopped_at_header = _fence_cut(self._ahead, 0, self._line_start)
+        ahead_at = self._out_at + len(self._buf)
+        cut, self.stopped_at_header = _fence_cut(
+            self._ahead, 0, self._line_start, self._header_fence - ahead_at
+        )
         if cut:
             self._line_start = self._ahead[cut - 1 : cut] == b"\n"
             self._buf, self._ahead = self._buf + self._ahead[:cut], self._ahead[cut:]
@@ -245,7 +249,8 @@ class WarcStream:
     def _hold_back(self, start: int) -> None:
         """Under the header fence: keep `_buf[start:]` from a `WARC/1.` line on (or a tail that may
         begin one) out of reach, in `_ahead`."""
-        cut, self.stopped_at_header = _fence_cut(self._buf, start, self._line_start)
+        end = self._header_fence - self._out_at
+        cut, self.stopped_at_header = _fence_cut(self._buf, start, self._line_start, end)
         if cut < len(self._buf):
             self._buf, self._ahead = self._buf[:cut], self._buf[cut:] + self._ahead
         if cut > start:
@@ -319,16 +324,21 @@ class WarcStream:
         return True
 
 
-def _fence_cut(data: bytes, start: int, line_start: bool) -> tuple[int, bool]:
-    """How far `data[start:]` may be read under a header fence, and whether a `WARC/1.` line stops it
-    there. `line_start`: `data[start]` begins a line. A tail that may be the beginning of such a line
-    is not readable yet: the next bytes decide."""
+def _fence_cut(data: bytes, start: int, line_start: bool, end: int) -> tuple[int, bool]:
+    """How far `data[start:]` may be read under a header fence whose block ends at `data[end]`, and
+    whether a `WARC/1.` line beginning before `end` stops it there. `line_start`: `data[start]` begins
+    a line. A tail that may be the beginning of such a line is not readable yet: the next bytes decide."""
     header = HEADER_AT_LINE_START[1:]
+    if start >= end:  # past the block: the next record's header is expected here
+        return len(data), False
     if line_start and data.startswith(header, start):
         return start, True
-    at = data.find(HEADER_AT_LINE_START, start)
+    # an occurrence counts if its `W` lies before `end`: it starts at most at end - 2
+    at = data.find(HEADER_AT_LINE_START, start, end - 2 + len(HEADER_AT_LINE_START))
     if at >= 0:
         return at + 1, True  # up to and including the newline before the header
+    if len(data) >= end - 2 + len(HEADER_AT_LINE_START):  # every occurrence that counts was visible
+        return len(data), False
     for keep in range(min(len(HEADER_AT_LINE_START) - 1, len(data) - start), 0, -1):
         if HEADER_AT_LINE_START.startswith(data[len(data) - keep :]):
             return len(data) - keep, False
