@@ -229,6 +229,44 @@ def test_two_nodes_train_and_survive_losing_the_worker_node(cluster, tmp_path):
     )
 
 
+def test_sigterm_to_a_trainer_on_a_cluster_only_disconnects(cluster, tmp_path):
+    """The cluster is the user's: a stopped trainer leaves every node running and its CPUs free again."""
+    out = tmp_path / "run"
+    write_demo_shards(out, docs_per_domain=20)
+    config = tmp_path / "train.yaml"  # many steps, nothing slow between them: it is still training when hit
+    config.write_text("train:\n  max_epochs: 100000\n  eval_every: 100000\n  ckpt_every: 100000\n")
+    log = tmp_path / "train.log"
+    with log.open("w") as f:
+        proc = _train(
+            cluster, out, "--config", str(config), "--preset", "tiny", "--steps", "5000", "--workers", "2",
+            "--threads", "1", "--log-every", "1", stdout=subprocess.DEVNULL, stderr=f,
+        )  # fmt: skip
+    try:
+        _wait(lambda: _metrics(out) or proc.poll() is not None, 240, "a training step")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)  # TimeoutExpired fails the test
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    last = log.read_text().strip().splitlines()[-1]
+    assert code == 128 + signal.SIGTERM, last
+    assert last == "FAILED: interrupted by SIGTERM: training stopped, disconnected from the Ray cluster"
+    assert all(node.proc.poll() is None for node in cluster["nodes"])  # `ray start --block` still runs
+    # the cluster still takes drivers, and the trainer's workers are gone: both CPUs are free again
+    code = (
+        "import sys, time, ray; ray.init(address=sys.argv[1]); deadline = time.monotonic() + 60\n"
+        "while ray.available_resources().get('CPU', 0) < 2 and time.monotonic() < deadline: time.sleep(0.5)\n"
+        "print(ray.available_resources().get('CPU', 0))"
+    )
+    check = subprocess.run(
+        [sys.executable, "-c", code, cluster["address"]], env=cluster["env"], cwd=REPO,
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert float(check.stdout.strip().splitlines()[-1]) == 2.0
+
+
 def _last_stderr_line(proc: subprocess.Popen) -> str:
     _, err = proc.communicate(timeout=120)
     return err.strip().splitlines()[-1]

@@ -8,6 +8,7 @@ import gzip
 import io
 import re
 
+import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -100,3 +101,52 @@ def test_every_response_record_is_one_row_under_mixed_damage(tmp_path):
         "not_http_response",
         "truncated_file",
     ]
+
+
+# Plain files (and whole-file gzip, one stream) have no member end to stop at: the reader checks that a
+# block neither holds a `WARC/1.` line nor is followed by anything but blank lines and the next record.
+def _one_stream(tmp_path, name: str, records: list[bytes], whole_file_gzip: bool):
+    data = b"".join(records)
+    path = tmp_path / (name + (".warc.gz" if whole_file_gzip else ".warc"))
+    path.write_bytes(gzip.compress(data, mtime=0) if whole_file_gzip else data)
+    return path
+
+
+@pytest.mark.parametrize("whole_file_gzip", [False, True], ids=["plain", "whole-file-gzip"])
+def test_length_swallowing_the_next_record_in_one_stream_keeps_the_next(tmp_path, whole_file_gzip):
+    records = [_record(i) for i in range(N)]
+    records[1] = _with_length(records[1], _length(records[1]) + len(records[2]))
+    rows = _rows(_one_stream(tmp_path, "swallow", records, whole_file_gzip))
+    assert rows == ["0", "bad_content_length", "2", "3", "4"]
+
+
+@pytest.mark.parametrize("whole_file_gzip", [False, True], ids=["plain", "whole-file-gzip"])
+def test_length_ending_inside_the_block_is_one_rejected_row(tmp_path, whole_file_gzip):
+    records = [_record(i) for i in range(N)]
+    records[2] = _with_length(records[2], _length(records[2]) - 30)  # the last 30 body bytes left over
+    rows = _rows(_one_stream(tmp_path, "short", records, whole_file_gzip))
+    assert rows == ["0", "1", "bad_content_length", "3", "4"]
+
+
+@pytest.mark.parametrize("cut", [5, 8, 14])
+def test_length_reaching_into_the_next_header_line_is_caught(tmp_path, cut):
+    """The block ends 1, 4 or 10 bytes into the next record's `WARC/1.0` line (past its CRLF CRLF)."""
+    records = [_record(i) for i in range(N)]
+    records[0] = _with_length(records[0], _length(records[0]) + cut)
+    rows = _rows(_one_stream(tmp_path, f"cut{cut}", records, whole_file_gzip=False))
+    assert rows == ["bad_content_length", "1", "2", "3", "4"]
+
+
+def test_every_response_record_of_a_plain_file_is_one_row_under_mixed_damage(tmp_path):
+    records = [_record(i) for i in range(12)]
+    records[1] = _with_length(records[1], HUGE)
+    records[3] = _with_length(records[3], _length(records[3]) - 7)
+    records[4] = _with_length(records[4], _length(records[4]) + len(records[5]) + len(records[6]))
+    records[8] = _record(8, warc_content_type="text/dns")
+    records[9] = _with_length(records[9], _length(records[9]) + len(records[10]) // 2)
+    rows = _rows(_one_stream(tmp_path, "mixed", records, whole_file_gzip=False))
+    assert len(rows) == len(records), rows
+    assert rows == [
+        "0", "bad_content_length", "2", "bad_content_length", "bad_content_length", "5", "6", "7",
+        "not_http_response", "bad_content_length", "10", "11",
+    ]  # fmt: skip

@@ -14,6 +14,7 @@ Flags override the `train:` section of the config (configs/default.yaml merged w
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pipeline import layout
@@ -167,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"FAILED: {problem}", file=sys.stderr)
         return 1
+    from trainer.interrupt import run_on_ray
+    from trainer.train import local_cpus
+
     if args.command == "train":
         from trainer.train import fit as ray_fit
         from trainer.train import loop_config
@@ -182,13 +186,17 @@ def main(argv: list[str] | None = None) -> int:
             init_from=args.init_from,
             replay=args.replay,
         )
-        result = ray_fit(
-            config,
-            workers=workers,
-            gpu=gpu,
-            address=args.address,
-            max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
-            keep_checkpoints=t["keep_checkpoints"],
+        result = run_on_ray(
+            lambda: ray_fit(
+                config,
+                workers=workers,
+                gpu=gpu,
+                address=args.address,
+                max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
+                keep_checkpoints=t["keep_checkpoints"],
+            ),
+            args.address,
+            num_cpus=local_cpus(workers),
         )
         print(
             f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}"
@@ -196,8 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from trainer.proxies import fit_mixture
 
-    weights_path = fit_mixture(
-        cfg, args.out, overrides, workers=workers, gpu=gpu, address=args.address, proposals=args.proposals
+    weights_path = run_on_ray(
+        lambda: fit_mixture(
+            cfg, args.out, overrides, workers=workers, gpu=gpu, address=args.address, proposals=args.proposals
+        ),
+        args.address,
+        num_cpus=local_cpus(workers),
     )
     print(f"fitted weights -> {weights_path}")
     return 0
@@ -217,14 +229,22 @@ def _shards_problem(out: str) -> str | None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """`main`, with a cluster that cannot be used reported on one line (exit 2) instead of a traceback."""
+    """`main`, with a cluster that cannot be used reported on one line (exit 2) instead of a traceback,
+    and SIGTERM/SIGINT ending the run on one line (exit 128 + the signal) once Ray is stopped."""
     from trainer.cluster import ClusterConnectError
+    from trainer.interrupt import Interrupted
 
     try:
         return main(argv)
     except ClusterConnectError as exc:
         print(f"ray cluster error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # the training thread may still sit in Ray's client code, which an orderly interpreter exit can abort
+        os._exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -34,20 +34,21 @@ class ClusterConnectError(RuntimeError):
     """The trainer cannot use the Ray cluster it was pointed at; the message is one line."""
 
 
-def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
-    """Start or join Ray for this process (a no-op if Ray is already initialised)."""
+def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
+    """Start or join Ray for this process (a no-op if Ray is already initialised); True if this call
+    started a new local instance (whose processes are then this process's to stop)."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     from_env = not address and bool(os.environ.get("RAY_ADDRESS"))
     address = address or os.environ.get("RAY_ADDRESS") or LOCAL
     if address == LOCAL:
         ray.init(address=LOCAL, num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
-        return
+        return True
     if address == "auto":  # Ray's own discovery, asked for explicitly
         ray.init(address=address, log_to_driver=True)
-        return
+        return False
     try:
         gcs_address = check_cluster(address)
     except ClusterConnectError as exc:
@@ -57,6 +58,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClusterConnectError(f"cannot join the Ray cluster at {gcs_address}: {first}") from exc
+    return False
 
 
 def parse_address(address: str) -> tuple[str, int]:

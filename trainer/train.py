@@ -69,6 +69,11 @@ def pre_decay_dir(out: str | Path, run_name: str) -> Path:
     return Path(out).resolve() / "train" / "pre_decay" / run_name
 
 
+def local_cpus(workers: int) -> int:
+    """CPUs of a local Ray instance for `workers` training workers (one each, and never fewer than 2)."""
+    return max(2, workers)
+
+
 def fit(
     config: dict,
     *,
@@ -79,7 +84,7 @@ def fit(
     keep_checkpoints: int = 2,
 ):
     """Run (or resume) one training on Ray; returns the `ray.train.Result`."""
-    connect(address, num_cpus=max(2, workers))  # first: a bad --address fails before the heavy imports
+    connect(address, num_cpus=local_cpus(workers))  # first: a bad --address fails before the heavy imports
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 

@@ -9,6 +9,10 @@ revisit and conversion records are skipped silently: a WET file's `conversion` r
 crawler extracted, not HTML, and WAT files hold only metadata, so both yield nothing.
 
 Recovery, so one bad record never loses the good ones around it:
+- a Content-Length that does not fit the record: in per-record gzip, a block that runs past its gzip
+  member; otherwise a block with a `WARC/1.` line in it, or one not followed by blank lines and then
+  the next record or the end of the file. The record is rejected (bad_content_length) and reading
+  goes on at the next record header, so a record a lying length swallows is still read;
 - a gzip member that fails to decompress: skip to the next gzip member header (`\\x1f\\x8b\\x08`)
   whose first bytes decompress to a record header, and go on from there;
 - a malformed header (a bad Content-Length, a non-WARC line where a record should start): skip lines
@@ -30,14 +34,16 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from pipeline.io.warc_dates import parse_warc_date
 from pipeline.io.warc_http import decode_body, parse_http_head
 from pipeline.io.warc_stream import StreamError, WarcStream, open_input
 
 DEFAULT_MAX_PAYLOAD_BYTES = 5_000_000
 MAX_HEADER_LINES = 1000  # more WARC header lines than this is garbage, not a header
 MAX_LINE_BYTES = 65536
+RECORD_END_PEEK = 64  # bytes looked at after a block for the record's end (blank lines, then WARC/)
 
 _WARC_VERSION = re.compile(rb"^WARC/\d+\.\d+\r?\n?$")
 _ARC_HEADER = re.compile(rb"^(https?|dns|ftp|filedesc):\S*( \S+)* -?\d+\r?\n?$")
@@ -109,47 +115,6 @@ def doc_id_for(record_id: str | None, url: str, fetch_time: datetime | None) -> 
     """Stable document id: sha1 of the WARC-Record-ID, or of URL + fetch time when there is none."""
     key = record_id if record_id else f"{url} {fetch_time.isoformat() if fetch_time else ''}"
     return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-
-
-_DATE = re.compile(
-    r"(\d{4})-?(\d{2})-?(\d{2})\d*(?:[T ]?(\d{2}):?(\d{2})(?::?(\d{2}))?)?(Z|[+-]\d{2}:?\d{2})?"
-)
-
-
-def parse_warc_date(value: str | None) -> datetime | None:
-    """WARC-Date (ISO 8601) or ARC date (14 digits) as a UTC datetime; None if hopeless.
-
-    Tolerates the odd forms real archives hold: ClueWeb09's "2008-10-294T05:21:46-0700" (an extra
-    day digit, dropped), 18-digit ARC dates, fractional seconds, missing time or zone (taken as UTC).
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit() and len(value) >= 8:  # ARC: YYYYMMDDhhmmss, sometimes longer
-        digits = (value[:14] + "000000")[:14]
-        try:
-            return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-        except ValueError:
-            return None
-    try:
-        dt = datetime.fromisoformat(value)
-        return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
-    except ValueError:
-        pass
-    m = _DATE.match(value)
-    if not m:
-        return None
-    y, mo, d, h, mi, s, zone = m.groups()
-    try:
-        dt = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), tzinfo=UTC)
-    except ValueError:
-        return None
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        hours, minutes = int(zone[1:3]), int(zone[-2:])
-        dt = dt.replace(tzinfo=None) - sign * (datetime(1, 1, 1, hours, minutes) - datetime(1, 1, 1))
-        dt = dt.replace(tzinfo=UTC)
-    return dt
 
 
 def iter_records(
@@ -281,26 +246,46 @@ class _Parser:
         content_type = headers.get("content-type", "")
         self._check_length(length)
         # Per-record gzip (Common Crawl): the block must end inside the member the record began in.
+        # Otherwise (plain files, whole-file gzip) it must not run into a record header line, and must
+        # be followed by the record's end (_check_record_end).
         self.stream.fenced, self.stream.stopped_at_fence = self.record_at_member, False
+        self.stream.header_fence = None if self.record_at_member else self.stream.position() + length
         try:
-            if kind != "response":  # not an HTML source (see module docstring)
-                self._skip_block(length)
-                return None
-            if not content_type.lower().startswith("application/http"):
-                self._skip_block(length)  # a response record, so a row: counted, not dropped unseen
-                return BadRecord(
-                    self.path, offset, "not_http_response", f"Content-Type {content_type[:60]!r}", self.crawl
-                )
-            return self._http_response(
-                offset,
-                length,
-                url=headers.get("warc-target-uri", "").strip().strip("<>"),
-                date=headers.get("warc-date"),
-                record_id=headers.get("warc-record-id"),
-                truncated=bool(headers.get("warc-truncated")),
-            )
+            record = self._warc_block(kind, content_type, headers, offset, length)
         finally:
-            self.stream.fenced = False
+            self.stream.fenced, self.stream.header_fence = False, None
+        if not self.record_at_member:
+            self._check_record_end()
+        return record
+
+    def _warc_block(self, kind: str, content_type: str, headers: dict, offset: int, length: int):
+        if kind != "response":  # not an HTML source (see module docstring)
+            self._skip_block(length)
+            return None
+        if not content_type.lower().startswith("application/http"):
+            self._skip_block(length)  # a response record, so a row: counted, not dropped unseen
+            return BadRecord(
+                self.path, offset, "not_http_response", f"Content-Type {content_type[:60]!r}", self.crawl
+            )
+        return self._http_response(
+            offset,
+            length,
+            url=headers.get("warc-target-uri", "").strip().strip("<>"),
+            date=headers.get("warc-date"),
+            record_id=headers.get("warc-record-id"),
+            truncated=bool(headers.get("warc-truncated")),
+        )
+
+    def _check_record_end(self) -> None:
+        """After a block: blank lines (the record's CRLF CRLF), then the next record or the end of the
+        file. Anything else means the Content-Length ended the block early."""
+        after = self.stream.peek(RECORD_END_PEEK)
+        rest = after.lstrip(b"\r\n\t \x00")
+        if rest and not rest.startswith(b"WARC/"):
+            raise _BadInput(
+                "bad_content_length",
+                f"Content-Length ends the block before the record ends ({after[:24]!r} follows it)",
+            )
 
     def _check_length(self, length: int) -> None:
         """A plain file's record cannot be longer than what is left of the file."""
@@ -321,6 +306,10 @@ class _Parser:
         if self.stream.stopped_at_fence:
             return _BadInput(
                 "bad_content_length", f"Content-Length runs past the gzip member of the record ({where})"
+            )
+        if self.stream.stopped_at_header:
+            return _BadInput(
+                "bad_content_length", f"Content-Length runs into the next record's header ({where})"
             )
         return StreamError("truncated_file", f"file ends inside {where}")
 

@@ -6,6 +6,11 @@ member starts in the raw file (so a record gets the offset the Common Crawl inde
 and on a corrupt member can `resync()`: skip to the next gzip member header whose first bytes
 decompress to a WARC/ARC record header. Uncompressed files pass through unchanged.
 
+A record that did not begin at a gzip member start (plain files, whole-file gzip) has no member end to
+stop a lying Content-Length at; for those the parser sets `header_fence` to where the block should end:
+reading stops before a line inside it that starts with `WARC/1.` (a record header where the block
+should go on), and `stopped_at_header` says it did.
+
 Errors are raised as `StreamError(reason)`; the record layer (pipeline/io/warc.py) turns them into
 counted BadRecords. Memory stays bounded: data is decompressed in 64 KiB steps and only the last
 `RESYNC_WINDOW` raw bytes of the current member are kept for the resync scan.
@@ -21,6 +26,7 @@ CHUNK = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 CM=deflate (RFC 1952)
 RESYNC_WINDOW = 1 << 20  # raw bytes of a bad member kept to look for the next member header in
 RECORD_STARTS = (b"WARC/", b"http:", b"https:", b"filedesc:", b"dns:")
+HEADER_AT_LINE_START = b"\nWARC/1."  # what a block of a plain WARC record cannot contain
 
 
 class StreamError(Exception):
@@ -62,12 +68,31 @@ class WarcStream:
         # that runs into the next record has a lying Content-Length. `stopped_at_fence` says it did.
         self.fenced = False
         self.stopped_at_fence = False
+        # Bytes already decompressed but held back from `_buf` while `header_fence` is on: they begin
+        # with (or may begin, if the file goes on) a record header line.
+        self._ahead = b""
+        self._line_start = False  # does the next byte released from `_ahead` begin a line?
+        self.stopped_at_header = False
+        self._header_fence: int | None = None
         self.size = _size_of(raw)  # bytes in a local file; None for a network stream
 
     # -- public reading API --------------------------------------------------------------------
     @property
     def exhausted(self) -> bool:
-        return self._raw_eof and not self._pending and self._pos >= len(self._buf)
+        return self._raw_eof and not self._pending and not self._ahead and self._pos >= len(self._buf)
+
+    @property
+    def header_fence(self) -> int | None:
+        return self._header_fence
+
+    @header_fence.setter
+    def header_fence(self, block_end: int | None) -> None:
+        """Set at the start of a record block (a line start) to the offset where the block should end:
+        no bytes past a `WARC/1.` line that begins before it. None: no fence."""
+        self._header_fence, self.stopped_at_header = block_end, False
+        if block_end is not None:  # bytes already buffered are checked like new ones
+            self._line_start = True
+            self._hold_back(self._pos)
 
     def position(self) -> int:
         """Offset of the next byte in the decompressed data (the file offset for plain files)."""
@@ -104,6 +129,12 @@ class WarcStream:
             n -= len(part)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def peek(self, n: int) -> bytes:
+        """The next n bytes (fewer at the end of the data), left unread."""
+        while len(self._buf) - self._pos < n and self._more():
+            pass
+        return self._buf[self._pos : self._pos + n]
+
     def skip(self, n: int) -> int:
         """Discard n bytes without holding them all; returns how many were there."""
         done = 0
@@ -119,8 +150,8 @@ class WarcStream:
         """Give up on the rest of the file (after an error nothing can be recovered from)."""
         self._raw_eof = True
         self._pending = b""
-        self._out_at += len(self._buf)
-        self._buf, self._pos = b"", 0
+        self._out_at += len(self._buf) + len(self._ahead)
+        self._buf, self._pos, self._ahead = b"", 0, b""
 
     def resync(self) -> bool:
         """After a bad gzip member: continue at the next member that starts a record. False at EOF."""
@@ -130,8 +161,8 @@ class WarcStream:
         data = bytes(self._window) + self._pending
         base = self._window_at
         start = max(self._member_at + 1 - base, 0)
-        self._out_at += len(self._buf)
-        self._buf, self._pos, self._decomp = b"", 0, None
+        self._out_at += len(self._buf) + len(self._ahead)
+        self._buf, self._pos, self._decomp, self._ahead = b"", 0, None, b""
         try:
             while True:
                 idx = data.find(GZIP_MAGIC, start)
@@ -177,10 +208,56 @@ class WarcStream:
             self._pending += self._read_raw()
 
     def _more(self) -> bool:
-        """Append decompressed bytes to the buffer; False when there are none left."""
+        """Append decompressed bytes to the buffer; False when there are none left (or a header fence
+        holds)."""
         if self._pos:  # drop what was consumed
             self._out_at += self._pos
             self._buf, self._pos = self._buf[self._pos :], 0
+        if self._header_fence is None:
+            if self._ahead:
+                self._buf, self._ahead = self._buf + self._ahead, b""
+                return True
+            return self._produce()
+        while not self._ahead:  # the usual case: check new bytes where they land, in place
+            if self.stopped_at_header:
+                return False
+            start = len(self._buf)
+            if not self._produce():
+                return False
+            self._hold_back(start)
+            if len(self._buf) > start:
+                return True
+        # bytes held back earlier: release what the fence allows, or read on to decide
+        ahead_at = self._out_at + len(self._buf)
+        cut, self.stopped_at_header = _fence_cut(
+            self._ahead, 0, self._line_start, self._header_fence - ahead_at
+        )
+        if cut:
+            self._line_start = self._ahead[cut - 1 : cut] == b"\n"
+            self._buf, self._ahead = self._buf + self._ahead[:cut], self._ahead[cut:]
+            return True
+        if self.stopped_at_header:
+            return False
+        start = len(self._buf)
+        if not self._produce():  # the end of the data: the held bytes cannot become a header line
+            self._buf, self._ahead = self._buf + self._ahead, b""
+            return len(self._buf) > start
+        self._ahead += self._buf[start:]  # the new bytes follow the held ones
+        self._buf = self._buf[:start]
+        return self._more()
+
+    def _hold_back(self, start: int) -> None:
+        """Under the header fence: keep `_buf[start:]` from a `WARC/1.` line on (or a tail that may
+        begin one) out of reach, in `_ahead`."""
+        end = self._header_fence - self._out_at
+        cut, self.stopped_at_header = _fence_cut(self._buf, start, self._line_start, end)
+        if cut < len(self._buf):
+            self._buf, self._ahead = self._buf[:cut], self._buf[cut:] + self._ahead
+        if cut > start:
+            self._line_start = self._buf[cut - 1 : cut] == b"\n"
+
+    def _produce(self) -> bool:
+        """Append the file's next bytes (decompressed) to the buffer; False when there are none left."""
         if not self.gzipped:
             data = self._pending or self._read_raw()
             self._pending = b""
@@ -241,10 +318,33 @@ class WarcStream:
         self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._member_at = self._pending_at
         self._window, self._window_at = bytearray(), self._pending_at
-        here = self._out_at + len(self._buf)
+        here = self._out_at + len(self._buf) + len(self._ahead)  # `_ahead` comes before the new bytes
         self._member_starts = {k: v for k, v in self._member_starts.items() if k >= self._out_at + self._pos}
         self._member_starts[here] = self._pending_at
         return True
+
+
+def _fence_cut(data: bytes, start: int, line_start: bool, end: int) -> tuple[int, bool]:
+    """How far `data[start:]` may be read under a header fence whose block ends at `data[end]`, and
+    whether a `WARC/1.` line beginning before `end` stops it there. `line_start`: `data[start]` begins
+    a line. A tail that may be the beginning of such a line is not readable yet: the next bytes decide."""
+    header = HEADER_AT_LINE_START[1:]
+    if start >= end:  # past the block: the next record's header is expected here
+        return len(data), False
+    if line_start and data.startswith(header, start):
+        return start, True
+    # an occurrence counts if its `W` lies before `end`: it starts at most at end - 2
+    at = data.find(HEADER_AT_LINE_START, start, end - 2 + len(HEADER_AT_LINE_START))
+    if at >= 0:
+        return at + 1, True  # up to and including the newline before the header
+    if len(data) >= end - 2 + len(HEADER_AT_LINE_START):  # every occurrence that counts was visible
+        return len(data), False
+    for keep in range(min(len(HEADER_AT_LINE_START) - 1, len(data) - start), 0, -1):
+        if HEADER_AT_LINE_START.startswith(data[len(data) - keep :]):
+            return len(data) - keep, False
+    if line_start and start < len(data) and header.startswith(data[start:]):
+        return start, False
+    return len(data), False
 
 
 def _starts_record(raw: bytes) -> bool:
