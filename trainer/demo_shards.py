@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mixing.budget import DEFAULT_E_MAX
 from pipeline import layout
 from pipeline.files import sha256_file
 from pipeline.shards.megatron import IndexedDatasetWriter, bin_path, idx_path
@@ -107,7 +108,7 @@ def write_demo_shards(
             "weights": {d: w / total for d, w in domains.items()},
             "epochs": {d: 1.0 for d in domains},
             "token_budget": sum(s["tokens"] for s in per_domain.values()),
-            "e_max": 4.0,
+            "e_max": DEFAULT_E_MAX,
         },
         "domains": per_domain,
         "anneal": {"hq_weight": hq_weight},
