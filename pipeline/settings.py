@@ -413,13 +413,6 @@ class TrainSettings(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (
-    RunSettings,
-    SparkSettings,
-    ExtractSettings,
-    FilterSettings,
-    QualitySettings,
-    DedupSettings,
-    DecontamSettings,
-    MixSettings,
-    TrainSettings,
-)
+    RunSettings, SparkSettings, ExtractSettings, FilterSettings, QualitySettings, DedupSettings,
+    DecontamSettings, MixSettings, TrainSettings,
+)  # fmt: skip

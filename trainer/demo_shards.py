@@ -15,6 +15,7 @@ import numpy as np
 
 from mixing.budget import DEFAULT_E_MAX
 from pipeline import layout
+from pipeline.config import default
 from pipeline.files import sha256_file
 from pipeline.shards.megatron import IndexedDatasetWriter, bin_path, idx_path
 
@@ -50,7 +51,7 @@ def write_demo_shards(
     anneal_docs: int = 12,
     val_docs: int = 6,
     doc_len: tuple[int, int] = (20, 200),
-    hq_weight: float = 0.5,
+    hq_weight: float | None = None,  # None: mix.shards.anneal_hq_weight of configs/default.yaml
     seed: int = 0,
     disjoint_vocab: bool = False,
 ) -> Path:
@@ -111,7 +112,7 @@ def write_demo_shards(
             "e_max": DEFAULT_E_MAX,
         },
         "domains": per_domain,
-        "anneal": {"hq_weight": hq_weight},
+        "anneal": {"hq_weight": default("mix.shards.anneal_hq_weight") if hq_weight is None else hq_weight},
         "shards": entries,
     }
     layout.manifest_path(shards).write_text(json.dumps(manifest, indent=2))
