@@ -401,6 +401,7 @@ class TrainSettings(Section):
     eval_windows: int
     ckpt_every: int
     ckpt_every_min: float | None
+    ckpt_async: bool
     keep_checkpoints: int
     max_failures: int
     run_name: str
