@@ -29,7 +29,7 @@ def wiki_refs(args) -> int:
     articles = 0
     for article in iter_articles(args.input):
         articles += 1
-        urls.update(reference_urls(article.get("wikitext", ""), refs_only=args.refs_only))
+        urls.update(reference_urls(article.get("wikitext") or "", refs_only=args.refs_only))
     Path(args.output).write_text("".join(u + "\n" for u in sorted(urls)))
     if args.domains:
         counts = Counter(registered_domain(url_host(u)) for u in urls)

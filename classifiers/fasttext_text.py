@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import re
 
-DEFAULT_MAX_WORDS = 1000  # tokens kept per document; the head of a page carries its style
+from pipeline.config import default
+
+# tokens kept per document (the head of a page carries its style): quality.max_words in configs/default.yaml
+DEFAULT_MAX_WORDS = int(default("quality.max_words"))
 _DIGIT = re.compile(r"\d")
 # A token is a run of word characters, or a single non-space, non-word character (punctuation).
 _TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -188,12 +188,15 @@ def pareto_draws(doc_ids, alpha: float, seed: int) -> np.ndarray:
     return (1.0 - u) ** (-1.0 / alpha) - 1.0
 
 
-def select(scores, mode: str, *, threshold=0.5, cutoff=None, doc_ids=None, alpha=9.0, seed=0) -> np.ndarray:
-    """Boolean keep-mask for `scores` under a selection mode (see the module docstring)."""
+def select(scores, mode: str, *, threshold=None, cutoff=None, doc_ids=None, alpha=None, seed=0) -> np.ndarray:
+    """Boolean keep-mask for `scores` under a selection mode (see the module docstring). `threshold` and
+    `alpha` are `quality.threshold` / `quality.pareto_alpha`, needed by their modes (defaults in the YAML)."""
     scores = np.asarray(scores, dtype=np.float64)
     if mode == "none":
         return np.ones(len(scores), dtype=bool)
     if mode == "threshold":
+        if threshold is None:
+            raise ValueError("threshold selection needs quality.threshold")
         return scores >= threshold
     if mode == "top_fraction":
         if cutoff is None:
@@ -202,6 +205,8 @@ def select(scores, mode: str, *, threshold=0.5, cutoff=None, doc_ids=None, alpha
     if mode == "pareto":
         if doc_ids is None:
             raise ValueError("pareto selection needs doc_ids to seed each document's draw")
+        if alpha is None:
+            raise ValueError("pareto selection needs quality.pareto_alpha")
         return pareto_draws(doc_ids, alpha, seed) > 1.0 - scores
     raise ValueError(f"unknown selection mode {mode!r}; expected one of {SELECTION_MODES}")
 

@@ -165,7 +165,7 @@ def iter_dump_articles(path: str | Path) -> Iterator[dict]:
                     yield {
                         "id": page.get("id"),
                         "title": page.get("title"),
-                        "wikitext": page.get("wikitext", ""),
+                        "wikitext": page.get("wikitext") or "",
                     }
                 page = {}
                 elem.clear()
@@ -185,4 +185,4 @@ def iter_articles(path: str | Path) -> Iterator[dict]:
 
 def article_text(article: dict) -> str:
     """The article's plain text: the jsonl's ready-made `text` when present, else our rendering."""
-    return article.get("text") or wikitext_to_text(article.get("wikitext", ""))
+    return article.get("text") or wikitext_to_text(article.get("wikitext") or "")

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
 from typing import Any
+
+from pipeline.settings import SparkSettings
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +78,21 @@ def get_spark(cfg: dict[str, Any] | None = None, master: str | None = None, app_
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
-    from pipeline.config import load_config
-
-    spark_cfg = {**load_config()["spark"], **(cfg or {}).get("spark", {})}  # a partial cfg keeps the defaults
+    spark_settings = SparkSettings.from_config(cfg)  # a partial cfg keeps the YAML defaults
+    spark_cfg = dataclasses.asdict(spark_settings)
     conf = SparkConf()  # under spark-submit this already holds --master and --conf values
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
     elif not conf.contains("spark.master"):
-        master = spark_cfg.get("master", "local[*]")
+        master = spark_settings.master
         builder = builder.master(master)
     else:
         master = conf.get("spark.master")
     settings = {
         **shuffle_settings(spark_cfg),
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.execution.arrow.maxRecordsPerBatch": str(spark_cfg.get("arrow_batch_rows", 256)),
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(spark_settings.arrow_batch_rows),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # We write our own _SUCCESS marker once kept, rejected and stats are all in place.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",

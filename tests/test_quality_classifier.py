@@ -126,7 +126,7 @@ def test_select_modes():
         True,
     ]
     assert top_fraction_cutoff([], 0.1) == float("inf")
-    keep = select(scores, "pareto", doc_ids=["a", "b", "c", "d"], seed=1)
+    keep = select(scores, "pareto", doc_ids=["a", "b", "c", "d"], alpha=9.0, seed=1)
     assert keep[3]  # score 1: the draw (> 0) always beats 1 - score = 0
     with pytest.raises(ValueError):
         select(scores, "top_fraction")

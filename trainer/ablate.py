@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from mixing.budget import DEFAULT_E_MAX
 from pipeline import layout
 from pipeline.decontam.evalsets import EvalItem
 from pipeline.decontam.ngrams import NgramRule, build_index
@@ -84,7 +83,7 @@ def make_plan(
         name = _run_name(path, names)
         names.add(name)
         manifest = load_manifest(path / "shards")
-        e_max = float(manifest.get("mixture", {}).get("e_max") or DEFAULT_E_MAX)
+        e_max = float(manifest["mixture"]["e_max"])  # mix.e_max of the run that wrote the shards
         infos.append(
             {"name": name, "path": str(path.resolve()), "train_tokens": train_tokens(path), "e_max": e_max}
         )

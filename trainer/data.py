@@ -96,7 +96,7 @@ class SourceSlice:
 def sources_by_split(shards_dir: str | Path, manifest: dict, split: str) -> dict[str, Source]:
     prefixes: dict[str, list[Path]] = {}
     for shard in manifest["shards"]:
-        if shard["split"] == split and shard.get("docs", 1) > 0:
+        if shard["split"] == split and shard["docs"] > 0:
             prefixes.setdefault(shard["domain"], []).append(Path(shards_dir) / shard["prefix"])
     return {domain: Source(f"{split}/{domain}", paths) for domain, paths in sorted(prefixes.items())}
 
@@ -291,7 +291,7 @@ class MixtureDataset(IterableDataset):
             self.main_weights.update({REPLAY_PREFIX + d: fraction * w for d, w in old_weights.items()})
             main_sources.update({REPLAY_PREFIX + d: src for d, src in old_sources.items()})
         if hq_weight is None:
-            hq_weight = float(self.manifest.get("anneal", {}).get("hq_weight", 0.0))
+            hq_weight = float(self.manifest["anneal"]["hq_weight"])  # mix.shards.anneal_hq_weight of the run
         hq_tokens = {d: int(s.sizes.sum()) for d, s in hq_sources.items()}
         self.anneal_weights = anneal_weights(self.main_weights, hq_tokens, hq_weight)
         self._sources = {**main_sources, **{HQ_PREFIX + d: s for d, s in hq_sources.items()}}

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mixing.budget import DEFAULT_E_MAX
 from pipeline import layout
+from pipeline.config import default
 from pipeline.files import sha256_file
 from pipeline.shards.megatron import IndexedDatasetWriter, bin_path, idx_path
 
@@ -49,7 +51,7 @@ def write_demo_shards(
     anneal_docs: int = 12,
     val_docs: int = 6,
     doc_len: tuple[int, int] = (20, 200),
-    hq_weight: float = 0.5,
+    hq_weight: float | None = None,  # None: mix.shards.anneal_hq_weight of configs/default.yaml
     seed: int = 0,
     disjoint_vocab: bool = False,
 ) -> Path:
@@ -107,10 +109,10 @@ def write_demo_shards(
             "weights": {d: w / total for d, w in domains.items()},
             "epochs": {d: 1.0 for d in domains},
             "token_budget": sum(s["tokens"] for s in per_domain.values()),
-            "e_max": 4.0,
+            "e_max": DEFAULT_E_MAX,
         },
         "domains": per_domain,
-        "anneal": {"hq_weight": hq_weight},
+        "anneal": {"hq_weight": default("mix.shards.anneal_hq_weight") if hq_weight is None else hq_weight},
         "shards": entries,
     }
     layout.manifest_path(shards).write_text(json.dumps(manifest, indent=2))

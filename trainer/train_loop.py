@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from pipeline.settings import TrainSettings
 from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
 from trainer.metrics import device_peak_flops, log_metrics, peak_memory_gib
@@ -172,7 +173,7 @@ class Trainer:
         }
 
     def _build_model(self) -> tuple[GPT, torch.nn.Module]:
-        compile_blocks = self.device.type == "cuda" and self.c.get("compile", True)
+        compile_blocks = self.device.type == "cuda" and TrainSettings.from_section(self.c).compile
         if not self.fsdp:
             raw = GPT(self.model_cfg).to(self.device)
             if compile_blocks:

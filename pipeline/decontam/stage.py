@@ -27,6 +27,7 @@ import pyarrow as pa
 from pipeline.decontam.evalsets import load_eval_sets
 from pipeline.decontam.ngrams import EvalIndex, Match, NgramRule, build_index, word_spans
 from pipeline.schema import set_column
+from pipeline.settings import DecontamSettings
 from pipeline.stage import Stage
 
 MODES = ("drop", "cut")
@@ -44,7 +45,7 @@ def default_eval_sets() -> list[str]:
 def check_mode(cfg: dict[str, Any]) -> str:
     from pipeline.config import ConfigError
 
-    mode = cfg.get("mode", "drop")
+    mode = DecontamSettings.from_section(cfg).mode
     if mode not in MODES:
         raise ConfigError(f"decontam.mode: expected one of {MODES}, got {mode!r}")
     return mode

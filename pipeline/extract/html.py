@@ -31,6 +31,8 @@ from typing import Any
 
 import trafilatura
 
+from pipeline.settings import ExtractSettings
+
 # trafilatura logs a warning or an error for every page it finds no text in; the stage counts each
 # such page under its own reason, so per-page log lines would only flood the executors' stderr.
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
@@ -94,7 +96,7 @@ def extract_main_text(html: str, url: str | None, cfg: dict[str, Any]) -> str:
     `cfg` is the `extract` config section. Raises ExtractionTimeout past `cfg["timeout_s"]`; any other
     exception from trafilatura propagates for the caller to count.
     """
-    with time_budget(float(cfg.get("timeout_s", 0) or 0)):
+    with time_budget(float(ExtractSettings.from_section(cfg).timeout_s or 0)):
         return run_trafilatura(html, url, trafilatura_kwargs(cfg))
 
 

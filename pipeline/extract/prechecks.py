@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.filters.nsfw import url_blocklist_precheck, url_words_precheck
+from pipeline.settings import ExtractSettings
 
 UrlCheck = Callable[[str, str], bool]
 
@@ -23,7 +24,7 @@ PRECHECKS: dict[str, Callable[[dict[str, Any]], UrlCheck]] = {
 
 
 def build_prechecks(cfg: dict[str, Any]) -> list[tuple[str, UrlCheck]]:
-    names = cfg.get("extract", {}).get("url_prechecks", []) or []
+    names = ExtractSettings.from_config(cfg).url_prechecks or ()
     checks = []
     for name in names:
         if name not in PRECHECKS:

@@ -37,6 +37,7 @@ from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
 from pipeline.rules import LineRule, Rule, line_columns, names
 from pipeline.schema import set_column
+from pipeline.settings import C4Settings
 from pipeline.stage import kept_mask
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -162,10 +163,11 @@ class C4Filter(RuleFilter):
         super().__init__(cfg)
         c = self.cfg
         self.limits = {rule.name: rule.limit_in(c) for rule in LINE_RULES}
-        self.remove_citations = c.get("remove_citations", True)
+        settings = C4Settings.from_section(c)
+        self.remove_citations = settings.remove_citations
         self.badwords = None
-        if c.get("filter_badwords"):
-            path = Path(c.get("badwords_path") or "").expanduser()
+        if settings.filter_badwords:
+            path = Path(settings.badwords_path or "").expanduser()
             path = path if path.is_absolute() else REPO_ROOT / path
             if not path.is_file():
                 raise ConfigError(f"filter.c4.badwords_path: {path} not found (needed by filter_badwords)")

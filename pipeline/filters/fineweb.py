@@ -23,6 +23,7 @@ import pyarrow as pa
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats, duplicate_stats
 from pipeline.rules import Rule, names
+from pipeline.settings import FineWebSettings
 
 STOP_CHARS = (".", "'", '"', "!", "?")
 _FINEWEB = "FineWeb (Penedo et al. 2024 §3.3); datatrove FineWebQualityFilter defaults"
@@ -49,8 +50,7 @@ class FineWebFilter(RuleFilter):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.stop_chars = tuple(self.cfg.get("stop_chars") or STOP_CHARS)
-        self.short_line_length = self.cfg.get("short_line_length", 30)
+        self.short_line_length = FineWebSettings.from_section(self.cfg).short_line_length
 
     def measure(self, stats: DocStats) -> tuple:
         lines = stats.lines
@@ -59,7 +59,7 @@ class FineWebFilter(RuleFilter):
         n = len(lines)
         _, _, dup_chars, chars = duplicate_stats(lines)
         return (
-            sum(1 for line in lines if line.endswith(self.stop_chars)) / n,
+            sum(1 for line in lines if line.endswith(STOP_CHARS)) / n,
             sum(1 for line in lines if len(line) <= self.short_line_length) / n,
             dup_chars / (chars or 1),
             stats.text.count("\n") / (len(stats.tokens) or 1),

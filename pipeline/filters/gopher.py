@@ -14,12 +14,12 @@ from typing import ClassVar
 
 import pyarrow as pa
 
+from pipeline.config import default
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats, dup_ngram_char_fracs, duplicate_stats, top_ngram_char_frac
 from pipeline.rules import Rule, names
+from pipeline.settings import GopherQualitySettings
 
-# The paper's eight stop words ("the, be, to, of, and, that, have, with").
-GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 # "Lines starting with a bullet point": the paper names no characters; these are the usual list
 # markers (datatrove 0.10.1 counts only "•" and "-").
 BULLETS = ("•", "‣", "⁃", "◦", "●", "○", "▪", "■", "□", "∙", "-", "*")
@@ -80,7 +80,9 @@ class GopherQualityFilter(RuleFilter):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.stop_words = frozenset(w.lower() for w in self.cfg.get("stop_words") or GOPHER_STOP_WORDS)
+        words = GopherQualitySettings.from_section(self.cfg).stop_words
+        words = words or default("filter.gopher_quality.stop_words")  # null or []: the declared list
+        self.stop_words = frozenset(w.lower() for w in words)
 
     def measure(self, stats: DocStats) -> tuple:
         tokens = stats.tokens

@@ -18,6 +18,6 @@ class MinWordsStage(Stage):
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         words = [len((text or "").split()) for text in batch.column("text").to_pylist()]
-        min_words = self.cfg.get("min_words", 1)
+        min_words = self.cfg["min_words"]
         batch = set_column(batch, "length_words", words, pa.int32())
         return first_failure(batch, self.name, [("min_words", [w < min_words for w in words])])

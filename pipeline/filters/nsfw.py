@@ -30,10 +30,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, default
 from pipeline.filters.blocklist import UrlBlocklist, load_hashed_set, read_entries
 from pipeline.rules import Rule, names
 from pipeline.schema import set_column
+from pipeline.settings import NsfwSettings
 from pipeline.stage import Stage, first_failure
 from pipeline.urls import url_host
 
@@ -61,16 +62,12 @@ def require_path(path: str, key: str) -> Path:
     return resolved
 
 
-def _nsfw_cfg(cfg: dict[str, Any]) -> dict[str, Any]:
-    return cfg.get("filter", {}).get("nsfw", {})
-
-
 # --- pre-check: domain and URL blocklists -------------------------------------------------------
-def load_url_blocklist(nsfw: dict[str, Any]) -> UrlBlocklist:
-    key = "filter.nsfw"
-    domains = [require_path(p, f"{key}.domain_blocklists") for p in nsfw.get("domain_blocklists") or []]
-    urls = [require_path(p, f"{key}.url_blocklists") for p in nsfw.get("url_blocklists") or []]
-    cache = nsfw.get("blocklist_cache_dir")
+def load_url_blocklist(nsfw: NsfwSettings) -> UrlBlocklist:
+    key = NsfwSettings.PATH
+    domains = [require_path(p, f"{key}.domain_blocklists") for p in nsfw.domain_blocklists or []]
+    urls = [require_path(p, f"{key}.url_blocklists") for p in nsfw.url_blocklists or []]
+    cache = nsfw.blocklist_cache_dir
     cache_dir = Path(cache).expanduser() if cache else None
     return UrlBlocklist(
         load_hashed_set(domains, "domain", cache_dir), load_hashed_set(urls, "url", cache_dir)
@@ -79,7 +76,7 @@ def load_url_blocklist(nsfw: dict[str, Any]) -> UrlBlocklist:
 
 def url_blocklist_precheck(cfg: dict[str, Any]) -> Callable[[str, str], bool]:
     """`check(url, host) -> True` when the URL's host (or a parent domain) or path is blocklisted."""
-    blocklist = load_url_blocklist(_nsfw_cfg(cfg))
+    blocklist = load_url_blocklist(NsfwSettings.from_config(cfg))  # filter.nsfw owns the lists
 
     def check(url: str, host: str) -> bool:
         full_host = url_host(url) or host or ""
@@ -96,7 +93,7 @@ def _normalize_word(word: str) -> str:
 class UrlWordRule:
     """RefinedWeb §G.1 URL score with hard, soft and sub-word lists (datatrove URLFilter semantics)."""
 
-    def __init__(self, hard: set[str], soft: set[str], subwords: set[str], soft_word_threshold: int = 2):
+    def __init__(self, hard: set[str], soft: set[str], subwords: set[str], soft_word_threshold: int):
         self.hard = {w for w in hard if w}
         self.soft = {w for w in soft if w}
         self.soft_word_threshold = soft_word_threshold
@@ -104,9 +101,9 @@ class UrlWordRule:
         self.subword_re = re.compile("|".join(map(re.escape, words))) if words else None
 
     @classmethod
-    def from_config(cls, nsfw: dict[str, Any]) -> UrlWordRule:
+    def from_config(cls, nsfw: NsfwSettings) -> UrlWordRule:
         def load(name: str) -> set[str]:
-            path = nsfw.get(name)
+            path = getattr(nsfw, name)
             if not path:
                 return set()
             return {_normalize_word(w) for w in read_entries(require_path(path, f"filter.nsfw.{name}"))}
@@ -115,7 +112,7 @@ class UrlWordRule:
             load("url_banned_words"),
             load("url_soft_banned_words"),
             load("url_banned_subwords"),
-            int(nsfw.get("soft_word_threshold", 2)),
+            int(nsfw.soft_word_threshold),
         )
 
     def violation(self, url: str) -> str | None:
@@ -132,7 +129,7 @@ class UrlWordRule:
 
 
 def url_words_precheck(cfg: dict[str, Any]) -> Callable[[str, str], bool]:
-    rule = UrlWordRule.from_config(_nsfw_cfg(cfg))
+    rule = UrlWordRule.from_config(NsfwSettings.from_config(cfg))  # filter.nsfw owns the lists
     return lambda url, host: rule.violation(url or "") is not None
 
 
@@ -202,7 +199,8 @@ class NsfwFilter(Stage):
     def __init__(self, cfg: dict[str, Any]):
         super().__init__(cfg)
         self.ldnoobw_dir = require_path(cfg["ldnoobw_dir"], "filter.nsfw.ldnoobw_dir")
-        self.fallback = cfg.get("ldnoobw_fallback_lang") or "en"
+        lang = NsfwSettings.from_section(cfg).ldnoobw_fallback_lang
+        self.fallback = lang or default("filter.nsfw.ldnoobw_fallback_lang")  # null: the declared one
         if not (self.ldnoobw_dir / f"{self.fallback}.txt").exists():
             raise ConfigError(
                 f"filter.nsfw.ldnoobw_fallback_lang: {self.ldnoobw_dir / (self.fallback + '.txt')} not found; "

@@ -39,6 +39,7 @@ from pipeline.config import default
 from pipeline.extract.html import ExtractionTimeout, time_budget
 from pipeline.rules import Rule, names
 from pipeline.schema import set_column
+from pipeline.settings import PiiSettings
 from pipeline.stage import Stage, first_failure
 
 TYPES = ("email", "iban", "card", "ssn", "ip", "phone")  # priority order for overlapping spans
@@ -261,15 +262,16 @@ class PiiFilter(Stage):
 
     def __init__(self, cfg: dict[str, Any]):
         super().__init__(cfg)
-        self.types = tuple(cfg.get("types", TYPES))
+        self.settings = PiiSettings.from_section(cfg)
+        self.types = self.settings.types
         unknown = set(self.types) - set(TYPES)
         if unknown:
             raise ValueError(f"filter.pii.types: unknown {sorted(unknown)} (known: {list(TYPES)})")
-        self.placeholders = {**DEFAULT_PLACEHOLDERS, **(cfg.get("placeholders") or {})}
+        self.placeholders = {**DEFAULT_PLACEHOLDERS, **self.settings.placeholders}
         for kind, token in self.placeholders.items():
             if find_pii(token) or MAYBE_PII.search(token):
                 raise ValueError(f"filter.pii.placeholders.{kind}: {token!r} must hold no digit or '@'")
-        self.timeout_s = float(cfg.get("timeout_s") or 0)
+        self.timeout_s = float(self.settings.timeout_s or 0)
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text").to_pylist()

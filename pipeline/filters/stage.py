@@ -27,6 +27,7 @@ from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
 from pipeline.rules import Rule, line_columns, names
 from pipeline.schema import set_column
+from pipeline.settings import FilterSettings
 from pipeline.stage import Stage
 
 # (config sub-section, family class), in the order they run.
@@ -59,10 +60,10 @@ class FilterStage(Stage):
         super().__init__(cfg or {})
         self.families: list[Stage] = []
         self.disabled: list[type] = []
+        settings = FilterSettings.from_section(self.cfg)
         for section, cls in FAMILIES:
-            sub = self.cfg.get(section) or {}
-            if sub.get("enabled", True):
-                self.families.append(cls(sub))
+            if getattr(settings, section).enabled:
+                self.families.append(cls(self.cfg.get(section) or {}))
             else:
                 self.disabled.append(cls)
 

@@ -33,6 +33,7 @@ from classifiers.ngram_lm import NgramLM
 from classifiers.quality import QualityModel, select
 from pipeline.rules import Rule
 from pipeline.schema import set_column
+from pipeline.settings import QualitySettings
 from pipeline.stage import Stage, first_failure
 from pipeline.urls import parent_domains, url_host
 
@@ -63,8 +64,9 @@ PPL_BUCKETS = ("head", "middle", "tail")
 def selection_rules(q: dict) -> tuple[str, ...]:
     """The rules the stage applies: the `quality.selection` mode (none for "none"), then
     `max_perplexity` when it is set."""
-    selection = () if q.get("selection", "none") == "none" else (q["selection"],)
-    return selection + (("max_perplexity",) if q.get("max_perplexity") is not None else ())
+    settings = QualitySettings.from_section(q)
+    selection = () if settings.selection == "none" else (settings.selection,)
+    return selection + (("max_perplexity",) if settings.max_perplexity is not None else ())
 
 
 @lru_cache(maxsize=4)
@@ -119,16 +121,17 @@ class QualityScorer(Stage):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.selection = cfg.get("selection", "none")
-        self.max_perplexity = cfg.get("max_perplexity")
+        self.settings = QualitySettings.from_section(cfg)
+        self.selection = self.settings.selection
+        self.max_perplexity = self.settings.max_perplexity
         self.rules = selection_rules(cfg)
         if self.max_perplexity is not None and not cfg.get("lm_path"):
             raise ValueError("quality.max_perplexity needs quality.perplexity.enabled: true")
-        self.hq_mode = cfg.get("hq_mode", "top_fraction")
+        self.hq_mode = self.settings.hq_mode
         if self.hq_mode not in HQ_MODES:
             raise ValueError(f"quality.hq_mode: expected one of {HQ_MODES}, got {self.hq_mode!r}")
-        self.domains = load_domains(cfg.get("hq_domains"), cfg.get("hq_domains_file"))
-        self.max_words = int(cfg.get("max_words", 1000))
+        self.domains = load_domains(self.settings.hq_domains, self.settings.hq_domains_file)
+        self.max_words = int(self.settings.max_words)
 
     def score(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Add `quality_score` to rows that have none (every row on a first pass)."""
@@ -197,9 +200,9 @@ class QualityScorer(Stage):
         return select(
             scores,
             self.selection,
-            threshold=self.cfg.get("threshold", 0.5),
+            threshold=self.settings.threshold,
             cutoff=self.cfg.get("score_cutoff"),
             doc_ids=batch.column("doc_id").to_pylist() if self.selection == "pareto" else None,
-            alpha=self.cfg.get("pareto_alpha", 9.0),
-            seed=int(self.cfg.get("seed", 0)),
+            alpha=self.settings.pareto_alpha,
+            seed=int(self.cfg["seed"]),
         )

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import layout
+from pipeline.settings import DomainSettings
 
 
 class DomainRule:
@@ -47,15 +48,16 @@ class DomainAssigner:
     """The mixing domain of each document (drops nothing); `assign` also says which rule decided."""
 
     def __init__(self, cfg: dict[str, Any]):
-        self.default = layout.path_component(cfg.get("default", "web"), "mix.domains.default")
-        self.domain_rules = [DomainRule(spec) for spec in cfg.get("rules", [])]
+        settings = DomainSettings.from_section(cfg)
+        self.default = layout.path_component(settings.default, "mix.domains.default")
+        self.domain_rules = [DomainRule(dict(spec)) for spec in settings.rules]
         self.classifier = None
-        model_path = cfg.get("classifier_model")
+        model_path = settings.classifier_model
         if model_path:
             import fasttext  # optional: only loaded when a topic model is configured
 
             self.classifier = fasttext.load_model(str(model_path))
-        self.classifier_min_prob = float(cfg.get("classifier_min_prob", 0.5))
+        self.classifier_min_prob = float(settings.classifier_min_prob)
 
     @property
     def domains(self) -> list[str]:
@@ -101,6 +103,7 @@ def _safe_label(label: str) -> str | None:
 
 def check_domain_config(cfg: dict[str, Any]) -> None:
     """Validate `mix.domains` on the driver (rules and names), before any executor builds an assigner."""
-    layout.path_component(cfg.get("default", "web"), "mix.domains.default")
-    for spec in cfg.get("rules", []):
-        DomainRule(spec)
+    settings = DomainSettings.from_section(cfg)
+    layout.path_component(settings.default, "mix.domains.default")
+    for spec in settings.rules:
+        DomainRule(dict(spec))

@@ -15,7 +15,7 @@ Each document is encoded as its pieces followed by exactly one EOS (`eos_id`, 2 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,15 +23,17 @@ import pyarrow as pa
 import sentencepiece as spm
 
 from pipeline.config import default
+from pipeline.settings import PiiSettings, TokenizerSettings
 
 DEFAULT_PII_PLACEHOLDERS = tuple(default("filter.pii.placeholders").values())  # configs/default.yaml
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2  # sentencepiece defaults; no padding id (the trainer packs sequences)
 
 
 def pii_placeholders(cfg: dict[str, Any]) -> list[str]:
-    """`filter.pii.placeholders` (a list, or a {kind: placeholder} mapping) or the defaults."""
-    found = cfg.get("filter", {}).get("pii", {}).get("placeholders") if isinstance(cfg, dict) else None
-    if isinstance(found, dict):
+    """`filter.pii.placeholders` (owned by the filter stage; a list, or a {kind: placeholder} mapping),
+    or the defaults."""
+    found = PiiSettings.from_config(cfg).placeholders if isinstance(cfg, dict) else None
+    if isinstance(found, Mapping):
         found = list(found.values())
     symbols = [str(s) for s in found] if found else list(DEFAULT_PII_PLACEHOLDERS)
     return list(dict.fromkeys(symbols))  # unique, order kept
@@ -39,22 +41,23 @@ def pii_placeholders(cfg: dict[str, Any]) -> list[str]:
 
 def trainer_args(tok_cfg: dict[str, Any], user_defined_symbols: list[str]) -> dict[str, Any]:
     """Keyword arguments for `SentencePieceTrainer.train` from the `mix.tokenizer` config section."""
-    model_type = tok_cfg.get("type", "bpe")
+    tok = TokenizerSettings.from_section(tok_cfg)
+    model_type = tok.type
     if model_type not in ("bpe", "unigram"):
         raise ValueError(f"mix.tokenizer.type: expected bpe or unigram, got {model_type!r}")
     return {
         "model_type": model_type,
-        "vocab_size": int(tok_cfg.get("vocab_size", 8000)),
+        "vocab_size": int(tok.vocab_size),
         # A small sample may not support the requested size; let training stop short of it instead of failing.
         "hard_vocab_limit": False,
-        "byte_fallback": bool(tok_cfg.get("byte_fallback", True)),
-        "split_digits": bool(tok_cfg.get("split_digits", True)),
-        "character_coverage": float(tok_cfg.get("character_coverage", 0.9995)),
-        "normalization_rule_name": tok_cfg.get("normalization", "identity"),
+        "byte_fallback": bool(tok.byte_fallback),
+        "split_digits": bool(tok.split_digits),
+        "character_coverage": float(tok.character_coverage),
+        "normalization_rule_name": tok.normalization,
         "remove_extra_whitespaces": False,
         "allow_whitespace_only_pieces": True,
-        "max_sentence_length": int(tok_cfg.get("max_sentence_length", 16384)),
-        "num_threads": int(tok_cfg.get("num_threads", 1)),
+        "max_sentence_length": int(tok.max_sentence_length),
+        "num_threads": int(tok.num_threads),
         "user_defined_symbols": list(user_defined_symbols),
         "unk_id": UNK_ID,
         "bos_id": BOS_ID,
