@@ -173,9 +173,8 @@ class Extraction:
     text: str
     extract_pass: str  # FIRST, BASELINE, QUALITY_FIRST or TEXT_WALK: whose output `text` is
     passes_run: int  # extraction passes run on the page (1: the first pass was enough)
-    kept_frac: (
-        float | None
-    )  # first pass's non-space characters / the page's visible ones (None: none visible)
+    # the first pass's non-space characters / the page's visible ones (None: nothing visible)
+    kept_frac: float | None
     deep_nesting: bool  # deeper than libxml2's default limit: trafilatura alone would have lost the page
 
 
@@ -191,19 +190,20 @@ def extract_with_cascade(html: str, url: str | None, cascade: Cascade) -> Extrac
     kept = nonspace_chars(best)
     kept_frac = kept / visible if visible > 0 else None
     passes_run = 1
-    later_passes = (
-        (BASELINE, cascade.baseline_below_frac, lambda: trafilatura.baseline(tree)[1]),
-        (
-            QUALITY_FIRST,
-            cascade.quality_first_below_frac,
-            lambda: run_trafilatura(tree, url, cascade.quality_first),
-        ),
-    )
-    for name, below_frac, run in later_passes:
+    for name, below_frac in (
+        (BASELINE, cascade.baseline_below_frac),
+        (QUALITY_FIRST, cascade.quality_first_below_frac),
+    ):
         if visible <= 0 or kept >= below_frac * visible:
             continue
-        text = run()
         passes_run += 1
+        try:
+            if name == BASELINE:
+                text = trafilatura.baseline(tree)[1]
+            else:
+                text = run_trafilatura(tree, url, cascade.quality_first)
+        except Exception:  # a later pass failing must not lose what the passes before it kept
+            continue
         if kept < nonspace_chars(text) < visible:  # longer wins; all of the visible text is no extraction
             best, best_pass, kept = text, name, nonspace_chars(text)
     deep = bool(tree.xpath(_DEEPER_THAN_DEFAULT_LIMIT))
@@ -255,6 +255,8 @@ class _TextWalker(StdlibHTMLParser):
         self.runs: list[str] = []
 
     def handle_starttag(self, tag: str, attrs) -> None:
+        if tag == "body":  # whatever the head left open (an unclosed <head> or <style>) ends here
+            self.hidden_depth = 0
         self.hidden_depth += tag in self.HIDDEN
 
     def handle_endtag(self, tag: str) -> None:
