@@ -71,4 +71,31 @@ def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:
 
     paths = input_paths(cfg, inp)  # idempotent: already-resolved paths and URLs come back as they are
     df = transform(spark, cfg, paths)
-    return write_stage(df, out, "extract", rules=list(EXTRACT_RULES), size_col="html_bytes")
+    return write_stage(
+        df, out, "extract", rules=list(EXTRACT_RULES), size_col="html_bytes", extra_tables={"passes": passes}
+    )
+
+
+def passes(full):
+    """OUT/stats/extract_passes.parquet: documents per (extract_passes_run, extract_pass, deep_nesting, kept) among
+    the pages that went through the extraction cascade (docs/stats.md)."""
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    keys = ["extract_passes_run", "extract_pass", "deep_nesting"]
+    counts = (
+        full.where(F.col("extract_pass").isNotNull())
+        .groupBy(*keys, F.col("drop_reason").isNull().alias("kept"))
+        .agg(F.count("*").cast("long").alias("docs"))
+        .orderBy(*keys, "kept")
+    )
+    schema = pa.schema(
+        [
+            ("extract_passes_run", pa.int8()),
+            ("extract_pass", pa.string()),
+            ("deep_nesting", pa.bool_()),
+            ("kept", pa.bool_()),
+            ("docs", pa.int64()),
+        ]
+    )
+    return pa.Table.from_pylist([r.asDict() for r in counts.collect()], schema=schema)

@@ -98,6 +98,16 @@ class SparkSettings(Section):
 
 
 @dataclass(frozen=True)
+class QualityFirstSettings(Section):
+    PATH = "extract.quality_first"
+    fast: bool
+    favor_precision: bool
+    favor_recall: bool
+    include_comments: bool
+    include_tables: bool
+
+
+@dataclass(frozen=True)
 class ExtractSettings(Section):
     PATH = "extract"
     commoncrawl_base_url: str
@@ -109,6 +119,9 @@ class ExtractSettings(Section):
     favor_recall: bool
     include_comments: bool
     include_tables: bool
+    baseline_below_frac: float
+    quality_first_below_frac: float
+    quality_first: QualityFirstSettings
     timeout_s: float
     min_text_chars: int
     lang_keep: tuple[str, ...]

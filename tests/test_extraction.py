@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from pipeline.config import load_config
 from pipeline.extract.charset import DecodeFailure, codec_name, decode_html, looks_binary, sniff_meta_charset
 from pipeline.extract.html import ExtractionTimeout, extract_main_text, time_budget, trafilatura_kwargs
 
@@ -22,7 +23,7 @@ ARTICLE = """<!doctype html><html><head><title>Rivers</title></head><body>
 <footer>Copyright 2024 Example Media. All rights reserved. Privacy policy. Cookie settings.</footer>
 </body></html>"""
 
-CFG = {"timeout_s": 5.0, "fast": True, "include_comments": False}
+CFG = {**load_config()["extract"], "timeout_s": 5.0}
 
 
 def huge_table(rows: int) -> str:

@@ -12,6 +12,11 @@ only sees pages that passed every check that needs no parsing:
     stages, e.g. filter.url_blocklist) -> binary / charset -> trafilatura (time budget) -> empty text
     -> language id (batched, fastText lid.176) -> language keep rule
 
+Extraction is a cascade (pipeline/extract/html.py): the fast trafilatura pass, then trafilatura's baseline
+and its quality-first mode on pages where the passes so far kept little of the visible text, and a plain
+text walk for pages nested too deep for trafilatura. `extract_pass` says which produced the text and
+`extract_passes_run` how many ran; jobs/extract.py counts them in OUT/stats/extract_passes.parquet.
+
 A rejected row carries `drop_reason` ("extract.<rule>", or the pre-check's own name), its signals and
 `error` (the message, where there is one). Its `text` is null, except for `extract.lang_filter`, where
 the extracted text is kept so a notebook can re-threshold the language rule without re-crawling.
@@ -28,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.extract.charset import DecodeFailure, decode_html
-from pipeline.extract.html import ExtractionTimeout, run_trafilatura, time_budget, trafilatura_kwargs
+from pipeline.extract.html import Cascade, ExtractionTimeout, extract_with_cascade, time_budget
 from pipeline.extract.langid import identify, keep_language
 from pipeline.extract.prechecks import PRECHECKS, UrlCheck, build_prechecks, first_blocked
 from pipeline.fixtures.faults import executor_kill_point
@@ -73,6 +78,14 @@ EXTRACT_SIGNALS: tuple[pa.Field, ...] = (
     pa.field("charset", pa.string()),  # codec the payload was decoded with
     pa.field("payload_truncated", pa.bool_()),  # the crawler cut the body (WARC-Truncated)
     pa.field("extract_ms", pa.float32()),  # decode + trafilatura wall time
+    pa.field("extract_pass", pa.string()),  # whose text was kept: first, baseline, quality_first or text_walk
+    pa.field("extract_passes_run", pa.int8()),  # extraction passes the cascade ran (1: the first was enough)
+    pa.field(
+        "first_pass_kept_frac", pa.float32()
+    ),  # first pass's share of the visible text: the cascade's signal
+    pa.field(
+        "deep_nesting", pa.bool_()
+    ),  # nested deeper than trafilatura's parser can read (kept via huge_tree)
     pa.field("error", pa.string()),  # message for bad records, timeouts and extraction errors
 )
 OUTPUT_SCHEMA = with_signals(DOC_SCHEMA, EXTRACT_SIGNALS)
@@ -118,7 +131,7 @@ class _Extractor:
         self.allowed_mime = tuple(m.lower() for m in self.cfg["allowed_mime"])
         self.timeout_s = float(self.cfg["timeout_s"])
         self.min_text_chars = int(self.cfg["min_text_chars"])
-        self.trafilatura_kwargs = trafilatura_kwargs(self.cfg)
+        self.cascade = Cascade.from_config(self.cfg)
         self.prechecks = _prechecks(cfg)
 
     def row(self, record: warc.RawRecord | warc.BadRecord, crawl: str) -> dict[str, Any]:
@@ -182,7 +195,12 @@ class _Extractor:
                 if (record.content_type or "").startswith("text/plain"):
                     text = html  # already text: nothing to extract
                 else:
-                    text = run_trafilatura(html, url, self.trafilatura_kwargs)
+                    extraction = extract_with_cascade(html, url, self.cascade)
+                    text = extraction.text
+                    row["extract_pass"] = extraction.extract_pass
+                    row["extract_passes_run"] = extraction.passes_run
+                    row["first_pass_kept_frac"] = extraction.kept_frac
+                    row["deep_nesting"] = extraction.deep_nesting
         except DecodeFailure as exc:
             reason, row["error"] = "binary_payload" if exc.reason == "binary" else "charset_error", str(exc)
         except ExtractionTimeout as exc:
