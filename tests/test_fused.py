@@ -111,3 +111,12 @@ def test_fused_stages_are_fingerprinted_as_if_run_alone(spark, crawl, tmp_path):
     crawl_to_shards(spark, stricter, crawl, out, stages=FUSED)
     assert layout.success_path(out, "extract").read_text() == markers["extract"]
     assert layout.success_path(out, "filter").read_text() != markers["filter"]
+
+
+def test_until_runs_a_prefix_of_the_chain_and_checks_only_its_stages():
+    from jobs.__main__ import _stages_of, parse_args
+
+    until_filter = parse_args(["crawl-to-shards", "--until", "filter", "--output", "o"])
+    assert _stages_of(until_filter) == ("extract", "filter")  # fused: one pass, no quality model needed
+    assert _stages_of(parse_args(["crawl-to-shards", "--output", "o"])) == layout.STAGES
+    assert _stages_of(parse_args(["dedup", "--output", "o"])) == ("dedup",)
