@@ -9,6 +9,8 @@ are 693 records (the "~700" size of issue #17), 24 copies 5,544 (its "8x", ~5,50
 
   ours       `python -m jobs extract` then `python -m jobs filter`, two processes as a scheduler runs
              them, `--set spark.master=local[1]`, under `taskset -c 0`;
+  ours fused `python -m jobs crawl-to-shards --until filter`: one process, extract and filter fused in one
+             Spark pass (both stages' outputs and stats written, as `make crawl-to-shards` runs them);
   datatrove  bench/peer_datatrove_fineweb.py --main-only (WarcReader -> URLFilter -> Trafilatura with a
              timeout that drops no page -> LanguageFilter -> Gopher/C4/FineWeb filters -> PIIFormatter
              -> JsonlWriter) in .venv-bench, under `taskset -c 0`.
@@ -61,24 +63,27 @@ def kept_urls_parquet(folder: Path) -> list[str]:
     return pq.read_table(folder, columns=["url"]).column("url").to_pylist()
 
 
-def side_ours(warcs: Path) -> dict:
-    out = WORK / "ours"
+def side_ours(warcs: Path, fused: bool = False) -> dict:
+    import pyarrow.parquet as pq
+
+    out = WORK / ("ours_fused" if fused else "ours")
     shutil.rmtree(out, ignore_errors=True)
     cpu = wall = 0.0
-    docs_in = None
-    for stage in ("extract", "filter"):
-        inp = str(warcs) if stage == "extract" else str(layout.docs_dir(out, "extract"))
-        cmd = [*ONE_CORE, str(PY_OURS), "-m", "jobs", stage, "--input", inp, "--output", str(out)]
+    commands = (
+        [["crawl-to-shards", "--until", "filter", "--input", str(warcs)]]
+        if fused
+        else [
+            ["extract", "--input", str(warcs)],
+            ["filter", "--input", str(layout.docs_dir(out, "extract"))],
+        ]
+    )
+    for command in commands:
+        cmd = [*ONE_CORE, str(PY_OURS), "-m", "jobs", *command, "--output", str(out)]
         cmd += ["--set", "spark.master=local[1]"]
         measured = run_measured(cmd, cwd=REPO)
         cpu, wall = cpu + measured["cpu_s"], wall + measured["wall_s"]
-        if stage == "extract":
-            import pyarrow.parquet as pq
-
-            total = next(
-                r for r in pq.read_table(layout.stats_path(out, "extract")).to_pylist() if r["rule"] == TOTAL
-            )
-            docs_in = total["docs_in"]
+    stats = pq.read_table(layout.stats_path(out, "extract")).to_pylist()
+    docs_in = next(r for r in stats if r["rule"] == TOTAL)["docs_in"]
     return {
         "cpu_s": cpu,
         "wall_s": wall,
@@ -130,34 +135,46 @@ def main() -> None:
     rows = []
     for repeats in args.repeats:
         warcs = build_input(repeats)
-        runs: dict[str, list[dict]] = {"ours": [], "datatrove": []}
+        sides = {
+            "ours": side_ours,
+            "ours_fused": lambda w: side_ours(w, fused=True),
+            "datatrove": side_datatrove,
+        }
+        runs: dict[str, list[dict]] = {side: [] for side in sides}
         for r in range(args.rounds):
-            order = ["ours", "datatrove"] if r % 2 == 0 else ["datatrove", "ours"]
+            order = list(sides) if r % 2 == 0 else list(reversed(sides))
             for side in order:
                 saved = WORK / f"{side}_x{repeats}_r{r}.json"
-                if side == "ours" and args.reuse_ours:
+                if side.startswith("ours") and args.reuse_ours:
                     result = json.loads(saved.read_text())
                 else:
-                    result = (side_ours if side == "ours" else side_datatrove)(warcs)
+                    result = sides[side](warcs)
                     saved.write_text(json.dumps(result))
                 runs[side].append(result)
                 print(
                     f"x{repeats} round {r} {side}: CPU {result['cpu_s']:.1f} s, wall {result['wall_s']:.1f} s",
                     flush=True,
                 )
-        ours, peer = runs["ours"], runs["datatrove"]
-        cpu_o, cpu_p = (statistics.median(x["cpu_s"] for x in side) for side in (ours, peer))
-        wall_o, wall_p = (statistics.median(x["wall_s"] for x in side) for side in (ours, peer))
+        ours, fused, peer = runs["ours"], runs["ours_fused"], runs["datatrove"]
+        cpu_o, cpu_f, cpu_p = (statistics.median(x["cpu_s"] for x in side) for side in (ours, fused, peer))
+        wall_o, wall_f, wall_p = (
+            statistics.median(x["wall_s"] for x in side) for side in (ours, fused, peer)
+        )
         records = ours[-1]["records"]
+        assert sorted(fused[-1]["kept"]) == sorted(ours[-1]["kept"]), (
+            "fused and two-job runs kept different docs"
+        )
         rows.append(
             [
                 f"{repeats}x ({records} records)",
                 round(cpu_o, 1),
+                round(cpu_f, 1),
                 round(cpu_p, 1),
                 round(records / cpu_o, 1),
                 round(records / cpu_p, 1),
                 f"{cpu_p / cpu_o:.2f}x",
-                f"{wall_p / wall_o:.2f}x",
+                f"{cpu_p / cpu_f:.2f}x",
+                f"{wall_p / wall_o:.2f}x / {wall_p / wall_f:.2f}x",
                 f"{len(ours[-1]['kept'])} / {len(peer[-1]['kept'])} ({same_urls(ours[-1]['kept'], peer[-1]['kept']):.2f})",
                 peer[-1]["timeouts"],
             ]
@@ -170,17 +187,21 @@ def main() -> None:
         + f" --rounds {args.rounds}",
         "columns": [
             "input (warc_samples)",
-            "ours CPU s",
+            "ours CPU s (2 jobs)",
+            "ours CPU s (fused)",
             "datatrove CPU s",
-            "ours records/s/core",
+            "ours records/s/core (2 jobs)",
             "datatrove records/s/core",
-            "speed-up (CPU)",
-            "speed-up (wall)",
+            "speed-up (CPU, 2 jobs)",
+            "speed-up (CPU, fused)",
+            "speed-up (wall, 2 jobs / fused)",
             "kept ours / datatrove (URL Jaccard)",
             "datatrove pages timed out",
         ],
         "rows": rows,
-        "notes": "Ours: `python -m jobs extract` then `python -m jobs filter` (two processes). datatrove 0.10.1: "
+        "notes": "Ours: `python -m jobs extract` then `python -m jobs filter` (two processes), and "
+        "`python -m jobs crawl-to-shards --until filter` (one process, the two stages fused; same kept documents, "
+        "asserted). datatrove 0.10.1: "
         "FineWeb's main chain with PIIFormatter (bench/peer_datatrove_fineweb.py --main-only). CPU = whole "
         "process tree, imports and start-up included on both sides."
         + (

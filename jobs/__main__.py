@@ -29,6 +29,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--master", help="Spark master URL (default: config spark.master, or spark-submit's)")
     parser.add_argument("--force", action="store_true", help="rerun a stage even if its output is complete")
     parser.add_argument(
+        "--until",
+        choices=layout.STAGES,
+        help="crawl-to-shards: stop after this stage (e.g. --until filter: extract and filter, fused in one pass)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -117,14 +122,15 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
     from jobs.session import get_spark
 
     inputs = args.input
-    if args.command in ("extract", "crawl-to-shards"):
+    chain = _stages_of(args)
+    if "extract" in chain:
         # Fail before starting Spark: a missing input or blocklist is a one-line error, not an executor traceback.
         from jobs.extract import input_paths
         from pipeline.extract.prechecks import build_prechecks
 
         inputs = input_paths(cfg, args.input)
         build_prechecks(cfg)
-    if args.command in ("decontam", "crawl-to-shards"):
+    if "decontam" in chain:
         from pipeline.decontam.stage import build_eval_index
 
         try:  # a missing or malformed eval set fails here, in one line, before Spark starts
@@ -132,7 +138,7 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
         except ConfigError as exc:
             print(f"config error: {exc}", file=sys.stderr)
             return 2
-    if args.command in ("quality", "crawl-to-shards"):
+    if "quality" in chain:
         from jobs.quality import check_models
 
         try:
@@ -154,6 +160,14 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
     return 0
 
 
+def _stages_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The stages a command runs: one stage, or crawl-to-shards' chain up to --until."""
+    if args.command in layout.STAGES:
+        return (args.command,)
+    last = layout.STAGES.index(args.until) if args.until else len(layout.STAGES) - 1
+    return layout.STAGES[: last + 1]
+
+
 def _stop(spark) -> None:
     from jobs.failures import jvm_exited
 
@@ -169,7 +183,7 @@ def _run(spark, cfg: dict, args: argparse.Namespace, inputs) -> None:
     from jobs.chain import crawl_to_shards, run_stage
 
     if args.command == "crawl-to-shards":
-        crawl_to_shards(spark, cfg, inputs, args.output)
+        crawl_to_shards(spark, cfg, inputs, args.output, stages=_stages_of(args))
         _print_funnel_and_report(args.output)
         return
     stage_index = layout.STAGES.index(args.command)

@@ -1,7 +1,10 @@
 """`crawl-to-shards`: the stages of DESIGN.md in order, each skipped when its output is complete.
 
 Each stage module in `jobs/` exposes `run(spark, cfg, inp, out) -> stats rows`; a stage reads the
-kept documents of the stage before it (`pipeline.layout.STAGES` fixes the order).
+kept documents of the stage before it (`pipeline.layout.STAGES` fixes the order). When extract is
+due in `crawl-to-shards`, extract and filter run fused: one Spark pass per WARC file extracts,
+filters and writes both stages' kept rows, rejected rows and stats, so the text is never written out
+and read back between them. Each stage is still published, fingerprinted and resumable on its own.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import jobs.filter
 import jobs.quality
 import jobs.shards
 from jobs.failures import StageOutOfMemory, is_out_of_memory, memory_hint
+from jobs.output import write_stages
 from pipeline import fingerprint, layout
 from pipeline.fixtures.faults import fault_point
 from pipeline.runlock import run_lock
@@ -36,6 +40,7 @@ STAGE_RUNS: dict[str, StageRun] = {
     "shards": jobs.shards.run,
 }
 assert tuple(STAGE_RUNS) == layout.STAGES, "jobs/chain.py and pipeline/layout.py disagree on the stages"
+FUSED = ("extract", "filter")  # narrow stages that run as one pass when the first is due
 
 
 def stage_fingerprint(cfg: dict[str, Any], stage: str, inp) -> dict[str, str]:
@@ -52,41 +57,88 @@ def run_stage(
     """Run `stage` unless its complete output was made from the same input and config (and not `force`)."""
     with run_lock(out):
         want = stage_fingerprint(cfg, stage, inp)
-        if layout.stage_done(out, stage) and not force:
-            if fingerprint.is_current(out, stage, want):
-                print(f"[{stage}] already complete in {out}: skipped", flush=True)
-                return None
-            print(f"[{stage}] input or config changed since its output was made: rerunning", flush=True)
+        if not _due(out, stage, want, force):
+            return None
         start = time.monotonic()
         print(f"[{stage}] running ...", flush=True)
         layout.save_run_config(cfg, out)  # only a stage that runs records the config it runs with
-        hint = memory_hint(spark)
-        try:
-            rows = STAGE_RUNS[stage](spark, cfg, inp, out)
-        except Exception as exc:
-            if is_out_of_memory(spark, exc):
-                raise StageOutOfMemory(f"stage {stage} ran out of memory: {hint}") from exc
-            raise
+        rows = _guarded(spark, stage, lambda: STAGE_RUNS[stage](spark, cfg, inp, out))
         fingerprint.record(out, stage, want)
+    _summary(stage, rows, time.monotonic() - start)
+    return rows
+
+
+def _due(out: str, stage: str, want: dict[str, str], force: bool = False) -> bool:
+    """Whether `stage` has to run: no complete output, or one made from another input or config."""
+    if layout.stage_done(out, stage) and not force:
+        if fingerprint.is_current(out, stage, want):
+            print(f"[{stage}] already complete in {out}: skipped", flush=True)
+            return False
+        print(f"[{stage}] input or config changed since its output was made: rerunning", flush=True)
+    return True
+
+
+def _guarded(spark, stage: str, work: Callable[[], Any]) -> Any:
+    """`work()`, with an out-of-memory failure turned into a one-line StageOutOfMemory."""
+    hint = memory_hint(spark)
+    try:
+        return work()
+    except Exception as exc:
+        if is_out_of_memory(spark, exc):
+            raise StageOutOfMemory(f"stage {stage} ran out of memory: {hint}") from exc
+        raise
+
+
+def _summary(stage: str, rows: list[dict] | None, seconds: float) -> None:
     total = next((r for r in rows or [] if r.get("rule") == "_total"), None)
     summary = (
         f"{total['docs_in']} docs in, {total['docs_in'] - total['docs_dropped']} kept" if total else "done"
     )
-    print(f"[{stage}] {summary} ({time.monotonic() - start:.1f} s)", flush=True)
-    return rows
+    print(f"[{stage}] {summary} ({seconds:.1f} s)", flush=True)
+
+
+def run_fused(spark, cfg: dict[str, Any], inp, out: str) -> None:
+    """Extract and filter in one pass over the WARC files; each stage published and fingerprinted on
+    its own, as if run alone (filter's fingerprint is taken from extract's marker once it is written)."""
+    with run_lock(out):
+        want_extract = stage_fingerprint(cfg, FUSED[0], inp)
+        start = time.monotonic()
+        print(f"[{' + '.join(FUSED)}] running fused ...", flush=True)
+        layout.save_run_config(cfg, out)
+        extract = jobs.extract.step(cfg)
+        steps = [extract, jobs.filter.step(cfg, extract.schema)]
+        paths = jobs.extract.input_paths(cfg, inp)
+        extra = {"extract": {"passes": jobs.extract.passes}}
+        stats = _guarded(
+            spark,
+            "+".join(FUSED),
+            lambda: write_stages(jobs.extract.files(spark, paths), steps, out, extra_tables=extra),
+        )
+        fingerprint.record(out, FUSED[0], want_extract)
+        filter_input = str(layout.docs_dir(out, FUSED[0]))
+        fingerprint.record(out, FUSED[1], stage_fingerprint(cfg, FUSED[1], filter_input))
+    for stage in FUSED:
+        _summary(stage, stats[stage], time.monotonic() - start)
 
 
 def crawl_to_shards(
     spark, cfg: dict[str, Any], inp, out: str, stages: tuple[str, ...] = layout.STAGES
 ) -> list[str]:
     """Run the chain; returns the stages that ran or were already complete."""
-    done = []
-    previous = None
+    done: list[str] = []
     with run_lock(out):
-        for stage in stages:
-            stage_input = inp if previous is None else str(layout.docs_dir(out, previous))
+        while len(done) < len(stages):
+            stage = stages[len(done)]
+            stage_input = inp if not done else str(layout.docs_dir(out, done[-1]))
             fault_point(f"before:{stage}")
-            run_stage(spark, cfg, stage, stage_input, out)
-            done.append(stage)
-            previous = stage
+            fusable = tuple(stages[len(done) : len(done) + len(FUSED)]) == FUSED
+            current = layout.stage_done(out, stage) and fingerprint.is_current(
+                out, stage, stage_fingerprint(cfg, stage, stage_input)
+            )
+            if fusable and not current:
+                run_fused(spark, cfg, stage_input, out)
+                done.extend(FUSED)
+            else:
+                run_stage(spark, cfg, stage, stage_input, out)
+                done.append(stage)
     return done

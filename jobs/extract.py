@@ -10,8 +10,7 @@ import json
 import re
 from typing import Any
 
-from jobs.frames import spark_schema
-from jobs.output import write_stage
+from jobs.output import StageStep, write_stages
 
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
@@ -46,11 +45,10 @@ def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
     return paths
 
 
-def transform(spark, cfg: dict[str, Any], paths: list[str]):
-    from pipeline.extract.stage import EXTRACT_SIGNALS, process_warc_file
-    from pipeline.schema import DOC_SCHEMA, with_signals
+def step(cfg: dict[str, Any]) -> StageStep:
+    """The extract stage as the first step of a pass over a table of WARC paths (see `files`)."""
+    from pipeline.extract.stage import EXTRACT_RULES, OUTPUT_SCHEMA, process_warc_file
 
-    out_schema = with_signals(DOC_SCHEMA, EXTRACT_SIGNALS)
     cfg_json = json.dumps(cfg, sort_keys=True)
     default_crawl = cfg["run"]["name"]
     batch_rows = cfg["spark"]["arrow_batch_rows"]
@@ -61,19 +59,18 @@ def transform(spark, cfg: dict[str, Any], paths: list[str]):
             for path in batch.column("path").to_pylist():
                 yield from process_warc_file(path, run_cfg, crawl_label(path, default_crawl), batch_rows)
 
-    # One partition per file, in sorted order, so part files map to inputs deterministically.
-    files = spark.sparkContext.parallelize([(p,) for p in paths], len(paths)).toDF("path string")
-    return files.mapInArrow(extract_partition, spark_schema(out_schema))
+    return StageStep("extract", OUTPUT_SCHEMA, tuple(EXTRACT_RULES), extract_partition, size_col="html_bytes")
+
+
+def files(spark, paths: list[str]):
+    """One partition per file, in sorted order, so part files map to inputs deterministically."""
+    return spark.sparkContext.parallelize([(p,) for p in paths], len(paths)).toDF("path string")
 
 
 def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:
-    from pipeline.extract.stage import EXTRACT_RULES
-
     paths = input_paths(cfg, inp)  # idempotent: already-resolved paths and URLs come back as they are
-    df = transform(spark, cfg, paths)
-    return write_stage(
-        df, out, "extract", rules=list(EXTRACT_RULES), size_col="html_bytes", extra_tables={"passes": passes}
-    )
+    extra = {"extract": {"passes": passes}}
+    return write_stages(files(spark, paths), [step(cfg)], out, extra_tables=extra)["extract"]
 
 
 def passes(full):

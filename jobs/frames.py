@@ -45,7 +45,7 @@ def with_url_norm(df):
 HADOOP_GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
 
 
-def read_parquet(spark, path: str | Path):
-    """Read one Parquet folder by its literal name: Spark (Hadoop) expands glob characters in read
-    paths, so a run folder named `runs/[ab]` would otherwise read its sibling runs `runs/a` and `runs/b`."""
-    return spark.read.parquet(HADOOP_GLOB_CHARS.sub(r"\\\1", str(path)))
+def read_parquet(spark, *paths: str | Path):
+    """Read Parquet folders or files by their literal names: Spark (Hadoop) expands glob characters in
+    read paths, so a run folder named `runs/[ab]` would otherwise read its sibling runs `runs/a` and `runs/b`."""
+    return spark.read.parquet(*(HADOOP_GLOB_CHARS.sub(r"\\\1", str(path)) for path in paths))

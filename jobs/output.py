@@ -1,30 +1,60 @@
-"""Writing a stage's output atomically: kept documents, rejected documents and stats.
+"""Writing stage outputs atomically, in one pass: kept documents, rejected documents and stats.
 
-A stage's transformed table is first written once to scratch (`OUT/_work/<stage>/all`) so the
-expensive work runs once; kept and rejected rows are then split from it, stats aggregated from it,
-and the three results are moved into place. The documents folder, with its `_SUCCESS`, lands last in
-one rename: a run killed at any point before it leaves no output that a rerun (or the next stage)
-would read as complete, and a complete old output stays in place until the new one is complete.
+One Spark job runs a chain of narrow stages (`StageStep`s: one stage alone, or extract → filter
+fused) over each partition. Every task writes, per stage, its kept rows, its rejected rows and a
+text-free projection (drop_reason + numeric signals) as Parquet files in its own attempt folder
+under `OUT/_work/<stage>/`, and counts as it writes (`pipeline.stats.StageCounts`: rows and bytes
+per drop reason, line-rule totals, the breakdown table, each signal's min and max). The task
+returns only its file list and counts; a task that failed or was retried returns nothing, so its
+files are never used. The kept rows of one stage stream straight into the next stage of the chain.
+
+On the driver: the counts of all tasks are merged into the exact stats rows and breakdown; the
+histograms are binned by one small job over the projection; `publish` moves the pieces into place,
+the documents folder with its `_SUCCESS` last in one rename: a run killed at any point before it
+leaves no output that a rerun (or the next stage) would read as complete, and a complete old output
+stays in place until the new one is complete.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs.frames import read_parquet
-from jobs.stats_tables import write_tables
+from jobs.stats_tables import histograms
 from pipeline import layout
 from pipeline.fixtures.faults import fault_point
-from pipeline.stats import rule_rows, stats_table
+from pipeline.schema import conform
+from pipeline.stats import StageCounts, signal_columns, stats_table
 
 log = logging.getLogger(__name__)
+
+Batches = Iterator[pa.RecordBatch]
+OUTPUTS = ("docs", "rejected", "signals")  # per stage and task: kept rows, rejected rows, projection
+ROW_GROUP_BYTES = 32 << 20  # buffered rows per output file before a row group is written
+COMPRESSION = "zstd"  # as spark.sql.parquet.compression.codec in jobs/session.py
+
+
+@dataclass(frozen=True)
+class StageStep:
+    """One narrow stage of a pass: its output schema, the rules its stats count, and how it turns a
+    partition's batches into its output batches (`None`: the input rows are already its output)."""
+
+    name: str
+    schema: pa.Schema
+    rules: tuple[str, ...] = ()
+    transform: Callable[[Batches], Batches] | None = None
+    line_rules: dict[str, tuple[str, str]] = field(default_factory=dict)
+    size_col: str = "text"
 
 
 def write_stage(
@@ -42,57 +72,158 @@ def write_stage(
     `extra_tables` maps a name to a function of the full stage output (a DataFrame) returning a small
     Arrow table; it is published as `OUT/stats/<stage>_<name>.parquet` with the rest of the stage.
     """
-    from pyspark.sql import functions as F
+    from jobs.frames import arrow_schema
 
-    line_rules = line_rules or {}
-    work = layout.work_dir(out, stage)
-    shutil.rmtree(work, ignore_errors=True)
-    all_path = str(work / "all")
-    df.write.mode("overwrite").parquet(all_path)
-    fault_point(f"scratch:{stage}")
+    step = StageStep(stage, arrow_schema(df), tuple(rules), None, dict(line_rules or {}), size_col)
+    return write_stages(df, [step], out, {stage: extra_stats or []}, {stage: extra_tables or {}})[stage]
 
+
+def write_stages(
+    df,
+    steps: list[StageStep],
+    out: str,
+    extra_stats: dict[str, list[dict]] | None = None,
+    extra_tables: dict[str, dict[str, Callable[[Any], pa.Table]]] | None = None,
+) -> dict[str, list[dict]]:
+    """Run `steps` in order over `df` in one Spark job and publish each stage; stats rows per stage."""
     spark = df.sparkSession
-    full = read_parquet(spark, all_path)
-    size = F.octet_length(F.col(size_col)) if dict(full.dtypes).get(size_col) == "string" else F.col(size_col)
-    size = F.coalesce(size.cast("long"), F.lit(0))
+    for step in steps:
+        shutil.rmtree(layout.work_dir(out, step.name), ignore_errors=True)
+    folders = {step.name: str(layout.work_dir(out, step.name)) for step in steps}
+    manifests = [
+        json.loads(row["manifest"])
+        for row in df.mapInArrow(_pass(steps, folders), "manifest string").collect()
+    ]
+    for step in steps:
+        fault_point(f"scratch:{step.name}")
 
-    # Numbers for the stats: per drop reason, and the line-level totals.
-    per_reason = (
-        full.groupBy("drop_reason").agg(F.count("*").alias("docs"), F.sum(size).alias("bytes")).collect()
-    )
-    total_docs = sum(r["docs"] for r in per_reason)
-    total_bytes = sum(int(r["bytes"] or 0) for r in per_reason)
-    dropped = {r["drop_reason"]: (r["docs"], int(r["bytes"] or 0)) for r in per_reason if r["drop_reason"]}
-    line_totals = {}
-    if line_rules:
-        sums = [F.sum(F.col(c)).alias(c) for cols in line_rules.values() for c in cols]
-        agg = full.where(F.col("drop_reason").isNull()).agg(*sums).collect()[0]
-        line_totals = {rule: (int(agg[a] or 0), int(agg[b] or 0)) for rule, (a, b) in line_rules.items()}
-    rows = rule_rows(stage, rules, dropped, total_docs, total_bytes, line_totals) + list(extra_stats or [])
+    results = {}
+    for step in steps:
+        work = layout.work_dir(out, step.name)
+        counts = _counts(step)
+        files: dict[str, list[str]] = {kind: [] for kind in OUTPUTS}
+        for manifest in manifests:
+            mine = manifest[step.name]
+            counts.merge(_counts(step).load_json(mine["counts"]))
+            for kind in OUTPUTS:
+                files[kind] += mine["files"].get(kind, [])
+        for kind in ("docs", "rejected"):
+            _gather(files[kind], work / kind, step.schema)
+        rows = counts.stats_rows(step.name, step.rules) + list((extra_stats or {}).get(step.name, []))
+        pq.write_table(stats_table(rows), work / "stats.parquet")
+        pq.write_table(counts.breakdown_table(step.name), work / "breakdown.parquet")
+        hist = histograms(spark, files["signals"], step.name, counts.bounds)
+        if hist is not None:
+            pq.write_table(hist, work / "histograms.parquet")
+        tables = dict((extra_tables or {}).get(step.name, {}))
+        if tables:
+            full = read_parquet(spark, work / "docs", work / "rejected")
+            for name, build in tables.items():
+                pq.write_table(build(full), work / f"{name}.parquet")
+        stage_tables = ["breakdown", "histograms", *tables]
+        publish(
+            out,
+            step.name,
+            work,
+            [
+                (work / "rejected", layout.rejected_dir(out, step.name)),
+                (work / "stats.parquet", layout.stats_path(out, step.name)),
+                *((work / f"{t}.parquet", layout.stage_table_path(out, step.name, t)) for t in stage_tables),
+                (work / "docs", layout.docs_dir(out, step.name)),
+            ],
+        )
+        total = rows[0]
+        log.info(
+            "%s: %d documents in, %d kept",
+            step.name,
+            total["docs_in"],
+            total["docs_in"] - total["docs_dropped"],
+        )
+        results[step.name] = rows
+    return results
 
-    full.where(F.col("drop_reason").isNull()).write.mode("overwrite").parquet(str(work / "docs"))
-    full.where(F.col("drop_reason").isNotNull()).write.mode("overwrite").parquet(str(work / "rejected"))
-    pq.write_table(stats_table(rows), work / "stats.parquet")
-    write_tables(full, stage, work)
-    for name, build in (extra_tables or {}).items():
-        pq.write_table(build(full), work / f"{name}.parquet")
 
-    tables = ["breakdown", "histograms", *(extra_tables or {})]
-    publish(
-        out,
-        stage,
-        work,
-        [
-            (work / "rejected", layout.rejected_dir(out, stage)),
-            (work / "stats.parquet", layout.stats_path(out, stage)),
-            *((work / f"{t}.parquet", layout.stage_table_path(out, stage, t)) for t in tables),
-            (work / "docs", layout.docs_dir(out, stage)),
-        ],
-    )
-    log.info(
-        "%s: %d documents in, %d kept", stage, total_docs, total_docs - sum(d for d, _ in dropped.values())
-    )
-    return rows
+def _counts(step: StageStep) -> StageCounts:
+    return StageCounts(step.size_col, step.line_rules, signal_columns(step.schema))
+
+
+def _pass(steps: list[StageStep], folders: dict[str, str]) -> Callable[[Batches], Batches]:
+    """The function each task runs: the chain of stages over its partition, writing as it goes."""
+
+    def run_partition(batches: Batches) -> Batches:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        part, attempt = ctx.partitionId(), ctx.taskAttemptId()
+        sinks = [_Sink(step, Path(folders[step.name]) / f"attempt-{attempt}", part) for step in steps]
+        stream = batches
+        for step, sink in zip(steps, sinks):
+            stream = sink.write(step.transform(stream) if step.transform else stream)
+        for _ in stream:  # pull every batch through the chain
+            pass
+        manifest = {step.name: sink.manifest() for step, sink in zip(steps, sinks)}
+        yield pa.RecordBatch.from_pylist([{"manifest": json.dumps(manifest)}])
+
+    return run_partition
+
+
+class _Sink:
+    """One stage's outputs in one task: Parquet files written as batches pass, and their counts."""
+
+    def __init__(self, step: StageStep, folder: Path, part: int):
+        self.step, self.folder, self.name = step, folder, f"part-{part:05d}.parquet"
+        self.counts = _counts(step)
+        self.projection = ["drop_reason", *self.counts.signals]
+        self.buffers: dict[str, list[pa.RecordBatch]] = {kind: [] for kind in OUTPUTS}
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def write(self, batches: Batches) -> Batches:
+        """Write every batch; pass on the kept rows (the next stage's input)."""
+        for batch in batches:
+            batch = conform(batch, self.step.schema)
+            self.counts.add(batch)
+            kept_mask = pc.is_null(batch.column("drop_reason"))
+            kept = batch.filter(kept_mask)
+            self._buffer("docs", kept)
+            self._buffer("rejected", batch.filter(pc.invert(kept_mask)))
+            self._buffer("signals", batch.select(self.projection))
+            if kept.num_rows:
+                yield kept
+        for kind in OUTPUTS:
+            self._flush(kind)
+            if kind in self.writers:
+                self.writers[kind].close()
+
+    def _buffer(self, kind: str, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self.buffers[kind].append(batch)
+            if sum(b.nbytes for b in self.buffers[kind]) >= ROW_GROUP_BYTES:
+                self._flush(kind)
+
+    def _flush(self, kind: str) -> None:
+        if not self.buffers[kind]:
+            return
+        table = pa.Table.from_batches(self.buffers[kind])
+        if kind not in self.writers:
+            (self.folder / kind).mkdir(parents=True, exist_ok=True)
+            path = self.folder / kind / self.name
+            self.writers[kind] = pq.ParquetWriter(path, table.schema, compression=COMPRESSION)
+        self.writers[kind].write_table(table)
+        self.buffers[kind] = []
+
+    def manifest(self) -> dict:
+        files = {kind: [str(self.folder / kind / self.name)] for kind in self.writers}
+        return {"files": files, "counts": self.counts.to_json()}
+
+
+def _gather(files: list[str], target: Path, schema: pa.Schema) -> None:
+    """Move the files of the successful task attempts into `target`; an empty output still gets one
+    (empty) file so readers know its schema."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        Path(path).rename(target / Path(path).name)
+    if not files:
+        pq.write_table(schema.empty_table(), target / "part-00000.parquet", compression=COMPRESSION)
 
 
 def publish(out: str, stage: str, work: Path, pieces: list[tuple[Path, Path]]) -> None:

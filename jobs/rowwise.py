@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyarrow as pa
+
 from jobs.frames import arrow_schema, spark_schema
+from jobs.output import StageStep
 from pipeline.schema import conform, with_signals
 from pipeline.stage import Stage
 
@@ -25,18 +28,39 @@ def _instance(stage_cls: type[Stage], cfg_json: str, shared=None):
     return _INSTANCES[key]
 
 
-def run_rowwise(df, stage_cls: type[Stage], cfg_section: dict[str, Any], shared=None):
-    """`df` transformed by the stage: same rows, signal columns added, `drop_reason` set on rejects.
+def rowwise_transform(
+    stage_cls: type[Stage], cfg_section: dict[str, Any], out_schema: pa.Schema, shared=None
+):
+    """The per-partition function of the stage: batches in, transformed batches (`out_schema`) out.
 
     `shared` is an optional Spark broadcast built on the driver (e.g. decontam's n-gram index): its
     value is the stage constructor's second argument, read once per worker process.
     """
-    out_schema = with_signals(arrow_schema(df), stage_cls.signals)
     cfg_json = json.dumps(cfg_section, sort_keys=True)
 
     def apply_partition(batches):
         stage = _instance(stage_cls, cfg_json, shared)
         for batch in batches:
-            yield conform(stage.apply(batch), out_schema)
+            if batch.num_rows:
+                yield conform(stage.apply(batch), out_schema)
 
-    return df.mapInArrow(apply_partition, spark_schema(out_schema))
+    return apply_partition
+
+
+def rowwise_step(stage_cls: type[Stage], cfg_section: dict[str, Any], in_schema: pa.Schema) -> StageStep:
+    """The stage as one step of a `jobs.output.write_stages` pass over batches of `in_schema`."""
+    out_schema = with_signals(in_schema, stage_cls.signals)
+    return StageStep(
+        name=stage_cls.name,
+        schema=out_schema,
+        rules=tuple(stage_cls.rules),
+        transform=rowwise_transform(stage_cls, cfg_section, out_schema),
+        line_rules=dict(stage_cls.line_rules),
+    )
+
+
+def run_rowwise(df, stage_cls: type[Stage], cfg_section: dict[str, Any], shared=None):
+    """`df` transformed by the stage: same rows, signal columns added, `drop_reason` set on rejects."""
+    out_schema = with_signals(arrow_schema(df), stage_cls.signals)
+    transform = rowwise_transform(stage_cls, cfg_section, out_schema, shared)
+    return df.mapInArrow(transform, spark_schema(out_schema))

@@ -1,76 +1,51 @@
-"""The data-team stats tables of a stage, aggregated in Spark from its full output (docs/stats.md).
+"""The histogram table of a stage, binned in Spark from a text-free projection of its output.
 
-- `OUT/stats/<stage>_breakdown.parquet`: documents, characters and words per
-  (drop_reason, domain, lang, host_suffix); `drop_reason` null = kept.
-- `OUT/stats/<stage>_histograms.parquet`: every non-constant numeric signal column binned (20
-  equal-width bins between its min and max), per outcome (kept / dropped), so thresholds can be drawn on them.
-
-Both are small (bounded by the number of rules × languages × suffixes, and signals × bins) and are
-computed in two passes over the stage output whatever its size.
+`OUT/stats/<stage>_histograms.parquet`: every non-constant numeric signal column binned (20
+equal-width bins between its min and max), per outcome (kept / dropped), so thresholds can be
+drawn on them. The min and max come from the counts gathered while the stage output was written
+(`pipeline.stats.StageCounts`), so binning is one job over the small projection (`drop_reason` and
+the signal columns), never over the text. The breakdown table needs no job at all: it is counted
+in the same pass (`StageCounts.breakdown_table`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import pyarrow as pa
 
-from pipeline.schema import DOC_COLUMNS
+from jobs.frames import read_parquet
 
 N_BINS = 20
-# Numeric columns that are provenance, not signals.
-NOT_SIGNALS = (set(DOC_COLUMNS) - {"lang_score", "quality_score"}) | {"warc_offset", "http_status"}
+HISTOGRAM_SCHEMA = pa.schema(
+    [
+        ("stage", pa.string()),
+        ("signal", pa.string()),
+        ("outcome", pa.string()),
+        ("bin", pa.int32()),
+        ("lo", pa.float64()),
+        ("hi", pa.float64()),
+        ("docs", pa.int64()),
+    ]
+)
 
 
-def breakdown(full, stage: str):
+def histograms(
+    spark, projection_files: list[str], stage: str, bounds: dict[str, list[float]]
+) -> pa.Table | None:
+    """One row per (signal, outcome, bin): lo, hi, docs. None when no signal varies."""
     from pyspark.sql import functions as F
 
-    text = F.coalesce(F.col("text"), F.lit(""))
-    host_suffix = F.regexp_extract(F.coalesce(F.col("host"), F.lit("")), r"\.([^.]+)$", 1)
-    return (
-        full.select(
-            F.lit(stage).alias("stage"),
-            "drop_reason",
-            F.coalesce(F.col("domain"), F.lit("unassigned")).alias("domain"),
-            F.coalesce(F.col("lang"), F.lit("unknown")).alias("lang"),
-            F.when(host_suffix == "", "unknown").otherwise(host_suffix).alias("host_suffix"),
-            F.length(text).alias("chars"),
-            F.when(F.trim(text) == "", 0).otherwise(F.size(F.split(F.trim(text), r"\s+"))).alias("words"),
-        )
-        .groupBy("stage", "drop_reason", "domain", "lang", "host_suffix")
-        .agg(
-            F.count("*").cast("long").alias("docs"),
-            F.sum("chars").alias("chars"),
-            F.sum("words").alias("words"),
-        )
-    )
-
-
-def signal_columns(full) -> list[str]:
-    numeric = ("int", "bigint", "smallint", "tinyint", "float", "double")
-    return [name for name, dtype in full.dtypes if dtype in numeric and name not in NOT_SIGNALS]
-
-
-def histograms(full, stage: str):
-    """One row per (signal, outcome, bin): lo, hi, docs. None when the stage has no numeric signal."""
-    from pyspark.sql import functions as F
-
-    signals = signal_columns(full)
-    if not signals:
+    varying = {c: (float(lo), float(hi)) for c, (lo, hi) in bounds.items() if lo != hi}
+    if not varying or not projection_files:
         return None
-    bounds = full.agg(
-        *[F.min(c).alias(f"min_{c}") for c in signals], *[F.max(c).alias(f"max_{c}") for c in signals]
-    )
-    b = bounds.collect()[0]
+    full = read_parquet(spark, *projection_files)
     entries = []
-    for c in signals:
-        lo, hi = b[f"min_{c}"], b[f"max_{c}"]
-        if lo is None or lo == hi:  # a constant signal has nothing to show
-            continue
-        lo, hi = float(lo), float(hi)
+    for c, (lo, hi) in sorted(varying.items()):
         width = (hi - lo) / N_BINS
-        bin_idx = F.least(F.floor((F.col(c).cast("double") - F.lit(lo)) / F.lit(width)), F.lit(N_BINS - 1))
+        value = F.col(c).cast("double")
+        bin_idx = F.least(F.floor((value - F.lit(lo)) / F.lit(width)), F.lit(N_BINS - 1))
         entries.append(
             F.when(
-                F.col(c).isNotNull(),
+                value.isNotNull() & ~F.isnan(value),
                 F.struct(
                     F.lit(c).alias("signal"),
                     bin_idx.cast("int").alias("bin"),
@@ -79,13 +54,11 @@ def histograms(full, stage: str):
                 ),
             )
         )
-    if not entries:
-        return None
     outcome = F.when(F.col("drop_reason").isNull(), "kept").otherwise("dropped")
     exploded = full.select(outcome.alias("outcome"), F.explode(F.array(*entries)).alias("h")).where(
         F.col("h").isNotNull()
     )
-    return (
+    binned = (
         exploded.groupBy("h.signal", "h.bin", "h.min", "h.width", "outcome")
         .agg(F.count("*").cast("long").alias("docs"))
         .select(
@@ -98,17 +71,5 @@ def histograms(full, stage: str):
             "docs",
         )
     )
-
-
-def write_tables(full, stage: str, work: Path) -> None:
-    """Write both tables as single Parquet files into the stage's scratch folder."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    def to_arrow(df) -> pa.Table:
-        return pa.Table.from_pylist([r.asDict() for r in df.collect()])
-
-    pq.write_table(to_arrow(breakdown(full, stage)), work / "breakdown.parquet")
-    hist = histograms(full, stage)
-    if hist is not None:
-        pq.write_table(to_arrow(hist.orderBy("signal", "outcome", "bin")), work / "histograms.parquet")
+    table = pa.Table.from_pylist([r.asDict() for r in binned.collect()], schema=HISTOGRAM_SCHEMA)
+    return table.sort_by([("signal", "ascending"), ("outcome", "ascending"), ("bin", "ascending")])

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipeline.schema import DOC_COLUMNS
+
 STATS_SCHEMA = pa.schema(
     [
         pa.field("stage", pa.string()),
@@ -80,3 +82,145 @@ def _row(stage: str, rule: str, docs_in: int, docs_dropped: int, bytes_in: int, 
 
 def stats_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=STATS_SCHEMA)
+
+
+# --- counting a stage's output as it streams past ------------------------------------------------
+# The breakdown table's keys (docs/stats.md); drop_reason null = kept.
+BREAKDOWN_KEYS = ("drop_reason", "domain", "lang", "host_suffix")
+BREAKDOWN_DEFAULTS = {"domain": "unassigned", "lang": "unknown", "host_suffix": "unknown"}
+# Numeric columns that are provenance, not signals: no histogram is drawn for them.
+NOT_SIGNALS = (set(DOC_COLUMNS) - {"lang_score", "quality_score"}) | {"warc_offset", "http_status"}
+
+
+def signal_columns(schema: pa.Schema) -> list[str]:
+    """The numeric signal columns of a stage output, the ones its histograms bin."""
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    return [f.name for f in schema if any(t(f.type) for t in numeric) and f.name not in NOT_SIGNALS]
+
+
+def _host_suffix(host: str | None) -> str:
+    suffix = (host or "").rpartition(".")[2] if "." in (host or "") else ""
+    return suffix or BREAKDOWN_DEFAULTS["host_suffix"]
+
+
+class StageCounts:
+    """Exact, mergeable counts of one stage's output, filled batch by batch as the rows are written.
+
+    Per drop reason: documents and bytes (the stats rows); per line-level rule: lines and characters
+    removed from kept documents; per breakdown key: documents, characters and words (words = pieces
+    of `str.split()`, as the re-threshold preview counts them); per signal column: min and max (the
+    histogram bin edges). Each task fills one; the driver merges them, so no count needs its own
+    pass over the data.
+    """
+
+    def __init__(self, size_col: str, line_rules: dict[str, tuple[str, str]], signals: list[str]):
+        self.size_col, self.line_rules, self.signals = size_col, line_rules, signals
+        self.reasons: dict[str | None, list[int]] = {}
+        self.lines: dict[str, list[int]] = {rule: [0, 0] for rule in line_rules}
+        self.breakdown: dict[tuple, list[int]] = {}
+        self.bounds: dict[str, list[float]] = {}
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.compute as pc
+
+        n = batch.num_rows
+        if not n:
+            return
+        cols = batch.schema.names
+
+        def column(name: str) -> list:
+            return batch.column(name).to_pylist() if name in cols else [None] * n
+
+        reasons, texts = column("drop_reason"), column("text")
+        size = batch.column(self.size_col) if self.size_col in cols else pa.nulls(n, pa.int64())
+        if pa.types.is_string(size.type) or pa.types.is_large_string(size.type):
+            size = pc.binary_length(size)
+        sizes = size.to_pylist()
+        domains, langs, hosts = column("domain"), column("lang"), column("host")
+        for i in range(n):
+            reason, text = reasons[i], texts[i] or ""
+            by_reason = self.reasons.setdefault(reason, [0, 0])
+            by_reason[0] += 1
+            by_reason[1] += sizes[i] or 0
+            key = (
+                reason,
+                domains[i] or BREAKDOWN_DEFAULTS["domain"],
+                langs[i] or BREAKDOWN_DEFAULTS["lang"],
+                _host_suffix(hosts[i]),
+            )
+            acc = self.breakdown.setdefault(key, [0, 0, 0])
+            acc[0] += 1
+            acc[1] += len(text)
+            acc[2] += len(text.split())
+        if self.line_rules:
+            kept = batch.filter(pc.is_null(batch.column("drop_reason")))
+            for rule, (lines_col, chars_col) in self.line_rules.items():
+                self.lines[rule][0] += int(pc.sum(kept.column(lines_col)).as_py() or 0)
+                self.lines[rule][1] += int(pc.sum(kept.column(chars_col)).as_py() or 0)
+        for name in self.signals:
+            lo, hi = pc.min_max(batch.column(name)).values()  # nulls and NaN skipped
+            if lo.as_py() is None:
+                continue
+            seen = self.bounds.get(name)
+            self.bounds[name] = [
+                min(lo.as_py(), seen[0]) if seen else lo.as_py(),
+                max(hi.as_py(), seen[1]) if seen else hi.as_py(),
+            ]
+
+    def merge(self, other: StageCounts) -> None:
+        for reason, (docs, nbytes) in other.reasons.items():
+            acc = self.reasons.setdefault(reason, [0, 0])
+            acc[0] += docs
+            acc[1] += nbytes
+        for rule, (lines, chars) in other.lines.items():
+            self.lines[rule][0] += lines
+            self.lines[rule][1] += chars
+        for key, values in other.breakdown.items():
+            acc = self.breakdown.setdefault(key, [0, 0, 0])
+            for j, v in enumerate(values):
+                acc[j] += v
+        for name, (lo, hi) in other.bounds.items():
+            seen = self.bounds.get(name)
+            self.bounds[name] = [min(lo, seen[0]), max(hi, seen[1])] if seen else [lo, hi]
+
+    def to_json(self) -> dict:
+        return {
+            "reasons": [[r, *v] for r, v in self.reasons.items()],
+            "lines": self.lines,
+            "breakdown": [[*k, *v] for k, v in self.breakdown.items()],
+            "bounds": self.bounds,
+        }
+
+    def load_json(self, data: dict) -> StageCounts:
+        self.reasons = {r: [d, b] for r, d, b in data["reasons"]}
+        self.lines = {rule: list(v) for rule, v in data["lines"].items()}
+        self.breakdown = {tuple(row[:4]): list(row[4:]) for row in data["breakdown"]}
+        self.bounds = {name: list(v) for name, v in data["bounds"].items()}
+        return self
+
+    def stats_rows(self, stage: str, rules: list[str] | tuple[str, ...]) -> list[dict]:
+        dropped = {r: (d, b) for r, (d, b) in self.reasons.items() if r is not None}
+        total_docs = sum(d for d, _ in self.reasons.values())
+        total_bytes = sum(b for _, b in self.reasons.values())
+        lines = {rule: tuple(v) for rule, v in self.lines.items()}
+        return rule_rows(stage, rules, dropped, total_docs, total_bytes, lines)
+
+    def breakdown_table(self, stage: str) -> pa.Table:
+        """OUT/stats/<stage>_breakdown.parquet, rows in key order (kept first)."""
+        keys = sorted(self.breakdown, key=lambda k: tuple((v is not None, v or "") for v in k))
+        rows = [
+            {
+                "stage": stage,
+                **dict(zip(BREAKDOWN_KEYS, k)),
+                **dict(zip(("docs", "chars", "words"), self.breakdown[k])),
+            }
+            for k in keys
+        ]
+        return pa.Table.from_pylist(rows, schema=BREAKDOWN_SCHEMA)
+
+
+BREAKDOWN_SCHEMA = pa.schema(
+    [("stage", pa.string())]
+    + [(k, pa.string()) for k in BREAKDOWN_KEYS]
+    + [("docs", pa.int64()), ("chars", pa.int64()), ("words", pa.int64())]
+)
