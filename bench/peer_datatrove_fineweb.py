@@ -21,6 +21,11 @@ Deviations, each so that both sides do the same work on this machine:
   drops pages (and skips their work) at random; 60 s drops none here (the step's `timeout` counter
   is in the JSON and must stay 0 for a fair figure).
 - PIIFormatter (emails, public IPs) after the filters, as our filter stage redacts PII too.
+- `--no-extract-dedup`: Trafilatura(deduplicate=False). Its default keeps a process-wide cache of the
+  paragraphs it has seen and drops them when they come again; on an input that repeats one crawl N
+  times (the end-to-end headline) it empties every copy after the first, so datatrove would skip the
+  filters for them and keep 1/N of the documents. Ours never dedups in extraction (dedup is its own
+  stage), so with the flag both sides keep the same documents of every copy.
 - `--main-only` runs just the main executor (extraction and filters, the work of our extract and
   filter stages) for the end-to-end headline; the MinHash executors run otherwise.
 - URLFilter's tldextract uses its bundled public-suffix snapshot (no download), as ours does.
@@ -78,7 +83,7 @@ def read_urls(folder: Path) -> list[str]:
     return urls
 
 
-def main_pipeline(warcs: Path, out: Path) -> list:
+def main_pipeline(warcs: Path, out: Path, extract_dedup: bool = True) -> list:
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.filters import (
         C4QualityFilter,
@@ -98,7 +103,7 @@ def main_pipeline(warcs: Path, out: Path) -> list:
     return [
         WarcReader(str(warcs), glob_pattern="*.warc.gz", default_metadata={"dump": "bench"}),
         url_filter,
-        Trafilatura(favour_precision=True, timeout=TRAFILATURA_TIMEOUT_S),
+        Trafilatura(favour_precision=True, timeout=TRAFILATURA_TIMEOUT_S, deduplicate=extract_dedup),
         LanguageFilter(languages=["en"]),
         GopherRepetitionFilter(),
         GopherQualityFilter(),
@@ -139,7 +144,7 @@ def minhash_pipelines(out: Path) -> list[tuple[str, list, int]]:
     ]
 
 
-def run(warcs: Path, work: Path, main_only: bool = False) -> dict:
+def run(warcs: Path, work: Path, main_only: bool = False, extract_dedup: bool = True) -> dict:
     import shutil
 
     from datatrove.utils.lid import FT176LID
@@ -150,7 +155,7 @@ def run(warcs: Path, work: Path, main_only: bool = False) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     logs = work / "logs"
-    executors = [run_executor("main", main_pipeline(warcs, work), logs)]
+    executors = [run_executor("main", main_pipeline(warcs, work, extract_dedup), logs)]
     for name, pipeline, tasks in [] if main_only else minhash_pipelines(work):
         executors.append(run_executor(name, pipeline, logs, tasks))
     return {
@@ -168,8 +173,9 @@ def main() -> None:
     parser.add_argument("--work", required=True, type=Path, help="scratch folder (emptied first)")
     parser.add_argument("--json", type=Path, help="write the result here (default: stdout)")
     parser.add_argument("--main-only", action="store_true", help="extraction and filters only, no MinHash")
+    parser.add_argument("--no-extract-dedup", action="store_true", help="Trafilatura(deduplicate=False)")
     args = parser.parse_args()
-    result = run(args.warcs.resolve(), args.work.resolve(), args.main_only)
+    result = run(args.warcs.resolve(), args.work.resolve(), args.main_only, not args.no_extract_dedup)
     text = json.dumps(result)
     if args.json:
         args.json.write_text(text)
