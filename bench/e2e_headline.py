@@ -212,7 +212,7 @@ def main() -> None:
         "notes": "Ours: `python -m jobs extract` then `python -m jobs filter` (two processes), and "
         "`python -m jobs crawl-to-shards --until filter` (one process, the two stages fused; same kept documents, "
         "asserted). datatrove 0.10.1: "
-        "FineWeb's main chain with PIIFormatter (bench/peer_datatrove_fineweb.py --main-only). CPU = whole "
+        "FineWeb's main chain with PIIFormatter (bench/peer_datatrove_fineweb.py --main-only --no-extract-dedup). CPU = whole "
         "process tree, imports and start-up included on both sides."
         + (
             " Our side was reused from the previous run (--reuse-ours), not alternated with the peer."
