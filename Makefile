@@ -86,6 +86,7 @@ bench-env:
 # The figures in BENCHMARKS.md, each with the command that produced it (peers run from .venv-bench).
 BENCHES = \
 	"bench/extraction_quality.py --wcxb-every 2" \
+	"bench/extraction_cascade.py" \
 	"bench/extraction_throughput.py --rounds 3" \
 	"bench/blocklist_cost.py --reps 2 --urls 200000" \
 	"bench/pii_eval.py" \
@@ -98,6 +99,7 @@ BENCHES = \
 	"bench/mixing_synthetic.py --seeds 5" \
 	"bench/tokenizer_throughput.py --mb 3 --rounds 3" \
 	"bench/train_throughput.py --threads 1" \
+	"bench/ckpt_async.py --preset 124m --steps 8" \
 	"bench/memory_flat.py --pages 100 --factor 10" \
 	"bench/e2e_vs_datatrove.py --rounds 2" \
 	"bench/crawl_to_shards.py" \

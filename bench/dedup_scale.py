@@ -10,8 +10,8 @@ tokenization, Megatron shards). Memory is sampled every 0.25 s: the driver Pytho
 Spark JVM RSS (in local mode the driver and the executors share this JVM) and the JVM heap in use,
 and the summed RSS of the Python worker processes.
 
-    .venv/bin/python -m bench.dedup_scale --sizes 10000 100000 1000000
-    .venv/bin/python -m bench.dedup_scale --corpus real --stages dedup shards --sizes 10000 100000 1000000
+    .venv/bin/python bench/dedup_scale.py --sizes 10000 100000 1000000
+    .venv/bin/python bench/dedup_scale.py --corpus real --stages dedup shards --sizes 10000 100000 1000000
 
 Prints one row per (size, stage) and the log-log slope of time vs N (the growth exponent); merges the
 rows into bench/results/dedup_scale.json under the corpus name.
@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -35,7 +36,9 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.schema import DOC_SCHEMA
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.real_text_corpus` as a script too
+
+from pipeline.schema import DOC_SCHEMA  # noqa: E402
 
 
 def write_corpus(path: Path, n: int, seed: int = 3, chunk: int = 20000) -> None:
@@ -217,7 +220,7 @@ def tables(results: dict) -> list[dict]:
             {
                 "title": f"Global stages on the default config, {corpus} corpus "
                 f"(driver memory {settings['spark.driver.memory']}, AQE {settings['spark.sql.adaptive.enabled']})",
-                "command": f"python -m bench.dedup_scale --corpus {corpus} --stages dedup shards "
+                "command": f"python bench/dedup_scale.py --corpus {corpus} --stages dedup shards "
                 "--sizes 10000 100000 1000000",
                 "columns": [
                     "N", "stage", "docs in", "wall s", "docs/s", "driver Python MB", "JVM RSS MB",
