@@ -234,8 +234,9 @@ def tables(results: dict) -> list[dict]:
                     ]
                     for r in result["rows"]
                 ],
-                "notes": "Wall time on the 2-core machine while other work ran (load average in the last "
-                "column): compare rows by their growth with N, not as absolute speeds.",
+                "notes": "Wall time on the 2-core machine while other work ran (the last column is the load "
+                "average when the row ended, not over the row): absolute speeds and the growth between rows "
+                "depend on that load.",
             }
         )  # fmt: skip
     return out
