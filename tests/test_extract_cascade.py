@@ -12,6 +12,7 @@ import re
 from collections import Counter
 
 import pytest
+from test_extract_stage import response, rows
 
 from pipeline.config import load_config
 from pipeline.extract.html import (
@@ -23,7 +24,6 @@ from pipeline.extract.html import (
     run_trafilatura,
     trafilatura_kwargs,
 )
-from tests.test_extract_stage import response, rows
 
 PARAGRAPH = (
     "<p>Tides are the regular rise and fall of the sea surface caused by the gravity of the moon and the sun. "
