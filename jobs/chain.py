@@ -108,11 +108,8 @@ def run_fused(spark, cfg: dict[str, Any], inp, out: str) -> None:
         extract = jobs.extract.step(cfg)
         steps = [extract, jobs.filter.step(cfg, extract.schema)]
         paths = jobs.extract.input_paths(cfg, inp)
-        extra = {"extract": {"passes": jobs.extract.passes}}
         stats = _guarded(
-            spark,
-            "+".join(FUSED),
-            lambda: write_stages(jobs.extract.files(spark, paths), steps, out, extra_tables=extra),
+            spark, "+".join(FUSED), lambda: write_stages(jobs.extract.files(spark, paths), steps, out)
         )
         fingerprint.record(out, FUSED[0], want_extract)
         filter_input = str(layout.docs_dir(out, FUSED[0]))

@@ -59,7 +59,14 @@ def step(cfg: dict[str, Any]) -> StageStep:
             for path in batch.column("path").to_pylist():
                 yield from process_warc_file(path, run_cfg, crawl_label(path, default_crawl), batch_rows)
 
-    return StageStep("extract", OUTPUT_SCHEMA, tuple(EXTRACT_RULES), extract_partition, size_col="html_bytes")
+    return StageStep(
+        "extract",
+        OUTPUT_SCHEMA,
+        tuple(EXTRACT_RULES),
+        extract_partition,
+        size_col="html_bytes",
+        tables={"passes": passes},
+    )
 
 
 def files(spark, paths: list[str]):
@@ -69,8 +76,7 @@ def files(spark, paths: list[str]):
 
 def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:
     paths = input_paths(cfg, inp)  # idempotent: already-resolved paths and URLs come back as they are
-    extra = {"extract": {"passes": passes}}
-    return write_stages(files(spark, paths), [step(cfg)], out, extra_tables=extra)["extract"]
+    return write_stages(files(spark, paths), [step(cfg)], out)["extract"]
 
 
 def passes(full):

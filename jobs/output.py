@@ -46,8 +46,9 @@ COMPRESSION = "zstd"  # as spark.sql.parquet.compression.codec in jobs/session.p
 
 @dataclass(frozen=True)
 class StageStep:
-    """One narrow stage of a pass: its output schema, the rules its stats count, and how it turns a
-    partition's batches into its output batches (`None`: the input rows are already its output)."""
+    """One narrow stage of a pass: its output schema, the rules its stats count, how it turns a
+    partition's batches into its output batches (`None`: the input rows are already its output), and
+    its own side tables (name -> function of its full output, as `extra_tables` of `write_stage`)."""
 
     name: str
     schema: pa.Schema
@@ -55,6 +56,7 @@ class StageStep:
     transform: Callable[[Batches], Batches] | None = None
     line_rules: dict[str, tuple[str, str]] = field(default_factory=dict)
     size_col: str = "text"
+    tables: dict[str, Callable[[Any], pa.Table]] = field(default_factory=dict)
 
 
 def write_stage(
@@ -115,7 +117,7 @@ def write_stages(
         hist = histograms(spark, files["signals"], step.name, counts.bounds)
         if hist is not None:
             pq.write_table(hist, work / "histograms.parquet")
-        tables = dict((extra_tables or {}).get(step.name, {}))
+        tables = {**step.tables, **(extra_tables or {}).get(step.name, {})}
         if tables:
             full = read_parquet(spark, work / "docs", work / "rejected")
             for name, build in tables.items():
