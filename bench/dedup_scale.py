@@ -131,7 +131,7 @@ def main() -> None:
 
     import yaml
 
-    from jobs.chain import STAGE_RUNS
+    from jobs.chain import stage_run
     from jobs.session import get_spark
     from pipeline import layout
     from pipeline.config import load_config
@@ -162,7 +162,7 @@ def main() -> None:
             sampler = MemorySampler(spark)
             sampler.start()
             t0 = time.perf_counter()
-            stats = STAGE_RUNS[stage](spark, cfg, inp, str(work / "out"))
+            stats = stage_run(stage)(spark, cfg, inp, str(work / "out"))
             secs = time.perf_counter() - t0
             sampler.stop_flag.set()
             sampler.join()

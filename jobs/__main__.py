@@ -86,11 +86,28 @@ def _print_funnel_and_report(out: str) -> None:
     print(f"report: {build_report(out)}")
 
 
+def _class_archive_command(argv: list[str]) -> int | None:
+    """`class-archive [--config FILE]`: build the JVM class-data archive local runs start from."""
+    if not argv or argv[0] != "class-archive":
+        return None
+    from jobs.session import build_class_archive
+
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs class-archive", description=_class_archive_command.__doc__
+    )
+    parser.add_argument("--config", help="run config YAML: its spark.local_java_options are the archive's")
+    args = parser.parse_args(argv[1:])
+    print(f"class archive: {build_class_archive(load_config(args.config))}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    offline = _offline_command(sys.argv[1:] if argv is None else argv)
-    if offline is not None:
-        return offline
+    argv_given = sys.argv[1:] if argv is None else argv
+    for command in (_offline_command, _class_archive_command):
+        done = command(argv_given)
+        if done is not None:
+            return done
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:

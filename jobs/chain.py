@@ -9,17 +9,14 @@ and read back between them. Each stage is still published, fingerprinted and res
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-import jobs.decontam
-import jobs.dedup
 import jobs.extract
 import jobs.filter
-import jobs.quality
-import jobs.shards
 from jobs.failures import StageOutOfMemory, is_out_of_memory, memory_hint
 from jobs.output import write_stages
 from pipeline import fingerprint, layout
@@ -30,16 +27,15 @@ log = logging.getLogger(__name__)
 
 StageRun = Callable[[Any, dict[str, Any], Any, str], list[dict]]
 
-# stage name -> its Spark job; the keys are exactly `layout.STAGES`.
-STAGE_RUNS: dict[str, StageRun] = {
-    "extract": jobs.extract.run,
-    "filter": jobs.filter.run,
-    "quality": jobs.quality.run,
-    "dedup": jobs.dedup.run,
-    "decontam": jobs.decontam.run,
-    "shards": jobs.shards.run,
-}
-assert tuple(STAGE_RUNS) == layout.STAGES, "jobs/chain.py and pipeline/layout.py disagree on the stages"
+
+def stage_run(stage: str) -> StageRun:
+    """The Spark job of `stage`: `run` of its module `jobs/<stage>.py`, imported when first due (the
+    global stages pull in scipy and datasketch, ~1.5 s of start-up a narrow run does not need)."""
+    if stage not in layout.STAGES:
+        raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(layout.STAGES)}")
+    return importlib.import_module(f"jobs.{stage}").run
+
+
 FUSED = ("extract", "filter")  # narrow stages that run as one pass when the first is due
 
 
@@ -62,7 +58,7 @@ def run_stage(
         start = time.monotonic()
         print(f"[{stage}] running ...", flush=True)
         layout.save_run_config(cfg, out)  # only a stage that runs records the config it runs with
-        rows = _guarded(spark, stage, lambda: STAGE_RUNS[stage](spark, cfg, inp, out))
+        rows = _guarded(spark, stage, lambda: stage_run(stage)(spark, cfg, inp, out))
         fingerprint.record(out, stage, want)
     _summary(stage, rows, time.monotonic() - start)
     return rows

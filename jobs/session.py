@@ -5,9 +5,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from pipeline.settings import SparkSettings
@@ -68,11 +72,80 @@ def size_shuffle_partitions(spark, cfg: dict[str, Any], inp: str) -> int:
     return count
 
 
-def get_spark(cfg: dict[str, Any] | None = None, master: str | None = None, app_name: str = "webdata"):
+def class_archive_path(java_options: str) -> Path:
+    """The class-data archive for this environment: one per Python environment (its jars are the JVM's
+    class path), JVM build and option set, since an archive made under others would not load."""
+    java = Path(os.environ.get("JAVA_HOME", ""), "bin", "java") if os.environ.get("JAVA_HOME") else None
+    java = Path(os.path.realpath(java or shutil.which("java") or "java"))
+    libjvm = java.parent.parent / "lib" / "server" / "libjvm.so"  # changes when the JDK is upgraded in place
+    built = libjvm.stat().st_mtime_ns if libjvm.exists() else 0
+    key = "\0".join([sys.prefix, str(java), str(built), java_options])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return Path(sys.prefix) / "share" / "webdata" / f"spark-classes-{digest}.jsa"
+
+
+def local_java_options(spark_settings: SparkSettings) -> str:
+    """JVM options of a local run: the configured ones, plus the class archive once built."""
+    options = spark_settings.local_java_options or ""
+    archive = class_archive_path(options)
+    if archive.exists():  # the JVM maps Spark's classes from it instead of loading each from its jar
+        options = f"{options} -XX:SharedArchiveFile={archive}".strip()
+    return options
+
+
+def build_class_archive(cfg: dict[str, Any] | None = None) -> Path:
+    """Write the class-data archive used by every later local run (`python -m jobs class-archive`,
+    run by `make venv`): a JVM started with the run's options runs a small job touching what the stages
+    use (Python workers, Arrow, Parquet, a shuffle, a join) and dumps the classes it loaded as it exits.
+    The archive appears by rename only after that JVM has exited cleanly: a truncated one crashes the
+    JVM that maps it."""
+    options = SparkSettings.from_config(cfg).local_java_options or ""
+    target = class_archive_path(options)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    spark = get_spark(
+        cfg,
+        "local[1]",
+        "class-archive",
+        java_options=f"{options} -XX:ArchiveClassesAtExit={partial} -Xlog:cds*=error".strip(),
+    )
+    try:
+        _touch_what_stages_use(spark)
+    finally:
+        spark.stop()
+    jvm = spark.sparkContext._gateway.proc  # the JVM pyspark launched; it exits when its stdin closes
+    jvm.stdin.close()
+    if jvm.wait(timeout=600) != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"the JVM exited with {jvm.returncode} without writing {partial}")
+    partial.replace(target)
+    return target
+
+
+def _touch_what_stages_use(spark) -> None:
+    from pyspark.sql import functions as F
+
+    with tempfile.TemporaryDirectory() as folder:
+        df = spark.range(4000, numPartitions=2).selectExpr(
+            "id", "cast(id % 7 as string) AS k", "repeat('w ', 40) AS text"
+        )
+        df.mapInArrow(lambda batches: batches, df.schema).write.parquet(f"{folder}/a")
+        back = spark.read.parquet(f"{folder}/a")
+        groups = back.groupBy("k").agg(F.count("*").alias("n"), F.min("id").alias("first"))
+        back.join(groups, "k").where(F.col("id") == F.col("first")).count()
+
+
+def get_spark(
+    cfg: dict[str, Any] | None = None,
+    master: str | None = None,
+    app_name: str = "webdata",
+    java_options: str | None = None,
+):
     """A SparkSession configured for the pipeline.
 
     Precedence for the master URL: the `master` argument (`--master` on the CLI), then a master that
-    `spark-submit` already set, then `spark.master` of the run config.
+    `spark-submit` already set, then `spark.master` of the run config. `java_options` replaces the
+    local run's JVM options (`local_java_options`).
     """
     _prepare_env()
     from pyspark import SparkConf
@@ -104,6 +177,10 @@ def get_spark(cfg: dict[str, Any] | None = None, master: str | None = None, app_
     }
     if master.startswith("local") and not conf.contains("spark.driver.memory"):
         settings["spark.driver.memory"] = local_driver_memory(spark_cfg)
+    if master.startswith("local"):  # the JVM is not started yet: its options still apply
+        options = local_java_options(spark_settings) if java_options is None else java_options
+        if options:
+            settings["spark.driver.extraJavaOptions"] = options
     elif spark_cfg.get("driver_memory") and not conf.contains("spark.driver.memory"):
         settings["spark.driver.memory"] = str(spark_cfg["driver_memory"])
     for key, value in settings.items():

@@ -3,18 +3,31 @@
 `OUT/stats/<stage>_histograms.parquet`: every non-constant numeric signal column binned (20
 equal-width bins between its min and max), per outcome (kept / dropped), so thresholds can be
 drawn on them. The min and max come from the counts gathered while the stage output was written
-(`pipeline.stats.StageCounts`), so binning is one job over the small projection (`drop_reason` and
-the signal columns), never over the text. The breakdown table needs no job at all: it is counted
-in the same pass (`StageCounts.breakdown_table`).
+(`pipeline.stats.StageCounts`), so binning reads only the small projection (`drop_reason` and the
+signal columns), never the text. A projection up to `DRIVER_BINNING_MAX_BYTES` is binned on the
+driver with pyarrow, file by file; a larger one by one Spark job. Both compute the same bins with the
+same double arithmetic (tests/test_output.py compares them). The breakdown table needs no job at
+all: it is counted in the same pass (`StageCounts.breakdown_table`).
 """
 
 from __future__ import annotations
 
+import os
+from collections import Counter
+
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from jobs.frames import read_parquet
 
 N_BINS = 20
+# Up to this much Parquet (a few million documents' signals) the driver bins faster than Spark can
+# schedule the job: a Spark aggregate costs ~3 s of CPU per stage even on a few hundred rows, most of
+# a small run's stats time (issue #17). Larger projections use Spark so the driver never reads a
+# cluster-sized projection alone.
+DRIVER_BINNING_MAX_BYTES = 256 << 20
 HISTOGRAM_SCHEMA = pa.schema(
     [
         ("stage", pa.string()),
@@ -29,14 +42,58 @@ HISTOGRAM_SCHEMA = pa.schema(
 
 
 def histograms(
-    spark, projection_files: list[str], stage: str, bounds: dict[str, list[float]]
+    spark,
+    projection_files: list[str],
+    stage: str,
+    bounds: dict[str, list[float]],
+    driver_max_bytes: int = DRIVER_BINNING_MAX_BYTES,
 ) -> pa.Table | None:
     """One row per (signal, outcome, bin): lo, hi, docs. None when no signal varies."""
-    from pyspark.sql import functions as F
-
     varying = {c: (float(lo), float(hi)) for c, (lo, hi) in bounds.items() if lo != hi}
     if not varying or not projection_files:
         return None
+    if sum(os.path.getsize(f) for f in projection_files) <= driver_max_bytes:
+        counts: Counter = Counter()
+        for path in projection_files:
+            counts.update(_bin_file(path, varying))
+        rows = [
+            {"stage": stage, "signal": c, "outcome": outcome, "bin": b, **_edges(*varying[c], b), "docs": n}
+            for (c, outcome, b), n in counts.items()
+        ]
+        return _sorted(pa.Table.from_pylist(rows, schema=HISTOGRAM_SCHEMA))
+    return _sorted(_bin_in_spark(spark, projection_files, stage, varying))
+
+
+def _edges(lo: float, hi: float, b: int) -> dict[str, float]:
+    width = (hi - lo) / N_BINS
+    return {"lo": lo + b * width, "hi": lo + (b + 1) * width}
+
+
+def _bin_file(path: str, varying: dict[str, tuple[float, float]]) -> Counter:
+    """(signal, outcome, bin) -> documents for one projection file; nulls and NaN are not binned."""
+    table = pq.read_table(path, columns=["drop_reason", *varying])
+    outcome = np.where(
+        pc.is_null(table.column("drop_reason")).to_numpy(zero_copy_only=False), "kept", "dropped"
+    )
+    counts: Counter = Counter()
+    for c, (lo, hi) in varying.items():
+        value = pc.cast(table.column(c), pa.float64()).to_numpy(zero_copy_only=False)  # nulls become NaN
+        present = ~np.isnan(value)
+        width = (hi - lo) / N_BINS
+        bins = np.minimum(np.floor((value[present] - lo) / width), N_BINS - 1).astype(np.int64)
+        pairs, docs = np.unique(np.stack([outcome[present] == "kept", bins]), axis=1, return_counts=True)
+        for (is_kept, b), n in zip(pairs.T, docs):
+            counts[(c, "kept" if is_kept else "dropped", int(b))] += int(n)
+    return counts
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    return table.sort_by([("signal", "ascending"), ("outcome", "ascending"), ("bin", "ascending")])
+
+
+def _bin_in_spark(spark, projection_files: list[str], stage: str, varying: dict[str, tuple[float, float]]):
+    from pyspark.sql import functions as F
+
     full = read_parquet(spark, *projection_files)
     entries = []
     for c, (lo, hi) in sorted(varying.items()):
@@ -71,5 +128,4 @@ def histograms(
             "docs",
         )
     )
-    table = pa.Table.from_pylist([r.asDict() for r in binned.collect()], schema=HISTOGRAM_SCHEMA)
-    return table.sort_by([("signal", "ascending"), ("outcome", "ascending"), ("bin", "ascending")])
+    return pa.Table.from_pylist([r.asDict() for r in binned.collect()], schema=HISTOGRAM_SCHEMA)

@@ -95,6 +95,7 @@ class SparkSettings(Section):
     driver_memory_fraction: float
     driver_memory_max_gb: int
     arrow_batch_rows: int
+    local_java_options: str | None
 
 
 @dataclass(frozen=True)

@@ -66,11 +66,10 @@ def test_fused_pass_equals_stages_run_alone(spark, crawl, tmp_path):
     assert 0 < kept < pq.read_table(layout.docs_dir(fused, "extract")).num_rows
     assert not (tmp_path / "fused" / "_work" / "extract").exists()
 
-    # One pass for both stages, then per stage one histogram query over the text-free projection
-    # (up to three jobs with adaptive execution: measured 7 in all fused), plus one for extract's
-    # passes table (Spark lists the stage's files for it; the counting is pyarrow on the driver,
-    # measured 8 in all); no job per stats table.
-    assert fused_jobs <= 1 + 3 * len(FUSED) + 1, fused_jobs
+    # One pass for both stages, plus one listing job for extract's passes table (the counting is
+    # pyarrow on the driver); the histograms of a small projection are binned on the driver too
+    # (jobs/stats_tables.py); no job per stats table.
+    assert fused_jobs <= 2, fused_jobs
     assert fused_jobs < alone_jobs, (fused_jobs, alone_jobs)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs.frames import dataframe_from_arrow
@@ -72,3 +74,33 @@ def test_breakdown_and_histograms(spark, tmp_path):
     dropped = [r for r in hist if r["outcome"] == "dropped"]
     assert len(dropped) == 1 and dropped[0]["lo"] == 1.0  # the one-word document sits in the first bin
     assert max(r["hi"] for r in hist) == 6.0
+
+
+def test_driver_and_spark_binning_agree(spark, tmp_path):
+    """Small projections are binned on the driver, large ones in Spark: same table either way."""
+    from jobs.stats_tables import histograms
+
+    rng = np.random.default_rng(7)
+    files, bounds = [], {}
+    for part in range(3):
+        n = 400
+        words = rng.integers(0, 5000, n)
+        ratio = rng.random(n)
+        ratio[rng.random(n) < 0.05] = np.nan  # NaN and null are not binned on either path
+        table = pa.table(
+            {
+                "drop_reason": pa.array([None if k else "x.rule" for k in rng.random(n) < 0.7], pa.string()),
+                "words": pa.array(words, pa.int64()),
+                "ratio": pa.array(ratio, pa.float64(), mask=rng.random(n) < 0.05),
+            }
+        )
+        files.append(str(tmp_path / f"part-{part}.parquet"))
+        pq.write_table(table, files[-1])
+        for c in ("words", "ratio"):
+            lo, hi = pc.min_max(table.column(c)).values()
+            seen = bounds.get(c, [lo.as_py(), hi.as_py()])
+            bounds[c] = [min(seen[0], lo.as_py()), max(seen[1], hi.as_py())]
+    on_driver = histograms(spark, files, "s", bounds)
+    in_spark = histograms(spark, files, "s", bounds, driver_max_bytes=0)
+    assert on_driver.to_pylist() == in_spark.to_pylist()
+    assert sum(on_driver.column("docs").to_pylist()) > 2000

@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from pipeline import layout
-from pipeline.inspect import runstats
+from pipeline.inspect import runstats, svg
 from pipeline.inspect.report import build_report
 from pipeline.inspect.rundiff import changed_rows, diff_runs
 
@@ -36,10 +36,22 @@ def test_report_is_one_self_contained_file(demo_run):
     out, _, _ = demo_run
     page = build_report(out).read_text()
     assert "<h2>Funnel</h2>" in page and "Sampled rejected documents" in page
-    images = re.findall(r'src="data:image/png;base64,', page)
-    assert len(images) >= 5  # funnel, drops, and signal histograms
+    charts = re.findall(r"<svg ", page)
+    assert len(charts) >= 5  # funnel, drops, and signal histograms
+    assert page.count("<svg ") == page.count("</svg>")
     assert "http://" not in re.sub(r"<div class='url'>.*?</div>|<pre>.*?</pre>", "", page, flags=re.S)
     assert "filter.gopher" in page or "filter.c4" in page  # per-rule sections name the rules
+
+
+def test_histogram_chart_draws_each_bin_and_the_threshold():
+    kept = [(0.0, 10.0, 4), (10.0, 20.0, 0), (20.0, 30.0, 8)]
+    dropped = [(0.0, 10.0, 2)]
+    chart = svg.histogram({"kept": kept, "dropped": dropped}, [15.0, 99.0], "words <x>")
+    assert chart.count('class="kept"') == 2 and chart.count('class="dropped"') == 1  # empty bins draw nothing
+    assert chart.count('class="threshold"') == 1  # 99 lies outside the value range
+    heights = [float(h) for h in re.findall(r'class="kept"[^>]*height="([0-9.]+)"', chart)]
+    assert heights[1] == pytest.approx(2 * heights[0], rel=0.02)  # bar height proportional to documents
+    assert "words &lt;x&gt;" in chart
 
 
 def test_report_cli_prints_the_funnel(demo_run):

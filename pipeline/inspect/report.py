@@ -3,37 +3,24 @@
 Sections: the funnel (documents and words left after each stage), word-weighted drops per rule,
 benchmark contamination (the share of each eval set found in the crawl, and the items found), each
 signal's histogram (kept vs dropped) with its threshold line, and a few sampled rejected
-documents per rule with their snippet and signal values. Plots are matplotlib PNGs inlined as
-base64, so the file opens anywhere with no server and no network.
+documents per rule with their snippet and signal values. Charts are inline SVG
+(`pipeline.inspect.svg`), so the file opens anywhere with no server and no network.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pipeline import layout  # noqa: E402
-from pipeline.inspect import runstats  # noqa: E402
-from pipeline.inspect.declared import rules_on_signal  # noqa: E402
+from pipeline import layout
+from pipeline.inspect import runstats, svg
+from pipeline.inspect.declared import rules_on_signal
 
 SAMPLES_PER_RULE = 3
 ITEMS_SHOWN = 50  # contaminated benchmark items listed in the report (the Parquet table has all)
 SNIPPET_CHARS = 400
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
 def _num(value) -> str:
@@ -57,22 +44,18 @@ def funnel_table_text(funnel: pd.DataFrame) -> str:
 def _funnel_section(funnel: pd.DataFrame) -> str:
     if not len(funnel):
         return "<p>No stage has finished yet.</p>"
-    fig, ax = plt.subplots(figsize=(7, 2.8))
-    ax.bar(funnel["stage"], funnel["docs_kept"], color="#4477aa")
-    ax.set_ylabel("documents kept")
-    ax.set_title("Documents remaining after each stage")
-    return _png(fig) + funnel.to_html(index=False, classes="tbl")
+    chart = svg.vertical_bars(
+        list(funnel["stage"]), list(funnel["docs_kept"]), "Documents remaining after each stage"
+    )
+    return chart + funnel.to_html(index=False, classes="tbl")
 
 
 def _drops_section(drops: pd.DataFrame) -> str:
     if not len(drops):
         return "<p>No documents were dropped.</p>"
-    labels = drops["stage"] + ": " + drops["rule"]
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(drops) + 1))
-    ax.barh(labels[::-1], drops["words"][::-1], color="#cc6677")
-    ax.set_xlabel("words dropped")
-    ax.set_title("Word-weighted drops per rule")
-    return _png(fig) + drops.to_html(index=False, classes="tbl")
+    labels = list(drops["stage"] + ": " + drops["rule"])
+    chart = svg.horizontal_bars(labels, list(drops["words"]), "Words dropped per rule")
+    return chart + drops.to_html(index=False, classes="tbl")
 
 
 def _contamination_section(out: str | Path) -> str:
@@ -104,27 +87,15 @@ def _histogram_section(out: str | Path, stage: str, cfg: dict) -> str:
         return ""
     parts = [f"<h3>{html.escape(stage)}</h3><div class='grid'>"]
     for signal, rows in hist.groupby("signal", sort=True):
-        fig, ax = plt.subplots(figsize=(3.6, 2.4))
-        for outcome, color in (("kept", "#4477aa"), ("dropped", "#cc6677")):
-            sub = rows[rows["outcome"] == outcome]
-            ax.bar(
-                sub["lo"],
-                sub["docs"],
-                width=(sub["hi"] - sub["lo"]),
-                align="edge",
-                alpha=0.7,
-                color=color,
-                label=outcome,
-            )
+        bins = {
+            outcome: list(rows.loc[rows["outcome"] == outcome, ["lo", "hi", "docs"]].itertuples(index=False))
+            for outcome in ("kept", "dropped")
+        }
         limits = [(r, r.limit_of(cfg)) for r in rules_on_signal(stage, signal)]
         limits = [(r, v) for r, v in limits if r.keep_if != "==" and v is not None]
-        for _, value in limits:
-            ax.axvline(value, color="black", linestyle="--", linewidth=1)
         keep = ", ".join(f"keep {r.keep_if} {v:g}" for r, v in limits)
-        ax.set_title(f"{signal}\n({keep})" if keep else signal, fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6)
-        parts.append(_png(fig))
+        title = f"{signal} ({keep})" if keep else signal
+        parts.append(svg.histogram(bins, [float(v) for _, v in limits], title))
     parts.append("</div>")
     return "".join(parts)
 

@@ -1,0 +1,101 @@
+"""What a local run's JVM options and class archive save, on the user's path (issue #17).
+
+    .venv/bin/python bench/spark_startup.py [--repeats 3] [--rounds 2]
+
+`python -m jobs crawl-to-shards --until filter` (extract + filter fused, the report built) over
+`--repeats` copies of ../shared/data/warc_samples, one core (`taskset -c 0`, `local[1]`), CPU of the
+whole process tree (bench/proc_cpu.py), three JVM settings alternated round by round:
+
+  JVM defaults       `--set spark.local_java_options=null` (C2 JIT, G1, no class archive)
+  options only       the configured options with their flags in reverse order: the same JVM settings
+                     under another archive key, so no class archive is found
+  options + archive  the default config, with the archive `make venv` builds (`python -m jobs class-archive`)
+
+All three keep the same documents (asserted). Results: bench/results/spark_startup.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from e2e_headline import ONE_CORE, PY_OURS, REPO, WORK, build_input, kept_urls_parquet  # noqa: E402
+from proc_cpu import become_subreaper, run_measured  # noqa: E402
+from results_table import write_result  # noqa: E402
+
+from jobs.session import class_archive_path  # noqa: E402
+from pipeline import layout  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
+
+
+def variants() -> dict[str, str | None]:
+    configured = load_config()["spark"]["local_java_options"]
+    return {
+        "JVM defaults": "null",
+        "options only": " ".join(reversed(configured.split())),
+        "options + archive": None,
+    }
+
+
+def run_once(warcs: Path, java_options: str | None) -> dict:
+    out = WORK / "startup"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [*ONE_CORE, str(PY_OURS), "-m", "jobs", "crawl-to-shards", "--until", "filter"]
+    cmd += ["--input", str(warcs), "--output", str(out), "--set", "spark.master=local[1]"]
+    if java_options is not None:
+        cmd += ["--set", f"spark.local_java_options={java_options}"]
+    measured = run_measured(cmd, cwd=REPO)
+    return {
+        "cpu_s": measured["cpu_s"],
+        "wall_s": measured["wall_s"],
+        "kept": kept_urls_parquet(layout.docs_dir(out, "filter")),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    configured = load_config()["spark"]["local_java_options"]
+    if not class_archive_path(configured).exists():
+        raise SystemExit("no class archive: run `python -m jobs class-archive` (make venv does) first")
+    become_subreaper()
+    warcs = build_input(args.repeats)
+    runs: dict[str, list[dict]] = {name: [] for name in variants()}
+    for r in range(args.rounds):
+        order = list(variants().items())
+        for name, options in order if r % 2 == 0 else reversed(order):
+            runs[name].append(run_once(warcs, options))
+            print(f"round {r} {name}: CPU {runs[name][-1]['cpu_s']:.1f} s", flush=True)
+    kept = {name: sorted(result[-1]["kept"]) for name, result in runs.items()}
+    assert all(k == kept["JVM defaults"] for k in kept.values()), (
+        "the JVM settings changed the kept documents"
+    )
+    base = statistics.median(x["cpu_s"] for x in runs["JVM defaults"])
+    rows = []
+    for name, results in runs.items():
+        cpu = statistics.median(x["cpu_s"] for x in results)
+        wall = statistics.median(x["wall_s"] for x in results)
+        rows.append([name, round(cpu, 1), round(wall, 1), f"{base / cpu:.2f}x"])
+    table = {
+        "title": f"Local JVM settings, extract + filter fused on {args.repeats} x warc_samples, one core, process start included",
+        "command": f"python bench/spark_startup.py --repeats {args.repeats} --rounds {args.rounds}",
+        "columns": ["JVM", "CPU s (median)", "wall s (median)", "CPU vs JVM defaults"],
+        "rows": rows,
+        "notes": f"Configured options: `{configured}` (configs/default.yaml spark.local_java_options). "
+        f"{args.rounds} rounds, order alternated; the same {len(kept['JVM defaults'])} documents kept by all three.",
+    }
+    print(write_result("spark_startup", [table]))
+
+
+if __name__ == "__main__":
+    main()
