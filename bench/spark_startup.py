@@ -11,15 +11,24 @@ whole process tree (bench/proc_cpu.py), three JVM settings alternated round by r
                      under another archive key, so no class archive is found
   options + archive  the default config, with the archive `make venv` builds (`python -m jobs class-archive`)
 
-All three keep the same documents (asserted). Results: bench/results/spark_startup.json.
+All three keep the same documents (asserted).
+
+`--global-stages N` adds a second table: the JVM-heavy dedup and shards stages on N synthetic
+documents (bench/dedup_scale.py, one core, `local[1]`), under the JVM defaults and under the
+configured options, alternated; wall time per stage (one core, so about its CPU time).
+
+Results: bench/results/spark_startup.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,12 +67,45 @@ def run_once(warcs: Path, java_options: str | None) -> dict:
     }
 
 
+def global_stages(n: int, rounds: int) -> dict:
+    """dedup and shards on `n` documents under the JVM defaults and the configured options."""
+    walls: dict[tuple[str, str], list[float]] = {}
+    sides = {"JVM defaults": "null", "configured options": None}
+    for r in range(rounds):
+        for name, options in sides.items() if r % 2 == 0 else reversed(sides.items()):
+            with tempfile.TemporaryDirectory() as folder:
+                result = Path(folder) / "scale.json"
+                cmd = [*ONE_CORE, str(PY_OURS), str(REPO / "bench" / "dedup_scale.py"), "--sizes", str(n)]
+                cmd += ["--stages", "dedup", "shards", "--master", "local[1]", "--json", str(result)]
+                cmd += ["--set", f"spark.local_java_options={options}"] if options else []
+                subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
+                for row in json.loads(result.read_text())["synthetic"]["rows"]:
+                    walls.setdefault((name, row["stage"]), []).append(row["wall_s"])
+            print(f"round {r} {name}: {walls}", flush=True)
+    rows = []
+    for stage in ("dedup", "shards"):
+        base = statistics.median(walls[("JVM defaults", stage)])
+        configured = statistics.median(walls[("configured options", stage)])
+        rows.append([stage, n, round(base, 1), round(configured, 1), f"{base / configured:.2f}x"])
+    return {
+        "title": "Local JVM settings on the JVM-heavy global stages, one core",
+        "command": f"python bench/spark_startup.py --global-stages {n} --rounds {rounds}",
+        "columns": ["stage", "documents", "JVM defaults wall s", "configured options wall s", "speed-up"],
+        "rows": rows,
+        "notes": "bench/dedup_scale.py's synthetic corpus, `local[1]` under `taskset -c 0`; medians over the "
+        "rounds. The class archive is used on the configured side (the JVM defaults have none).",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--global-stages", type=int, metavar="N", help="also time dedup and shards on N documents"
+    )
     args = parser.parse_args()
     configured = load_config()["spark"]["local_java_options"]
     if not class_archive_path(configured).exists():
@@ -94,7 +136,8 @@ def main() -> None:
         "notes": f"Configured options: `{configured}` (configs/default.yaml spark.local_java_options). "
         f"{args.rounds} rounds, order alternated; the same {len(kept['JVM defaults'])} documents kept by all three.",
     }
-    print(write_result("spark_startup", [table]))
+    tables = [table] + ([global_stages(args.global_stages, args.rounds)] if args.global_stages else [])
+    print(write_result("spark_startup", tables))
 
 
 if __name__ == "__main__":

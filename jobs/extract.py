@@ -73,15 +73,18 @@ def step(cfg: dict[str, Any]) -> StageStep:
 
 
 def files(spark, paths: list[str]):
-    """The WARC paths as a table, in input order, consecutive files sharing a partition up to Spark's
-    own split size for file sources (`spark.sql.files.maxPartitionBytes`, 128 MB), with at least one
-    partition per core. A task costs ~50 ms of fixed CPU in the JVM and the Python worker, which
-    decided runs over many small excerpts (issue #17: 240 tasks for 24 copies of warc_samples); a 1 GB
-    Common Crawl WARC, or a URL (size unknown), still gets a task of its own. The same input and
-    parallelism always give the same partitions, so part files map to inputs deterministically."""
+    """The WARC paths as a table, in input order. When every file is small (under a quarter of Spark's
+    split size for file sources, `spark.sql.files.maxPartitionBytes`, 128 MB), runs of consecutive files
+    share a partition: as many partitions as splits of their total size, at least one per core. A task
+    costs ~50 ms of fixed CPU in the JVM and the Python worker, which decided runs over many small
+    excerpts (issue #17: 240 tasks for 24 copies of warc_samples). Otherwise (a 1 GB Common Crawl WARC,
+    a URL of unknown size) every file is a task of its own. The same input and parallelism always give
+    the same partitions, so part files map to inputs deterministically."""
     split = spark._jsparkSession.sessionState().conf().filesMaxPartitionBytes()
-    total = sum(os.path.getsize(p) if os.path.isfile(p) else split for p in paths)
-    count = min(len(paths), max(spark.sparkContext.defaultParallelism, math.ceil(total / split)))
+    sizes = [os.path.getsize(p) if os.path.isfile(p) else split for p in paths]
+    count = len(paths)
+    if max(sizes, default=0) * 4 <= split:  # parallelize cuts the list into runs of equal length
+        count = min(count, max(spark.sparkContext.defaultParallelism, math.ceil(sum(sizes) / split)))
     return spark.sparkContext.parallelize([(p,) for p in paths], count).toDF("path string")
 
 

@@ -39,3 +39,22 @@ def test_no_archive_flag_without_an_archive():
     settings = SparkSettings.from_config(load_config(overrides={"spark.local_java_options": "-Xss2m"}))
     assert not class_archive_path("-Xss2m").exists()
     assert local_java_options(settings) == "-Xss2m"
+
+
+def test_small_warc_files_share_a_task_and_big_ones_do_not(spark, tmp_path):
+    from jobs.extract import files
+
+    small = []
+    for i in range(30):
+        small.append(str(tmp_path / f"s{i:02d}.warc.gz"))
+        (tmp_path / f"s{i:02d}.warc.gz").write_bytes(b"x" * 1000)
+    table = files(spark, small)
+    assert table.rdd.getNumPartitions() == spark.sparkContext.defaultParallelism  # at least one per core
+    by_partition = table.rdd.glom().map(lambda rows: [r.path for r in rows]).collect()
+    assert [p for part in by_partition for p in part] == small  # input order, consecutive runs
+    urls = [f"https://data.commoncrawl.org/crawl-data/x/{i}.warc.gz" for i in range(5)]
+    assert files(spark, urls).rdd.getNumPartitions() == len(urls)  # size unknown: a task each
+    big = tmp_path / "big.warc.gz"
+    with open(big, "wb") as f:
+        f.truncate(100 << 20)  # sparse: 100 MB on paper, no disk used
+    assert files(spark, [*small, str(big)]).rdd.getNumPartitions() == len(small) + 1
