@@ -105,7 +105,8 @@ BENCHES = \
 	"bench/memory_flat.py --pages 100 --factor 10" \
 	"bench/e2e_vs_datatrove.py --rounds 2" \
 	"bench/crawl_to_shards.py" \
-	"bench/e2e_headline.py --repeats 3 24" \
+	"bench/e2e_headline.py --repeats 3 24 --rounds 2" \
+	"bench/spark_startup.py --repeats 3 --rounds 2 --global-stages 50000" \
 	"bench/cost_model.py"
 
 bench: $(STAMP) bench-env
