@@ -10,8 +10,8 @@ annealing documents; absent means none are) and writes OUT/shards/ as in the sha
     3. tokenize (mapInArrow) into a scratch Parquet table, one EOS after each document;
     4. mixture from the train tokens per domain (availability U_i): availability-proportional under
        the E_max caps, or the fitted weights of `mix.weights_file`;
-    5. write: one global sort by (split, domain, hash, doc_id), streamed to the driver one partition
-       at a time (`toLocalIterator`), cut into size-capped shards. The order and the cuts depend
+    5. write: one global sort by (split, domain, hash, doc_id), written as Parquet and read back by the
+       driver file by file in partition order (which is the sort order), cut into size-capped shards. The order and the cuts depend
        only on the data and the seed, so any partitioning gives byte-identical shards.
 
 Everything is built in OUT/_work/shards and moved to OUT/shards at the end; `_SUCCESS` comes last.
@@ -26,7 +26,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -172,16 +171,36 @@ def _quality_model(out: str) -> dict | None:
     return {"path": data.get("path"), "sha256": data.get("sha256")}
 
 
-def _write_shard_stream(rows, root: Path, dtype, max_shard_tokens: int) -> list[dict]:
-    """Rows arrive sorted by (split, domain, order): one ShardSetWriter per (split, domain) run."""
+def _sorted_documents(folder: Path, dtype):
+    """(split, domain, tokens) of a sorted Parquet output, in sort order: a global sort writes its
+    ranges in partition order, one part file (or a numbered run of them) per partition, so file name
+    order is sort order. Read by pyarrow a row group at a time; tokens come out as numpy slices of the
+    column, where collecting rows through Spark (`toLocalIterator`) pickled every token in the JVM."""
+
+    def partition_then_name(path: Path) -> tuple[int, str]:  # part-<partition>-<job uuid>-c<nnn>...
+        return int(path.name.split("-")[1]), path.name
+
+    for path in sorted(folder.glob("part-*.parquet"), key=partition_then_name):
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=1024, columns=["split", "domain", "tokens"]):
+            tokens = batch.column("tokens")
+            values = tokens.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+            offsets = tokens.offsets.to_numpy()
+            for i, (split, domain) in enumerate(
+                zip(batch.column("split").to_pylist(), batch.column("domain").to_pylist())
+            ):
+                yield split, domain, values[offsets[i] : offsets[i + 1]]
+
+
+def _write_shard_stream(documents, root: Path, dtype, max_shard_tokens: int) -> list[dict]:
+    """Documents arrive sorted by (split, domain, order): one ShardSetWriter per (split, domain) run."""
     shards, writer, current = [], None, None
-    for row in rows:
-        key = (row["split"], row["domain"])
-        if key != current:
+    for split, domain, tokens in documents:
+        if (split, domain) != current:
             if writer is not None:
                 shards += writer.close()
-            writer, current = ShardSetWriter(root, *key, dtype, max_shard_tokens), key
-        writer.add_document(np.asarray(row["tokens"], dtype=dtype))
+            writer, current = ShardSetWriter(root, split, domain, dtype, max_shard_tokens), (split, domain)
+        writer.add_document(tokens)
     if writer is not None:
         shards += writer.close()
     return shards
@@ -260,9 +279,10 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
             F.lit("anneal").alias("split"), "domain", "order_key", "doc_id", "tokens"
         )
     )
-    ordered = stream.orderBy("split", "domain", "order_key", "doc_id")
+    ordered = work / "ordered"
+    stream.orderBy("split", "domain", "order_key", "doc_id").write.parquet(str(ordered))
     shard_entries = _write_shard_stream(
-        ordered.toLocalIterator(prefetchPartitions=False), root, dtype, mix["shards"]["max_shard_tokens"]
+        _sorted_documents(ordered, dtype), root, dtype, mix["shards"]["max_shard_tokens"]
     )
 
     tok_cfg = mix["tokenizer"]
