@@ -177,12 +177,12 @@ def get_spark(
     }
     if master.startswith("local") and not conf.contains("spark.driver.memory"):
         settings["spark.driver.memory"] = local_driver_memory(spark_cfg)
+    elif spark_cfg.get("driver_memory") and not conf.contains("spark.driver.memory"):
+        settings["spark.driver.memory"] = str(spark_cfg["driver_memory"])
     if master.startswith("local"):  # the JVM is not started yet: its options still apply
         options = local_java_options(spark_settings) if java_options is None else java_options
         if options:
             settings["spark.driver.extraJavaOptions"] = options
-    elif spark_cfg.get("driver_memory") and not conf.contains("spark.driver.memory"):
-        settings["spark.driver.memory"] = str(spark_cfg["driver_memory"])
     for key, value in settings.items():
         if not conf.contains(key):
             builder = builder.config(key, value)

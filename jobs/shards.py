@@ -11,8 +11,9 @@ annealing documents; absent means none are) and writes OUT/shards/ as in the sha
     4. mixture from the train tokens per domain (availability U_i): availability-proportional under
        the E_max caps, or the fitted weights of `mix.weights_file`;
     5. write: one global sort by (split, domain, hash, doc_id), written as Parquet and read back by the
-       driver file by file in partition order (which is the sort order), cut into size-capped shards. The order and the cuts depend
-       only on the data and the seed, so any partitioning gives byte-identical shards.
+       driver file by file in partition order (which is the sort order), cut into size-capped shards.
+       The order and the cuts depend only on the data and the seed, so any partitioning gives
+       byte-identical shards.
 
 Everything is built in OUT/_work/shards and moved to OUT/shards at the end; `_SUCCESS` comes last.
 """
@@ -174,7 +175,7 @@ def _quality_model(out: str) -> dict | None:
 def _sorted_documents(folder: Path, dtype):
     """(split, domain, tokens) of a sorted Parquet output, in sort order: a global sort writes its
     ranges in partition order, one part file (or a numbered run of them) per partition, so file name
-    order is sort order. Read by pyarrow a row group at a time; tokens come out as numpy slices of the
+    order is sort order. Read by pyarrow 1,024 rows at a time; tokens come out as numpy slices of the
     column, where collecting rows through Spark (`toLocalIterator`) pickled every token in the JVM."""
 
     def partition_then_name(path: Path) -> tuple[int, str]:  # part-<partition>-<job uuid>-c<nnn>...

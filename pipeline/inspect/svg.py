@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-KEPT, DROPPED, NEUTRAL = "#4477aa", "#cc6677", "#4477aa"  # colours by outcome (Paul Tol's bright scheme)
+KEPT, DROPPED, NEUTRAL = "#4477aa", "#cc6677", "#4477aa"  # colour-blind-safe (Paul Tol's palettes)
 PAD_LEFT, PAD_BOTTOM, PAD_TOP = 46, 18, 30  # room for the value axis, the range labels and the title
 
 
