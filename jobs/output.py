@@ -9,7 +9,8 @@ returns only its file list and counts; a task that failed or was retried returns
 files are never used. The kept rows of one stage stream straight into the next stage of the chain.
 
 On the driver: the counts of all tasks are merged into the exact stats rows and breakdown; the
-histograms are binned by one small job over the projection; `publish` moves the pieces into place,
+histograms are binned from the projection (`jobs.stats_tables`: with pyarrow on the driver when it is
+small, else one Spark job); `publish` moves the pieces into place,
 the documents folder with its `_SUCCESS` last in one rename: a run killed at any point before it
 leaves no output that a rerun (or the next stage) would read as complete, and a complete old output
 stays in place until the new one is complete.
@@ -177,6 +178,7 @@ class _Sink:
         self.counts = _counts(step)
         self.projection = ["drop_reason", *self.counts.signals]
         self.buffers: dict[str, list[pa.RecordBatch]] = {kind: [] for kind in OUTPUTS}
+        self.buffered_bytes = dict.fromkeys(OUTPUTS, 0)
         self.writers: dict[str, pq.ParquetWriter] = {}
 
     def write(self, batches: Batches) -> Batches:
@@ -199,7 +201,8 @@ class _Sink:
     def _buffer(self, kind: str, batch: pa.RecordBatch) -> None:
         if batch.num_rows:
             self.buffers[kind].append(batch)
-            if sum(b.nbytes for b in self.buffers[kind]) >= ROW_GROUP_BYTES:
+            self.buffered_bytes[kind] += batch.nbytes
+            if self.buffered_bytes[kind] >= ROW_GROUP_BYTES:
                 self._flush(kind)
 
     def _flush(self, kind: str) -> None:
@@ -211,7 +214,7 @@ class _Sink:
             path = self.folder / kind / self.name
             self.writers[kind] = pq.ParquetWriter(path, table.schema, compression=COMPRESSION)
         self.writers[kind].write_table(table)
-        self.buffers[kind] = []
+        self.buffers[kind], self.buffered_bytes[kind] = [], 0
 
     def manifest(self) -> dict:
         files = {kind: [str(self.folder / kind / self.name)] for kind in self.writers}

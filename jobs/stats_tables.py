@@ -56,12 +56,14 @@ def histograms(
         counts: Counter = Counter()
         for path in projection_files:
             counts.update(_bin_file(path, varying))
-        rows = [
-            {"stage": stage, "signal": c, "outcome": outcome, "bin": b, **_edges(*varying[c], b), "docs": n}
-            for (c, outcome, b), n in counts.items()
-        ]
-        return _sorted(pa.Table.from_pylist(rows, schema=HISTOGRAM_SCHEMA))
-    return _sorted(_bin_in_spark(spark, projection_files, stage, varying))
+    else:
+        counts = _bin_in_spark(spark, projection_files, varying)
+    rows = [
+        {"stage": stage, "signal": c, "outcome": outcome, "bin": b, **_edges(*varying[c], b), "docs": n}
+        for (c, outcome, b), n in counts.items()
+    ]
+    table = pa.Table.from_pylist(rows, schema=HISTOGRAM_SCHEMA)
+    return table.sort_by([("signal", "ascending"), ("outcome", "ascending"), ("bin", "ascending")])
 
 
 def _edges(lo: float, hi: float, b: int) -> dict[str, float]:
@@ -72,26 +74,21 @@ def _edges(lo: float, hi: float, b: int) -> dict[str, float]:
 def _bin_file(path: str, varying: dict[str, tuple[float, float]]) -> Counter:
     """(signal, outcome, bin) -> documents for one projection file; nulls and NaN are not binned."""
     table = pq.read_table(path, columns=["drop_reason", *varying])
-    outcome = np.where(
-        pc.is_null(table.column("drop_reason")).to_numpy(zero_copy_only=False), "kept", "dropped"
-    )
+    kept = pc.is_null(table.column("drop_reason")).to_numpy(zero_copy_only=False)
     counts: Counter = Counter()
     for c, (lo, hi) in varying.items():
         value = pc.cast(table.column(c), pa.float64()).to_numpy(zero_copy_only=False)  # nulls become NaN
         present = ~np.isnan(value)
         width = (hi - lo) / N_BINS
         bins = np.minimum(np.floor((value[present] - lo) / width), N_BINS - 1).astype(np.int64)
-        pairs, docs = np.unique(np.stack([outcome[present] == "kept", bins]), axis=1, return_counts=True)
+        pairs, docs = np.unique(np.stack([kept[present], bins]), axis=1, return_counts=True)
         for (is_kept, b), n in zip(pairs.T, docs):
             counts[(c, "kept" if is_kept else "dropped", int(b))] += int(n)
     return counts
 
 
-def _sorted(table: pa.Table) -> pa.Table:
-    return table.sort_by([("signal", "ascending"), ("outcome", "ascending"), ("bin", "ascending")])
-
-
-def _bin_in_spark(spark, projection_files: list[str], stage: str, varying: dict[str, tuple[float, float]]):
+def _bin_in_spark(spark, projection_files: list[str], varying: dict[str, tuple[float, float]]) -> Counter:
+    """As `_bin_file`, over all the files, in one Spark job."""
     from pyspark.sql import functions as F
 
     full = read_parquet(spark, *projection_files)
@@ -103,29 +100,12 @@ def _bin_in_spark(spark, projection_files: list[str], stage: str, varying: dict[
         entries.append(
             F.when(
                 value.isNotNull() & ~F.isnan(value),
-                F.struct(
-                    F.lit(c).alias("signal"),
-                    bin_idx.cast("int").alias("bin"),
-                    F.lit(lo).alias("min"),
-                    F.lit(width).alias("width"),
-                ),
+                F.struct(F.lit(c).alias("signal"), bin_idx.cast("int").alias("bin")),
             )
         )
     outcome = F.when(F.col("drop_reason").isNull(), "kept").otherwise("dropped")
     exploded = full.select(outcome.alias("outcome"), F.explode(F.array(*entries)).alias("h")).where(
         F.col("h").isNotNull()
     )
-    binned = (
-        exploded.groupBy("h.signal", "h.bin", "h.min", "h.width", "outcome")
-        .agg(F.count("*").cast("long").alias("docs"))
-        .select(
-            F.lit(stage).alias("stage"),
-            "signal",
-            "outcome",
-            "bin",
-            (F.col("min") + F.col("bin") * F.col("width")).alias("lo"),
-            (F.col("min") + (F.col("bin") + 1) * F.col("width")).alias("hi"),
-            "docs",
-        )
-    )
-    return pa.Table.from_pylist([r.asDict() for r in binned.collect()], schema=HISTOGRAM_SCHEMA)
+    binned = exploded.groupBy("h.signal", "outcome", "h.bin").agg(F.count("*").alias("docs")).collect()
+    return Counter({(r["signal"], r["outcome"], r["bin"]): r["docs"] for r in binned})

@@ -51,6 +51,8 @@ def set_column(batch: pa.RecordBatch, name: str, values, type_: pa.DataType | No
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """Reorder/cast `batch` to exactly `schema`; missing columns become nulls."""
+    if batch.schema.equals(schema):  # already conformed (e.g. by the stage that made it)
+        return batch
     cols = []
     for field in schema:
         idx = batch.schema.get_field_index(field.name)

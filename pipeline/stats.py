@@ -159,13 +159,8 @@ class StageCounts:
                 self.lines[rule][1] += int(pc.sum(kept.column(chars_col)).as_py() or 0)
         for name in self.signals:
             lo, hi = pc.min_max(batch.column(name)).values()  # nulls and NaN skipped
-            if lo.as_py() is None:
-                continue
-            seen = self.bounds.get(name)
-            self.bounds[name] = [
-                min(lo.as_py(), seen[0]) if seen else lo.as_py(),
-                max(hi.as_py(), seen[1]) if seen else hi.as_py(),
-            ]
+            if lo.as_py() is not None:
+                self._widen(name, lo.as_py(), hi.as_py())
 
     def merge(self, other: StageCounts) -> None:
         for reason, (docs, nbytes) in other.reasons.items():
@@ -180,8 +175,12 @@ class StageCounts:
             for j, v in enumerate(values):
                 acc[j] += v
         for name, (lo, hi) in other.bounds.items():
-            seen = self.bounds.get(name)
-            self.bounds[name] = [min(lo, seen[0]), max(hi, seen[1])] if seen else [lo, hi]
+            self._widen(name, lo, hi)
+
+    def _widen(self, name: str, lo: float, hi: float) -> None:
+        """Make signal `name`'s bounds cover [lo, hi]."""
+        seen = self.bounds.get(name)
+        self.bounds[name] = [min(lo, seen[0]), max(hi, seen[1])] if seen else [lo, hi]
 
     def to_json(self) -> dict:
         return {
