@@ -14,8 +14,9 @@ Types (regex for candidates, then a validity check that removes most false posit
 - iban: ISO 13616: country code, length from the SWIFT registry table, mod-97 == 1.
 
 Before matching, compatibility forms are folded one character to one character (so offsets stay
-those of the original text): full-width digits, letters and signs (NFKC's width folding: "＋４４"
-is "+44"), the dash variants (en/em dash, minus sign, non-breaking hyphen) to "-", and the Unicode
+those of the original text): decimal digits of every script to ASCII ("٤١١١", "۴۴", "१२३" and the
+full-width "４" are 4111, 44, 123 and 4, as `unicodedata.decimal` reads them), full-width letters and
+signs (NFKC's width folding: "＋" is "+"), the dash variants (en/em dash, minus sign, non-breaking hyphen) to "-", and the Unicode
 spaces to " ". Emails also match with Unicode letters (josé.müller@exämple.de), a quoted local part
 ("john smith"@example.com) and the "name at domain dot com" / "name [at] domain [dot] com"
 obfuscations; cards and IBANs also with "." and "-" group separators.
@@ -50,6 +51,8 @@ OBFUSCATION_HINT = re.compile(r"\bdot\b", re.IGNORECASE)
 
 # One character to one character, so spans found in the folded text are spans of the original.
 _FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}  # full-width ASCII forms (NFKC width folding)
+# Decimal digits (category Nd) of every script; none lies past plane 1, so the scan stops there.
+_FOLD.update({cp: ord("0") + int(chr(cp)) for cp in range(0x20000) if chr(cp).isdecimal() and cp > 0x7F})
 _FOLD.update(
     {cp: ord("-") for cp in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0xFE58, 0xFE63)}
 )
@@ -148,7 +151,7 @@ class Span(NamedTuple):
 def luhn_valid(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
+        d = int(ch)  # any script's decimal digit, not only ASCII
         if i % 2:
             d = d * 2 - 9 if d > 4 else d * 2
         total += d
@@ -186,7 +189,7 @@ def ip_public(candidate: str) -> bool:
 
 # --- detection ----------------------------------------------------------------------------------
 def _digits(s: str) -> str:
-    return "".join(ch for ch in s if ch.isdigit())
+    return "".join(ch for ch in s if ch.isdecimal())  # what `\d` matches: no superscripts
 
 
 def _find_type(text: str, kind: str) -> list[Span]:
@@ -222,8 +225,8 @@ def _find_type(text: str, kind: str) -> list[Span]:
 def find_pii(text: str, types: tuple[str, ...] | list[str] = TYPES) -> list[Span]:
     """Non-overlapping PII spans in text order; on overlap the higher-priority type wins."""
     if text and not text.isascii():
-        text = text.translate(FOLD_TABLE)  # same length: spans index the original text
-    if not text or not MAYBE_PII.search(text):
+        text = text.translate(FOLD_TABLE)  # same length: spans index the original text; digits now ASCII
+    if not text or not MAYBE_PII.search(text):  # the cheap pre-check, on the folded text
         return []
     candidates = [span for kind in TYPES if kind in types for span in _find_type(text, kind)]
     rank = {kind: i for i, kind in enumerate(TYPES)}
