@@ -34,14 +34,14 @@ def huge_table(rows: int) -> str:
 
 # --- charset ---------------------------------------------------------------------------------
 def test_http_header_charset_is_used():
-    text, codec = decode_html("Crème brûlée à la carte".encode("cp1252"), "windows-1252")
+    text, codec, _ = decode_html("Crème brûlée à la carte".encode("cp1252"), "windows-1252")
     assert text == "Crème brûlée à la carte" and codec == "cp1252"
 
 
 def test_meta_charset_sniffed_when_header_missing():
     page = b'<html><head><meta charset="shift_jis"></head><body>' + "日本語のページ".encode("shift_jis")
     assert sniff_meta_charset(page) == "shift_jis"
-    text, codec = decode_html(page, None)
+    text, codec, _ = decode_html(page, None)
     assert "日本語のページ" in text and codec == "cp932"  # browsers decode Shift_JIS as its superset cp932
 
 
@@ -52,7 +52,7 @@ def test_http_equiv_meta_form():
 
 def test_latin1_label_decodes_as_windows_1252():
     # 0x93/0x94 are curly quotes in windows-1252 but C1 controls in ISO-8859-1 (WHATWG maps the label)
-    text, _ = decode_html(b"He said \x93hello\x94", "iso-8859-1")
+    text, _, _ = decode_html(b"He said \x93hello\x94", "iso-8859-1")
     assert text == "He said \u201chello\u201d"
 
 
@@ -60,19 +60,19 @@ def test_declared_charset_that_fails_falls_back_to_detection():
     body = ("Le café était très réputé à Montréal. Les élèves y étudiaient après l'école. " * 20).encode(
         "cp1252"
     )
-    text, codec = decode_html(body, "utf-8")  # the header lies: strict UTF-8 decoding fails
+    text, codec, _ = decode_html(body, "utf-8")  # the header lies: strict UTF-8 decoding fails
     assert codec != "utf-8"
     assert "café était très réputé à Montréal" in text
 
 
 def test_byte_order_mark_wins():
-    text, codec = decode_html(codecs.BOM_UTF16_LE + "<p>hello</p>".encode("utf-16-le"), "iso-8859-1")
+    text, codec, _ = decode_html(codecs.BOM_UTF16_LE + "<p>hello</p>".encode("utf-16-le"), "iso-8859-1")
     assert text == "<p>hello</p>" and codec == "utf-16-le"
 
 
 def test_unknown_label_is_ignored():
     assert codec_name("no-such-charset") is None
-    assert decode_html("naïve".encode(), "no-such-charset") == ("naïve", "utf-8")
+    assert decode_html("naïve".encode(), "no-such-charset") == ("naïve", "utf-8", 0)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,16 @@ Order (after the WHATWG "encoding sniffing" algorithm, simplified):
 A declared charset that does not decode the bytes strictly is not trusted: we fall through to the next
 candidate. Non-ASCII bytes that are valid UTF-8 are decoded as UTF-8 whatever the page declares: text in
 a legacy code page practically never forms valid multi-byte UTF-8 sequences, while UTF-8 pages labelled
-windows-1252 are common and would turn into mojibake ("cafÃ©"); trafilatura's own decoding does the same. Payloads that look binary (magic numbers of common binary formats, NUL bytes, many control
+windows-1252 are common and would turn into mojibake ("cafÃ©"); trafilatura's own decoding does the same.
+
+A page that declares UTF-8 (or declares nothing) whose bytes are *nearly* valid UTF-8 is decoded as
+browsers decode declared UTF-8 (WHATWG): each invalid sequence becomes U+FFFD. "Nearly": the invalid
+sequences are at most `MAX_INVALID_UTF8_SHARE` of the non-ASCII characters. The rule separates well
+because a page in a legacy code page mislabelled UTF-8 forms almost no valid multi-byte sequence
+(invalid share near 1), while a UTF-8 page with a stray byte or a body cut mid-character has many valid
+ones; a stray byte must not turn the whole page into mojibake ("CafÃ© crÃ¨me") or a `charset_error`.
+`Decoded.replaced` counts the replaced sequences (the extract stage's `charset_replaced` signal).
+A legacy label that decodes the bytes is trusted over nearly-valid UTF-8. Payloads that look binary (magic numbers of common binary formats, NUL bytes, many control
 characters) are refused with reason `binary` before any decoding; bytes that nothing decodes get
 `charset_error`.
 """
@@ -18,7 +27,10 @@ characters) are refused with reason `binary` before any decoding; bytes that not
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import charset_normalizer
 
@@ -27,6 +39,9 @@ BINARY_SNIFF_BYTES = 4096
 # Share of control bytes (other than \t \n \f \r and ESC, which ISO-2022 text uses) above which a
 # payload is binary. Text in any ASCII-compatible charset has almost none.
 MAX_CONTROL_FRACTION = 0.05
+# Share of invalid sequences among the non-ASCII characters up to which declared UTF-8 is decoded with
+# replacement characters: at most one invalid sequence per valid multi-byte character (module docstring).
+MAX_INVALID_UTF8_SHARE = 0.5
 
 BINARY_MAGIC = (
     b"%PDF-",
@@ -70,6 +85,12 @@ _META_CHARSET = re.compile(
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
 
 
+class Decoded(NamedTuple):
+    text: str
+    codec: str  # the Python codec that decoded the payload
+    replaced: int = 0  # invalid UTF-8 sequences decoded as U+FFFD (nearly-valid declared UTF-8)
+
+
 class DecodeFailure(Exception):
     """The payload cannot become text; `reason` is `binary` or `charset_error`."""
 
@@ -107,12 +128,28 @@ def sniff_meta_charset(payload: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
-def decode_html(payload: bytes, header_charset: str | None = None) -> tuple[str, str]:
-    """(text, codec used). Raises DecodeFailure for binary or undecodable payloads."""
+def _declared(payload: bytes, header_charset: str | None) -> Iterator[str | None]:
+    """The codecs of the HTTP header's label, then of the <meta>'s (sniffed only when asked for)."""
+    yield codec_name(header_charset)
+    yield codec_name(sniff_meta_charset(payload))
+
+
+def nearly_utf8(payload: bytes) -> Decoded | None:
+    """The payload decoded as UTF-8 with U+FFFD for each invalid sequence, if it is nearly valid."""
+    text = payload.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd") - payload.count("\ufffd".encode())  # a literal U+FFFD is no error
+    non_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    if replaced <= MAX_INVALID_UTF8_SHARE * non_ascii:
+        return Decoded(text, "utf-8", replaced)
+    return None
+
+
+def decode_html(payload: bytes, header_charset: str | None = None) -> Decoded:
+    """(text, codec used, replaced sequences). Raises DecodeFailure for binary or undecodable payloads."""
     for bom, codec in BOMS:
         if payload.startswith(bom):
             try:
-                return payload[len(bom) :].decode(codec), codec
+                return Decoded(payload[len(bom) :].decode(codec), codec)
             except UnicodeDecodeError:
                 break  # a lying BOM: fall through to the ordinary candidates
     if looks_binary(payload):
@@ -120,16 +157,21 @@ def decode_html(payload: bytes, header_charset: str | None = None) -> tuple[str,
     tried: list[str] = []
     if not payload.isascii():  # valid multi-byte UTF-8 wins over any declared label (module docstring)
         try:
-            return payload.decode("utf-8"), "utf-8"
+            return Decoded(payload.decode("utf-8"), "utf-8")
         except UnicodeDecodeError:
             tried.append("utf-8")
-    for label in (header_charset, sniff_meta_charset(payload), "utf-8"):
-        codec = codec_name(label)
+        if (
+            next((c for c in _declared(payload, header_charset) if c), "utf-8") == "utf-8"
+        ):  # declared UTF-8, or nothing declared
+            nearly = nearly_utf8(payload)
+            if nearly is not None:
+                return nearly
+    for codec in itertools.chain(_declared(payload, header_charset), ["utf-8"]):
         if codec is None or codec in tried:
             continue
         tried.append(codec)
         try:
-            return payload.decode(codec), codec
+            return Decoded(payload.decode(codec), codec)
         except UnicodeDecodeError:
             continue
     matches = charset_normalizer.from_bytes(payload)
@@ -138,5 +180,5 @@ def decode_html(payload: bytes, header_charset: str | None = None) -> tuple[str,
         # Single-byte code pages often tie (cp1250 and cp1252 agree on most letters): prefer windows-1252.
         tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
         best = next((m for m in tied if m.encoding == "cp1252"), best)
-        return str(best), best.encoding
+        return Decoded(str(best), best.encoding)
     raise DecodeFailure("charset_error", f"no charset decodes the payload (tried {', '.join(tried)})")

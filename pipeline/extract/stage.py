@@ -76,6 +76,9 @@ EXTRACT_SIGNALS: tuple[pa.Field, ...] = (
     pa.field("http_status", pa.int32()),
     pa.field("content_type", pa.string()),  # lowercase MIME type from the HTTP header
     pa.field("charset", pa.string()),  # codec the payload was decoded with
+    pa.field(
+        "charset_replaced", pa.int32()
+    ),  # invalid UTF-8 sequences decoded as U+FFFD (nearly-valid UTF-8)
     pa.field("payload_truncated", pa.bool_()),  # the crawler cut the body (WARC-Truncated)
     pa.field("extract_ms", pa.float32()),  # decode + trafilatura wall time
     pa.field("extract_pass", pa.string()),  # whose text was kept: first, baseline, quality_first or text_walk
@@ -191,7 +194,7 @@ class _Extractor:
         reason = None
         try:
             with time_budget(self.timeout_s):
-                html, row["charset"] = decode_html(record.payload, record.charset)
+                html, row["charset"], row["charset_replaced"] = decode_html(record.payload, record.charset)
                 if (record.content_type or "").startswith("text/plain"):
                     text = html  # already text: nothing to extract
                 else:
