@@ -19,10 +19,13 @@ from typing import Any
 
 from pipeline import layout
 
+PII_REDACTION_KEYS = ("enabled", "types", "placeholders", "timeout_s")  # pipeline/filters/pii_outputs.py
+
 # The config sections each stage reads (dotted); a change in any of them reruns the stage. `spark`
 # settings only change how a stage runs, never what it writes, so they are not part of any.
 STAGE_CONFIG: dict[str, tuple[str, ...]] = {
-    "extract": ("run", "extract", "filter.nsfw"),  # URL pre-checks read their lists from filter.nsfw
+    # URL pre-checks read their lists from filter.nsfw; URLs and rejected text are redacted per filter.pii
+    "extract": ("run", "extract", "filter.nsfw", *(f"filter.pii.{k}" for k in PII_REDACTION_KEYS)),
     "filter": ("filter",),
     "quality": ("run", "quality"),
     "dedup": ("dedup",),

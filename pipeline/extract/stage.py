@@ -20,6 +20,9 @@ text walk for pages nested too deep for trafilatura. `extract_pass` says which p
 A rejected row carries `drop_reason` ("extract.<rule>", or the pre-check's own name), its signals and
 `error` (the message, where there is one). Its `text` is null, except for `extract.lang_filter`, where
 the extracted text is kept so a notebook can re-threshold the language rule without re-crawling.
+PII never reaches the filter stage's scan from these rows, so it is replaced here, with the same
+detectors (pipeline/filters/pii_outputs.py): in that text, in `url`/`url_norm` and in `error`. The
+text of kept rows is scanned by the filter stage.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pipeline.extract.charset import DecodeFailure, decode_html
 from pipeline.extract.html import Cascade, ExtractionTimeout, extract_with_cascade, time_budget
 from pipeline.extract.langid import identify, keep_language
 from pipeline.extract.prechecks import PRECHECKS, UrlCheck, build_prechecks, first_blocked
+from pipeline.filters.pii_outputs import OutputRedactor
 from pipeline.fixtures.faults import executor_kill_point
 from pipeline.io import warc
 from pipeline.schema import DOC_SCHEMA, conform, with_signals
@@ -136,6 +140,7 @@ class _Extractor:
         self.min_text_chars = int(self.cfg["min_text_chars"])
         self.cascade = Cascade.from_config(self.cfg)
         self.prechecks = _prechecks(cfg)
+        self.redactor = OutputRedactor(cfg)
 
     def row(self, record: warc.RawRecord | warc.BadRecord, crawl: str) -> dict[str, Any]:
         if isinstance(record, warc.BadRecord):
@@ -145,7 +150,7 @@ class _Extractor:
                 "warc_file": record.warc_file,
                 "warc_offset": record.warc_offset,
                 "drop_reason": f"{STAGE}.{record.reason}",
-                "error": record.message,
+                "error": self.redactor.message(record.message),
                 "html_bytes": 0,
             }
         # the canonical form decides blocklists, hosts and dedup; `url` stays as fetched
@@ -171,6 +176,9 @@ class _Extractor:
         if reason is None:
             reason = self._extract(record, url, row)
         row["drop_reason"] = reason
+        # PII in a query value or path segment is replaced once the checks above read the URL as fetched
+        row["url"], row["url_norm"] = self.redactor.url(record.url), self.redactor.url(canonical)
+        row["error"] = self.redactor.message(row.get("error"))
         return row
 
     def _cheap_reason(self, record: warc.RawRecord, url: str, host: str | None) -> str | None:
@@ -227,6 +235,9 @@ class _Extractor:
             row["lang"], row["lang_score"] = lang, score
             if not keep_language(lang, score, keep, min_score):
                 row["drop_reason"] = f"{STAGE}.lang_filter"
+                row["text"] = self.redactor.text(row["text"])  # rejected here: the PII stage never sees it
+                if row["text"] is None:
+                    row["error"] = "PII scan passed filter.pii.timeout_s: text withheld"
         batch = pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA)
         return conform(batch, OUTPUT_SCHEMA)
 

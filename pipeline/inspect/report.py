@@ -3,7 +3,9 @@
 Sections: the funnel (documents and words left after each stage), word-weighted drops per rule,
 benchmark contamination (the share of each eval set found in the crawl, and the items found), each
 signal's histogram (kept vs dropped) with its threshold line, and a few sampled rejected
-documents per rule with their snippet and signal values. Charts are inline SVG
+documents per rule with their snippet and signal values. Samples show no raw PII: their snippet and URL
+go through the PII detectors again here, whatever the run's `filter.pii` says (a run written before
+rejected rows were redacted, or with the PII stage off, is still safe to share). Charts are inline SVG
 (`pipeline.inspect.svg`), so the file opens anywhere with no server and no network.
 """
 
@@ -15,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import layout
+from pipeline.filters.pii import DEFAULT_PLACEHOLDERS, TYPES, find_pii, redact
+from pipeline.filters.pii_outputs import redact_url
 from pipeline.inspect import runstats, svg
 from pipeline.inspect.declared import rules_on_signal
 
@@ -100,11 +104,20 @@ def _histogram_section(out: str | Path, stage: str, cfg: dict) -> str:
     return "".join(parts)
 
 
-def _samples_section(out: str | Path, stage: str, seed: int) -> str:
+def redacted_snippet(text: str | None, placeholders: dict[str, str]) -> str:
+    """The first SNIPPET_CHARS characters, every PII type replaced; an item the cut would halve is left out."""
+    window = (text or "")[: 2 * SNIPPET_CHARS]
+    spans = find_pii(window, TYPES)
+    cut = min([SNIPPET_CHARS, *(s.start for s in spans if s.start < SNIPPET_CHARS < s.end)])
+    return redact(window[:cut], [s for s in spans if s.end <= cut], placeholders)
+
+
+def _samples_section(out: str | Path, stage: str, seed: int, cfg: dict) -> str:
     rejected = runstats.rejected_docs(out, stage)
     if not len(rejected):
         return ""
     parts = [f"<h3>{html.escape(stage)}</h3>"]
+    placeholders = {**DEFAULT_PLACEHOLDERS, **cfg.get("filter", {}).get("pii", {}).get("placeholders", {})}
     numeric = [
         c
         for c in rejected.columns
@@ -116,10 +129,11 @@ def _samples_section(out: str | Path, stage: str, seed: int) -> str:
         parts.append(f"<h4>{html.escape(str(reason))} <small>({len(rows)} documents)</small></h4>")
         for doc in sample.itertuples(index=False):
             d = doc._asdict()
-            snippet = (d.get("text") or "")[:SNIPPET_CHARS]
+            snippet = redacted_snippet(d.get("text"), placeholders)
+            url = redact_url(d.get("url"), TYPES, placeholders)
             signals = ", ".join(f"{c}={d[c]:.3g}" for c in numeric if pd.notna(d.get(c)))
             parts.append(
-                f"<div class='doc'><div class='url'>{html.escape(str(d.get('url')))}</div>"
+                f"<div class='doc'><div class='url'>{html.escape(str(url))}</div>"
                 f"<pre>{html.escape(snippet) or '(no text)'}</pre><div class='sig'>{html.escape(signals)}</div></div>"
             )
     return "".join(parts)
@@ -148,7 +162,7 @@ def build_report(out: str | Path, seed: int = 0) -> Path:
         "<h2>Signals</h2><p>Histograms of the stored signal values; the dashed line is the configured threshold.</p>",
         *[_histogram_section(out, s, cfg) for s in stages],
         "<h2>Sampled rejected documents</h2>",
-        *[_samples_section(out, s, seed) for s in stages],
+        *[_samples_section(out, s, seed, cfg) for s in stages],
     ]
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>webdata report</title><style>{STYLE}</style>"
