@@ -54,6 +54,11 @@ def redact_url(url: str | None, types: tuple[str, ...], placeholders: dict[str, 
         parts = urlsplit(url)
     except ValueError:  # not a URL we can take apart: scan it as text
         return redact_text(url, types, placeholders)
+    # One scan of the whole tail first: the component separators (/ ? & ; = #) end every detector's
+    # match, so a tail with no PII has no component with PII (most URLs stop here).
+    tail = f"{parts.path}?{parts.query}#{parts.fragment}"
+    if not find_pii(unquote(tail), types) and ("+" not in tail or not find_pii(unquote_plus(tail), types)):
+        return url
     path = "/".join(_redact_value(seg, types, placeholders, plus=False) for seg in parts.path.split("/"))
     query = _QUERY_PIECE.sub(
         lambda m: (m.group(1) or "") + _redact_value(m.group(2), types, placeholders, plus=True), parts.query
