@@ -15,9 +15,9 @@ Types (regex for candidates, then a validity check that removes most false posit
 
 Before matching, compatibility forms are folded one character to one character (so offsets stay
 those of the original text): decimal digits of every script to ASCII ("٤١١١", "۴۴", "१२३" and the
-full-width "４" are 4111, 44, 123 and 4, as `unicodedata.decimal` reads them), full-width letters and
-signs (NFKC's width folding: "＋" is "+"), the dash variants (en/em dash, minus sign, non-breaking hyphen) to "-", and the Unicode
-spaces to " ". Emails also match with Unicode letters (josé.müller@exämple.de), a quoted local part
+full-width "４" are 4111, 44, 123 and 4, as `unicodedata.decimal` reads them), full-width letters
+and signs (NFKC's width folding: "＋" is "+"), the dash variants (en/em dash, minus sign,
+non-breaking hyphen) to "-", and the Unicode spaces to " ". Emails also match with Unicode letters (josé.müller@exämple.de), a quoted local part
 ("john smith"@example.com) and the "name at domain dot com" / "name [at] domain [dot] com"
 obfuscations; cards and IBANs also with "." and "-" group separators.
 
