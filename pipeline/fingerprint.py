@@ -41,17 +41,18 @@ def _value(cfg: dict[str, Any], dotted: str) -> Any:
 def config_fingerprint(cfg: dict[str, Any], stage: str) -> str:
     spec = stages.spec(stage)
     picked: dict[str, Any] = {dotted: _value(cfg, dotted) for dotted in spec.reads}
-    picked["files"] = {item.key: files_fingerprint(_paths(cfg, item)) for item in spec.files}
+    picked["files"] = {item.key: files_fingerprint(named_paths(cfg, item)) for item in spec.files}
     return _sha256(json.dumps(picked, sort_keys=True, default=str).encode())
 
 
-def _paths(cfg: dict[str, Any], item: stages.FileKey) -> list[str]:
+def named_paths(cfg: dict[str, Any], item: stages.FileKey) -> list[str]:
+    """The paths a path key names in `cfg` (one, a list, or none), the shipped file when null."""
     value = _value(cfg, item.key)
     if value is None and item.when_null:
-        value = str(stages.resolve(item.when_null))
-    return (
-        [] if value is None else [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
-    )
+        value = stages.resolve(item.when_null)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
 def files_fingerprint(paths: list[str]) -> list:

@@ -105,8 +105,8 @@ def test_a_null_model_key_fingerprints_the_shipped_model():
     assert shipped.is_file()
     cfg = load_config()
     explicit = load_config(overrides={"quality.model": str(shipped)})
-    null_entry = fingerprint.files_fingerprint(fingerprint._paths(cfg, spec))
-    given_entry = fingerprint.files_fingerprint(fingerprint._paths(explicit, spec))
+    null_entry = fingerprint.files_fingerprint(fingerprint.named_paths(cfg, spec))
+    given_entry = fingerprint.files_fingerprint(fingerprint.named_paths(explicit, spec))
     assert null_entry == given_entry and null_entry[0][1]  # the same file, hashed
 
 
