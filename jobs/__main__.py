@@ -147,7 +147,7 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
     for stage in chain:  # a missing list, model or eval set: one line before Spark starts, not a trace
         try:
             stages.preflight(stage, cfg)
-        except ValueError as exc:  # ConfigError included
+        except (ValueError, FileNotFoundError) as exc:  # ConfigError included
             print(f"{stages.spec(stage).preflight_error}: {exc}", file=sys.stderr)
             return 2
     if args.command in stages.NAMES:  # an unfinished input (no _SUCCESS) is refused before Spark starts

@@ -38,7 +38,9 @@ class StageSpec:
     runner: str  # module with `run(spark, cfg, inp, out) -> list[dict]` (the stats rows)
     reads: tuple[str, ...]  # dotted config sections; `spark` changes how a stage runs, never what it writes
     files: tuple[FileKey, ...] = ()  # path keys among `reads`: their files' contents are fingerprinted too
-    preflight: str | None = None  # "module:function(cfg)": raises a one-line ValueError before Spark starts
+    preflight: str | None = (
+        None  # "module:function(cfg)": a one-line ValueError/FileNotFoundError, before Spark
+    )
     preflight_error: str = "config error"  # the first words of that one line
     rules: tuple[str, ...] = ()  # "module:NAME" of its thresholded `pipeline.rules.Rule`s (a tuple or one)
     output: Callable[[str | Path], Path] | None = None  # its output folder; None: layout.docs_dir(out, name)

@@ -126,6 +126,25 @@ def test_a_second_input_to_a_later_stage_is_refused_in_one_line(tmp_path):
     assert not layout.config_path(tmp_path / "out").exists()  # refused before anything ran
 
 
+@pytest.mark.parametrize(
+    ("command", "key", "first_words"),
+    [("quality", "quality.model", "model error: quality model not found"),
+     ("decontam", "decontam.eval_sets", "config error: decontam.eval_sets")],
+)  # fmt: skip
+def test_a_missing_file_fails_the_pre_flight_check_in_one_line(tmp_path, command, key, first_words):
+    missing = tmp_path / "missing.bin"
+    value = f"[{missing}]" if key == "decontam.eval_sets" else str(missing)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs", command, "--output", str(tmp_path / "out"), "--set", f"{key}={value}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(first_words), proc.stderr[-2000:]
+
+
 # --- the registry agrees with the config and with the stages' code ---------------------------------
 def _leaves(node: dict, prefix: str = ""):
     for key, value in node.items():
