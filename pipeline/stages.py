@@ -159,8 +159,9 @@ def default_input(out: str | Path, name: str) -> str | None:
 
 
 def output_dir(out: str | Path, name: str) -> Path:
-    """The folder whose `_SUCCESS` marks the stage complete (and records its fingerprint)."""
-    made = spec(name).output
+    """The folder whose `_SUCCESS` marks the stage complete (and records its fingerprint). A stage
+    outside the chain (one a test builds, or a step that imports documents) writes documents too."""
+    made = BY_NAME[name].output if name in BY_NAME else None
     return made(out) if made else layout.docs_dir(out, name)
 
 
