@@ -131,10 +131,10 @@ def main() -> None:
 
     import yaml
 
-    from jobs.chain import stage_run
     from jobs.session import get_spark
     from pipeline import layout
     from pipeline.config import load_config
+    from pipeline.stages import runner as stage_run
 
     cfg = load_config(overrides={k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in args.set)})
     spark = get_spark(cfg, master=args.master, app_name="dedup-scale")

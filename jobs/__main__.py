@@ -11,13 +11,13 @@ import logging
 import sys
 from pathlib import Path
 
-from pipeline import layout
+from pipeline import stages
 from pipeline.config import ConfigError, load_config, parse_yaml
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
-    parser.add_argument("command", choices=[*layout.STAGES, "crawl-to-shards", "demo-crawl"])
+    parser.add_argument("command", choices=[*stages.NAMES, "crawl-to-shards", "demo-crawl"])
     parser.add_argument(
         "--input",
         action="append",
@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="rerun a stage even if its output is complete")
     parser.add_argument(
         "--until",
-        choices=layout.STAGES,
+        choices=stages.NAMES,
         help="crawl-to-shards: stop after this stage (e.g. --until filter: extract and filter, fused in one pass)",
     )
     parser.add_argument(
@@ -138,35 +138,20 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
     from jobs.failures import StageOutOfMemory
     from jobs.session import get_spark
 
-    inputs = args.input
     chain = _stages_of(args)
-    if "extract" in chain:
-        # Fail before starting Spark: a missing input or blocklist is a one-line error, not an executor traceback.
-        from jobs.extract import input_paths
-        from pipeline.extract.prechecks import build_prechecks
-
-        inputs = input_paths(cfg, args.input)
-        build_prechecks(cfg)
-    if "decontam" in chain:
-        from pipeline.decontam.stage import build_eval_index
-
-        try:  # a missing or malformed eval set fails here, in one line, before Spark starts
-            build_eval_index(cfg["decontam"])
-        except ConfigError as exc:
-            print(f"config error: {exc}", file=sys.stderr)
-            return 2
-    if "quality" in chain:
-        from jobs.quality import check_models
-
+    try:
+        inputs = _inputs(args, cfg)
+    except ValueError as exc:
+        print(f"input error: {exc}", file=sys.stderr)
+        return 2
+    for stage in chain:  # a missing list, model or eval set: one line before Spark starts, not a trace
         try:
-            check_models(cfg)
-        except (FileNotFoundError, ValueError) as exc:
-            print(f"model error: {exc}", file=sys.stderr)
+            stages.preflight(stage, cfg)
+        except (ValueError, FileNotFoundError) as exc:  # ConfigError included
+            print(f"{stages.spec(stage).preflight_error}: {exc}", file=sys.stderr)
             return 2
-    index = layout.STAGES.index(args.command) if args.command in layout.STAGES else 0
-    if index > 0:  # an unfinished input (no _SUCCESS) is refused before Spark starts
-        inp = inputs[0] if inputs else str(layout.docs_dir(args.output, layout.STAGES[index - 1]))
-        stage_fingerprint(cfg, args.command, inp)
+    if args.command in stages.NAMES:  # an unfinished input (no _SUCCESS) is refused before Spark starts
+        stage_fingerprint(cfg, args.command, inputs)
     spark = get_spark(cfg, args.master)
     try:
         _run(spark, cfg, args, inputs)
@@ -179,10 +164,25 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
 
 def _stages_of(args: argparse.Namespace) -> tuple[str, ...]:
     """The stages a command runs: one stage, or crawl-to-shards' chain up to --until."""
-    if args.command in layout.STAGES:
-        return (args.command,)
-    last = layout.STAGES.index(args.until) if args.until else len(layout.STAGES) - 1
-    return layout.STAGES[: last + 1]
+    return (args.command,) if args.command in stages.NAMES else stages.chain(args.until)
+
+
+def _inputs(args: argparse.Namespace, cfg: dict):
+    """What the command reads: WARC inputs (resolved, so a missing one fails before Spark starts) for a
+    chain or extract; for a later stage one documents folder, by default the previous stage's output."""
+    first = args.command not in stages.NAMES or stages.previous(args.command) is None
+    if first:
+        from jobs.extract import input_paths
+
+        return input_paths(cfg, args.input)
+    if not args.input:
+        return stages.default_input(args.output, args.command)
+    if len(args.input) > 1:
+        raise ValueError(
+            f"{args.command} reads one documents folder, got {len(args.input)} --input values "
+            f"({', '.join(args.input)}); run it once per folder, or give the WARC files to crawl-to-shards"
+        )
+    return args.input[0]
 
 
 def _stop(spark) -> None:
@@ -203,13 +203,7 @@ def _run(spark, cfg: dict, args: argparse.Namespace, inputs) -> None:
         crawl_to_shards(spark, cfg, inputs, args.output, stages=_stages_of(args))
         _print_funnel_and_report(args.output)
         return
-    stage_index = layout.STAGES.index(args.command)
-    inp = inputs
-    if inp is None and stage_index > 0:
-        inp = str(layout.docs_dir(args.output, layout.STAGES[stage_index - 1]))
-    elif inp is not None and stage_index > 0:
-        inp = inp[0]
-    run_stage(spark, cfg, args.command, inp, args.output, force=args.force)
+    run_stage(spark, cfg, args.command, inputs, args.output, force=args.force)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """`crawl-to-shards`: the stages of DESIGN.md in order, each skipped when its output is complete.
 
 Each stage module in `jobs/` exposes `run(spark, cfg, inp, out) -> stats rows`; a stage reads the
-kept documents of the stage before it (`pipeline.layout.STAGES` fixes the order). When extract is
+kept documents of the stage before it (`pipeline.stages` declares them in order). When extract is
 due in `crawl-to-shards`, extract and filter run fused: one Spark pass per WARC file extracts,
 filters and writes both stages' kept rows, rejected rows and stats, so the text is never written out
 and read back between them. Each stage is still published, fingerprinted and resumable on its own.
@@ -9,7 +9,6 @@ and read back between them. Each stage is still published, fingerprinted and res
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,29 +21,14 @@ from jobs.output import write_stages
 from pipeline import fingerprint, layout
 from pipeline.fixtures.faults import fault_point
 from pipeline.runlock import run_lock
+from pipeline.stages import FUSED, NAMES, default_input, runner
 
 log = logging.getLogger(__name__)
-
-StageRun = Callable[[Any, dict[str, Any], Any, str], list[dict]]
-
-
-def stage_run(stage: str) -> StageRun:
-    """The Spark job of `stage`: `run` of its module `jobs/<stage>.py`, imported when first due (the
-    global stages pull in scipy and datasketch, ~1.5 s of start-up a narrow run does not need)."""
-    if stage not in layout.STAGES:
-        raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(layout.STAGES)}")
-    return importlib.import_module(f"jobs.{stage}").run
-
-
-FUSED = ("extract", "filter")  # narrow stages that run as one pass when the first is due
 
 
 def stage_fingerprint(cfg: dict[str, Any], stage: str, inp) -> dict[str, str]:
     """What `stage` would be made from now; raises MissingInput when its input is unfinished."""
-    if stage == layout.STAGES[0]:
-        return fingerprint.expected(cfg, stage, fingerprint.warc_input_fingerprint(inp))
-    folder = inp[0] if isinstance(inp, list) else inp
-    return fingerprint.expected(cfg, stage, fingerprint.docs_input_fingerprint(folder))
+    return fingerprint.current(cfg, stage, inp)
 
 
 def run_stage(
@@ -58,7 +42,7 @@ def run_stage(
         start = time.monotonic()
         print(f"[{stage}] running ...", flush=True)
         layout.save_run_config(cfg, out)  # only a stage that runs records the config it runs with
-        rows = _guarded(spark, stage, lambda: stage_run(stage)(spark, cfg, inp, out))
+        rows = _guarded(spark, stage, lambda: runner(stage)(spark, cfg, inp, out))
         fingerprint.record(out, stage, want)
     _summary(stage, rows, time.monotonic() - start)
     return rows
@@ -108,21 +92,19 @@ def run_fused(spark, cfg: dict[str, Any], inp, out: str) -> None:
             spark, "+".join(FUSED), lambda: write_stages(jobs.extract.files(spark, paths), steps, out)
         )
         fingerprint.record(out, FUSED[0], want_extract)
-        filter_input = str(layout.docs_dir(out, FUSED[0]))
+        filter_input = default_input(out, FUSED[1])
         fingerprint.record(out, FUSED[1], stage_fingerprint(cfg, FUSED[1], filter_input))
     for stage in FUSED:
         _summary(stage, stats[stage], time.monotonic() - start)
 
 
-def crawl_to_shards(
-    spark, cfg: dict[str, Any], inp, out: str, stages: tuple[str, ...] = layout.STAGES
-) -> list[str]:
-    """Run the chain; returns the stages that ran or were already complete."""
+def crawl_to_shards(spark, cfg: dict[str, Any], inp, out: str, stages: tuple[str, ...] = NAMES) -> list[str]:
+    """Run the chain (`stages`, in order); returns the stages that ran or were already complete."""
     done: list[str] = []
     with run_lock(out):
         while len(done) < len(stages):
             stage = stages[len(done)]
-            stage_input = inp if not done else str(layout.docs_dir(out, done[-1]))
+            stage_input = inp if not done else default_input(out, stage)
             fault_point(f"before:{stage}")
             fusable = tuple(stages[len(done) : len(done) + len(FUSED)]) == FUSED
             current = layout.stage_done(out, stage) and fingerprint.is_current(

@@ -21,6 +21,11 @@ from pipeline.decontam.stage import DecontamStage, build_eval_index
 STAGE = DecontamStage.name
 
 
+def check_eval_sets(cfg: dict[str, Any]) -> None:
+    """A missing or malformed eval set fails here, in one line (a ConfigError), before Spark starts."""
+    build_eval_index(cfg["decontam"])
+
+
 def matched_items(full) -> list[dict]:
     """Per benchmark item found: documents overlapping it and the smallest URL among them."""
     from pyspark.sql import functions as F

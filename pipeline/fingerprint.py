@@ -1,11 +1,13 @@
 """Stage fingerprints: what a stage's output was made from, recorded in its `_SUCCESS` marker.
 
 A stage's marker holds the fingerprint of its input (for a later stage: the sha256 of the upstream
-`_SUCCESS` it read; for extract: the WARC paths with their sizes and modification times) and of the
-config sections it reads, plus a fresh run id. A complete output is reused only when both recorded
-fingerprints equal the current ones. Since every run writes a new run id into its marker, and the
-next stage's input fingerprint is the hash of that marker, a rerun of one stage (changed config,
-changed input, or `--force`) makes every later stage rerun as well.
+`_SUCCESS` it read; for extract: the WARC paths with their sizes and modification times) and of its
+config: the sections it reads (`pipeline.stages`) plus the sha256 of the contents of every file its
+path keys name (an eval set added to a folder, an edited weights file or blocklist, a retrained model),
+and a fresh run id. A complete output is reused only when both recorded fingerprints equal the current
+ones. Since every run writes a new run id into its marker, and the next stage's input fingerprint is
+the hash of that marker, a rerun of one stage (changed config, changed input, or `--force`) makes every
+later stage rerun as well.
 """
 
 from __future__ import annotations
@@ -17,21 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pipeline import layout
-
-PII_REDACTION_KEYS = ("enabled", "types", "placeholders", "timeout_s")  # pipeline/filters/pii_outputs.py
-
-# The config sections each stage reads (dotted); a change in any of them reruns the stage. `spark`
-# settings only change how a stage runs, never what it writes, so they are not part of any.
-STAGE_CONFIG: dict[str, tuple[str, ...]] = {
-    # URL pre-checks read their lists from filter.nsfw; URLs and rejected text are redacted per filter.pii
-    "extract": ("run", "extract", "filter.nsfw", *(f"filter.pii.{k}" for k in PII_REDACTION_KEYS)),
-    "filter": ("filter",),
-    "quality": ("run", "quality"),
-    "dedup": ("dedup",),
-    "decontam": ("decontam",),
-    "shards": ("run", "mix", "filter.pii.placeholders"),  # placeholders become tokenizer symbols
-}
+from pipeline import layout, stages
+from pipeline.files import sha256_file
 
 
 class MissingInput(RuntimeError):
@@ -42,14 +31,62 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _value(cfg: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
 def config_fingerprint(cfg: dict[str, Any], stage: str) -> str:
-    picked = {}
-    for dotted in STAGE_CONFIG[stage]:
-        node: Any = cfg
-        for part in dotted.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        picked[dotted] = node
+    spec = stages.spec(stage)
+    picked: dict[str, Any] = {dotted: _value(cfg, dotted) for dotted in spec.reads}
+    picked["files"] = {item.key: files_fingerprint(named_paths(cfg, item)) for item in spec.files}
     return _sha256(json.dumps(picked, sort_keys=True, default=str).encode())
+
+
+def named_paths(cfg: dict[str, Any], item: stages.FileKey) -> list[str]:
+    """The paths a path key names in `cfg` (one, a list, or none), the shipped file when null."""
+    value = _value(cfg, item.key)
+    if value is None and item.when_null:
+        value = stages.resolve(item.when_null)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+def files_fingerprint(paths: list[str]) -> list:
+    """The contents of the named files (every file under a named folder), as sha256 per file.
+
+    A relative path counts from the working directory and from the repository root (the stages read
+    some keys one way, some the other): every file either names is hashed. A path that is absent is
+    recorded as absent, so creating it later changes the fingerprint too.
+    """
+    from pipeline.filters.nsfw import resolve_path  # relative to the repository root
+
+    entries: list = []
+    for given in paths:
+        candidates = dict.fromkeys([Path(given).expanduser().resolve(), resolve_path(given).resolve()])
+        found = [p for p in candidates if p.exists()]
+        if not found:
+            entries.append([given, None])
+        for path in found:
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+            entries.append([given, [[str(f.relative_to(path)), _content_hash(f)] for f in files]])
+    return entries
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, for this process
+
+
+def _content_hash(path: Path) -> str:
+    """sha256 of the file, streamed; kept per (path, size, mtime) so a run hashes each file once
+    however many times it fingerprints a stage (a write changes the mtime, so it is hashed again)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = sha256_file(path)
+    return _HASHES[key]
 
 
 def _file_entry(path: Path) -> list:
@@ -59,7 +96,12 @@ def _file_entry(path: Path) -> list:
 
 def warc_input_fingerprint(inputs: str | list[str] | None) -> str:
     """Extract's input: each local file (or every file under a local folder) with size and mtime;
-    remote URLs and crawl ids by name (Common Crawl files are immutable)."""
+    remote URLs and crawl ids by name (Common Crawl files are immutable).
+
+    Local WARC contents are deliberately not hashed: reading every byte of a crawl (1 GB per Common
+    Crawl file) to learn that nothing changed would cost as much as a good part of the extraction. A WARC
+    rewritten in place with the same size and modification time is therefore not noticed; `--force` reruns.
+    """
     specs = inputs if isinstance(inputs, list) else [inputs] if inputs else []
     entries: list = []
     for spec in sorted(map(str, specs)):
@@ -84,8 +126,20 @@ def docs_input_fingerprint(folder: str | Path) -> str:
     return _sha256(marker.read_bytes())
 
 
+def input_fingerprint(stage: str, inp) -> str:
+    """The first stage reads WARC files; every later one the `_SUCCESS`-marked folder it is given."""
+    if stages.previous(stage) is None:
+        return warc_input_fingerprint(inp)
+    return docs_input_fingerprint(inp[0] if isinstance(inp, list) else inp)
+
+
 def expected(cfg: dict[str, Any], stage: str, input_fp: str) -> dict[str, str]:
     return {"stage": stage, "input": input_fp, "config": config_fingerprint(cfg, stage)}
+
+
+def current(cfg: dict[str, Any], stage: str, inp) -> dict[str, str]:
+    """What `stage` would be made from now; raises MissingInput when its input is unfinished."""
+    return expected(cfg, stage, input_fingerprint(stage, inp))
 
 
 def recorded(out: str | Path, stage: str) -> dict[str, str] | None:

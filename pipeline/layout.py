@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# The stages of `crawl-to-shards`, in order; each reads the kept documents of the one before.
-STAGES: tuple[str, ...] = ("extract", "filter", "quality", "dedup", "decontam", "shards")
+# The stages themselves (names, order, which folder each one's output is) are declared in pipeline/stages.py.
 SUCCESS = "_SUCCESS"
 
 
@@ -66,7 +65,9 @@ def work_dir(out: str | Path, stage: str) -> Path:
 
 def stage_dir(out: str | Path, stage: str) -> Path:
     """The folder whose `_SUCCESS` marks `stage` complete (and records its fingerprint)."""
-    return shards_dir(out) if stage == "shards" else docs_dir(out, stage)
+    from pipeline.stages import output_dir  # the registry imports this module
+
+    return output_dir(out, stage)
 
 
 def success_path(out: str | Path, stage: str) -> Path:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import layout
+from pipeline import layout, stages
 from pipeline.config import load_config
 from pipeline.files import sha256_file
 from trainer.ablate import AblationError, contamination, make_plan, run_ablation
@@ -123,7 +123,7 @@ def test_contamination_counts_eval_documents_sharing_13_words_with_training(tmp_
     seen = "Intro. " + " ".join(words[:13]).upper().replace(" ", " - ") + " tail"  # case, separators differ
     partial = " ".join(words[20:32]) + " then something else entirely"  # 12 words in common
     training = " ".join(words[:13]) + " filler " + " ".join(words[20:32])
-    before_shards = layout.STAGES[layout.STAGES.index("shards") - 1]
+    before_shards = stages.previous("shards")
     docs = layout.docs_dir(tmp_path / "a", before_shards)
     docs.mkdir(parents=True)
     pq.write_table(pa.table({"text": [training, None]}), docs / "part-0.parquet")
@@ -142,7 +142,7 @@ def test_variants_share_the_stages_before_the_varied_one(tmp_path):
     assert varied_stage("quality.threshold") == "quality"
     assert varied_stage("mix.tokenizer.vocab_size") == "shards"
     assert varied_stage("filter.nsfw.url_words") == "extract"  # the URL pre-checks read it during extract
-    assert varied_stage("spark.shuffle_partitions") == layout.STAGES[0]  # read by every stage: share nothing
+    assert varied_stage("spark.shuffle_partitions") == stages.NAMES[0]  # read by every stage: share nothing
     first, second = tmp_path / "a", tmp_path / "b"
     for stage in ("extract", "filter", "quality"):
         layout.docs_dir(first, stage).mkdir(parents=True)

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.chain import FUSED, crawl_to_shards, run_stage
-from pipeline import layout
+from pipeline import layout, stages
 from pipeline.config import load_config
 from pipeline.fixtures.demo_crawl import generate_demo_crawl
 
@@ -119,5 +119,5 @@ def test_until_runs_a_prefix_of_the_chain_and_checks_only_its_stages():
 
     until_filter = parse_args(["crawl-to-shards", "--until", "filter", "--output", "o"])
     assert _stages_of(until_filter) == ("extract", "filter")  # fused: one pass, no quality model needed
-    assert _stages_of(parse_args(["crawl-to-shards", "--output", "o"])) == layout.STAGES
+    assert _stages_of(parse_args(["crawl-to-shards", "--output", "o"])) == stages.NAMES
     assert _stages_of(parse_args(["dedup", "--output", "o"])) == ("dedup",)

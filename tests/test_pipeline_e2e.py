@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import layout
+from pipeline import layout, stages
 
 
 def _rows(path, columns=None):
@@ -18,7 +18,7 @@ def _by_kind(manifest, kind):
 
 def test_every_stage_completed(demo_run):
     out, _, _ = demo_run
-    for stage in layout.STAGES:
+    for stage in stages.NAMES:
         assert layout.stage_done(out, stage), f"{stage} did not complete"
 
 

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from pipeline import layout
+from pipeline import layout, stages
 from pipeline.inspect import runstats, svg
 from pipeline.inspect.report import build_report
 from pipeline.inspect.rundiff import changed_rows, diff_runs
@@ -94,7 +94,7 @@ def test_run_diff_names_the_rule_that_changed(demo_run, spark, tmp_path):
     other = tmp_path / "b"
     shutil.copytree(layout.docs_dir(out, "extract"), layout.docs_dir(other, "extract"))
     shutil.copytree(layout.stats_path(out, "extract").parent, other / "stats")
-    for stage in layout.STAGES[1:]:
+    for stage in stages.NAMES[1:]:
         for suffix in ("", "_breakdown", "_histograms"):
             (other / "stats" / f"{stage}{suffix}.parquet").unlink(missing_ok=True)
     cfg_b = {

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline import layout
+from pipeline import layout, stages
 
 REPO = Path(__file__).resolve().parent.parent
 KILL_POINTS = ["scratch:extract", "before:quality", "publish:dedup"]
@@ -74,7 +74,7 @@ def test_killed_three_times_then_rerun_matches_uninterrupted_run(demo_run, tmp_p
     assert "already complete" in proc.stdout  # the rerun skipped finished stages
 
     assert _tree_digest(layout.shards_dir(out)) == _tree_digest(layout.shards_dir(reference))
-    for stage in layout.STAGES:
+    for stage in stages.NAMES:
         path = layout.stats_path(reference, stage)
         if path.exists():
             assert pq.read_table(layout.stats_path(out, stage)).equals(pq.read_table(path)), stage

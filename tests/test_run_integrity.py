@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import fingerprint, layout
+from pipeline import fingerprint, layout, stages
 from pipeline.runlock import RunLocked, run_lock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def test_same_input_and_config_skip_everything_and_leave_config_yaml_alone(run_c
     other_spark = load_config(overrides={**_demo_overrides(cfg), "spark.shuffle_partitions": 3})
     crawl_to_shards(spark, other_spark, warcs, str(out))
     printed = capsys.readouterr().out
-    assert printed.count("already complete") == len(layout.STAGES), printed
+    assert printed.count("already complete") == len(stages.NAMES), printed
     assert layout.config_path(out).read_text() == before  # nothing ran, nothing rewritten
 
 
@@ -115,7 +115,7 @@ def test_changed_config_or_forced_stage_reruns_it_and_everything_after(run_copy,
     from pipeline.config import load_config
 
     out, cfg, warcs = run_copy
-    first = {s: fingerprint.recorded(out, s) for s in layout.STAGES}
+    first = {s: fingerprint.recorded(out, s) for s in stages.NAMES}
     assert all(first.values()), first  # the chain recorded a fingerprint for every stage
 
     # PII off: the filter's config section changed, so filter reruns and every later stage is stale
@@ -138,7 +138,7 @@ def test_changed_config_or_forced_stage_reruns_it_and_everything_after(run_copy,
 
 
 def _want(out: Path, cfg: dict, stage: str) -> dict:
-    previous = layout.STAGES[layout.STAGES.index(stage) - 1]
+    previous = stages.previous(stage)
     return fingerprint.expected(
         cfg, stage, fingerprint.docs_input_fingerprint(layout.docs_dir(out, previous))
     )

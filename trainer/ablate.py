@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import layout
+from pipeline import layout, stages
 from pipeline.decontam.evalsets import EvalItem
 from pipeline.decontam.ngrams import NgramRule, build_index
 from trainer.ablate_eval import (
@@ -177,7 +177,7 @@ def contamination(plan: dict, eval_sets: list[EvalSet]) -> dict:
     (the kept documents of the stage before `shards`), found with the decontam stage's n-gram index."""
     import pyarrow.dataset as ds
 
-    before_shards = layout.STAGES[layout.STAGES.index("shards") - 1]
+    before_shards = stages.previous("shards")
     items = {
         e.name: [EvalItem(e.name, str(i), (doc,)) for i, doc in enumerate(e.documents)] for e in eval_sets
     }

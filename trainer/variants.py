@@ -18,18 +18,17 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import layout
-from pipeline.fingerprint import STAGE_CONFIG
+from pipeline import layout, stages
 
 
 def varied_stage(key: str) -> str:
     """The first stage whose output depends on `key`: the config sections each stage reads are declared
-    once, for its fingerprint (pipeline/fingerprint.py). A key no stage reads (spark.*) shares nothing."""
-    for stage in layout.STAGES:
-        for read in STAGE_CONFIG[stage]:
+    once, in pipeline/stages.py (its fingerprint reads them too). A key no stage reads (spark.*) shares nothing."""
+    for stage in stages.STAGES:
+        for read in stage.reads:
             if key == read or key.startswith(read + ".") or read.startswith(key + "."):
-                return stage
-    return layout.STAGES[0]
+                return stage.name
+    return stages.NAMES[0]
 
 
 def parse_vary(vary: str) -> tuple[str, list]:
@@ -45,7 +44,7 @@ def parse_vary(vary: str) -> tuple[str, list]:
 def share_upstream(first: Path, target: Path, stage: str) -> list[str]:
     """Link `first`'s finished stages before `stage` into `target`; returns the stages linked."""
     linked = []
-    for upstream in layout.STAGES[: layout.STAGES.index(stage)]:
+    for upstream in stages.NAMES[: stages.NAMES.index(stage)]:
         if not layout.stage_done(first, upstream):
             break
         for src, dst in (

@@ -1,4 +1,5 @@
-"""Every thresholded rule of the pipeline, as its stage declares it (`pipeline.rules.Rule`).
+"""Every thresholded rule of the pipeline, as its stage declares it (`pipeline.rules.Rule`), gathered from
+the stage registry (`pipeline.stages`).
 
 The report's threshold lines, re-thresholding, the run diff and the rule table of docs/stats.md
 read this list; the stages themselves apply the same declarations. Rules without a configured
@@ -12,20 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.dedup.lines import LINE_DEDUP, LINE_MIN_WORDS
-from pipeline.extract.langid import LANG_RULE
-from pipeline.filters.stage import FilterStage
-from pipeline.quality.stage import MAX_PERPLEXITY_RULE, THRESHOLD_RULE
 from pipeline.rules import Rule, setting_of
+from pipeline.stages import declared_rules
 
-DECLARED_RULES: tuple[Rule, ...] = (
-    LANG_RULE,
-    *FilterStage.RULES,
-    THRESHOLD_RULE,
-    MAX_PERPLEXITY_RULE,
-    LINE_DEDUP,
-    LINE_MIN_WORDS,
-)
+DECLARED_RULES: tuple[Rule, ...] = declared_rules()  # each stage's, in stage order (pipeline/stages.py)
 BY_REASON: dict[str, Rule] = {rule.reason: rule for rule in DECLARED_RULES}
 assert len(BY_REASON) == len(DECLARED_RULES), "two declared rules share a drop reason"
 

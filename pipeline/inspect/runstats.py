@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import yaml
 
-from pipeline import layout
+from pipeline import layout, stages
 from pipeline.config import load_config
 from pipeline.stats import TOTAL, rule_name
 
@@ -27,7 +27,7 @@ def run_config(out: str | Path | None) -> dict[str, Any]:
 
 
 def stages_present(out: str | Path) -> list[str]:
-    return [s for s in layout.STAGES if layout.stats_path(out, s).exists()]
+    return [s for s in stages.NAMES if layout.stats_path(out, s).exists()]
 
 
 def rule_stats(out: str | Path) -> pd.DataFrame:
