@@ -17,7 +17,7 @@ from pipeline.config import ConfigError, load_config, parse_yaml
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
-    parser.add_argument("command", choices=[*layout.STAGES, "crawl-to-shards", "demo-crawl"])
+    parser.add_argument("command", choices=[*layout.STAGES, "crawl-to-shards", "demo-crawl", "import"])
     parser.add_argument(
         "--input",
         action="append",
@@ -34,6 +34,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="crawl-to-shards: stop after this stage (e.g. --until filter: extract and filter, fused in one pass)",
     )
     parser.add_argument(
+        "--from",
+        dest="start_from",
+        choices=["import"],
+        help="crawl-to-shards: --input is an existing corpus (JSONL/Parquet): import it, then filter … shards",
+    )
+    for flag in ("text", "url", "id", "date"):  # import: sets import.<flag>_field
+        parser.add_argument(f"--{flag}-field", help=f"import: the (dotted) field holding the {flag}")
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -43,8 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _overrides(pairs: list[str]) -> dict:
-    out = {}
+def _overrides(pairs: list[str], args: argparse.Namespace | None = None) -> dict:
+    out = {
+        f"import.{name}": getattr(args, name)
+        for name in ("text_field", "url_field", "id_field", "date_field")
+    }
+    out = {key: value for key, value in out.items() if value is not None}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
@@ -111,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config, _overrides(args.set))
+        cfg = load_config(args.config, _overrides(args.set, args))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
@@ -140,6 +152,10 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
 
     inputs = args.input
     chain = _stages_of(args)
+    if _imports(args):
+        from jobs.import_docs import input_paths as corpus_paths
+
+        inputs = corpus_paths(args.input)  # a missing corpus is a one-line error before Spark starts
     if "extract" in chain:
         # Fail before starting Spark: a missing input or blocklist is a one-line error, not an executor traceback.
         from jobs.extract import input_paths
@@ -164,7 +180,7 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
             print(f"model error: {exc}", file=sys.stderr)
             return 2
     index = layout.STAGES.index(args.command) if args.command in layout.STAGES else 0
-    if index > 0:  # an unfinished input (no _SUCCESS) is refused before Spark starts
+    if index > 0 and not _imports(args):  # an unfinished input (no _SUCCESS) is refused before Spark starts
         inp = inputs[0] if inputs else str(layout.docs_dir(args.output, layout.STAGES[index - 1]))
         stage_fingerprint(cfg, args.command, inp)
     spark = get_spark(cfg, args.master)
@@ -178,11 +194,19 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
 
 
 def _stages_of(args: argparse.Namespace) -> tuple[str, ...]:
-    """The stages a command runs: one stage, or crawl-to-shards' chain up to --until."""
+    """The stages a command runs: one stage, or crawl-to-shards' chain up to --until (after extract
+    when it starts from an import)."""
     if args.command in layout.STAGES:
         return (args.command,)
+    if args.command == "import":
+        return ()
     last = layout.STAGES.index(args.until) if args.until else len(layout.STAGES) - 1
-    return layout.STAGES[: last + 1]
+    return layout.STAGES[1 if args.start_from == "import" else 0 : last + 1]
+
+
+def _imports(args: argparse.Namespace) -> bool:
+    """Whether the command starts by importing a corpus (`import`, `crawl-to-shards --from import`)."""
+    return args.command == "import" or (args.command == "crawl-to-shards" and args.start_from == "import")
 
 
 def _stop(spark) -> None:
@@ -199,6 +223,13 @@ def _stop(spark) -> None:
 def _run(spark, cfg: dict, args: argparse.Namespace, inputs) -> None:
     from jobs.chain import crawl_to_shards, run_stage
 
+    if _imports(args):
+        from jobs.import_docs import run_import
+
+        run_import(spark, cfg, inputs, args.output, force=args.force and args.command == "import")
+        if args.command == "import":
+            return
+        inputs = str(layout.docs_dir(args.output, "import"))
     if args.command == "crawl-to-shards":
         crawl_to_shards(spark, cfg, inputs, args.output, stages=_stages_of(args))
         _print_funnel_and_report(args.output)

@@ -22,6 +22,7 @@ from pipeline import layout
 # The config sections each stage reads (dotted); a change in any of them reruns the stage. `spark`
 # settings only change how a stage runs, never what it writes, so they are not part of any.
 STAGE_CONFIG: dict[str, tuple[str, ...]] = {
+    "import": ("run.name", "import"),  # run.name labels rows whose path names no crawl
     "extract": ("run", "extract", "filter.nsfw"),  # URL pre-checks read their lists from filter.nsfw
     "filter": ("filter",),
     "quality": ("run", "quality"),
