@@ -165,6 +165,7 @@ def test_unreadable_file_is_one_counted_row(tmp_path):
     path.write_bytes(gzip.compress(b'{"text": "a"}\n' * 50)[:40])  # truncated gzip stream
     rows = _rows(str(path), _fields())
     assert rows[-1]["drop_reason"] == "import.unreadable_file"
+    assert rows[-1]["warc_offset"] == len(rows) - 1  # numbered after the records read before the cut
     assert all(r["drop_reason"] in (None, "import.unreadable_file") for r in rows)
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     assert [r["drop_reason"] for r in _rows(str(tmp_path / "bad.parquet"), _fields())] == [

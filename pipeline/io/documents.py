@@ -136,10 +136,11 @@ def read_documents(
         else _jsonl_records(path)
     )
     rows: list[dict] = []
-    number = 0
+    number = 0  # the next record's number: where an unreadable rest of the file starts
     try:
-        for number, record in enumerate(records):  # number is read after the loop too
+        for record in records:
             rows.append(document_row(record, fields, path, crawl, number))
+            number += 1
             if len(rows) >= batch_rows:
                 yield _batch(rows)
                 rows = []
