@@ -1,4 +1,7 @@
-"""Command line: `python -m jobs <stage|crawl-to-shards> --input … --output … [--config …] [--master …]`.
+"""Command line: `python -m jobs <stage|crawl-to-shards|import> --input … --output … [--config …] [--master …]`.
+
+`import` reads an existing corpus (JSONL/Parquet, `--text-field`/`--url-field`/`--id-field`/`--date-field`)
+into `OUT/docs/import`; `crawl-to-shards --from import` imports, then runs filter … shards on it.
 
 Works the same under `spark-submit jobs/__main__.py …`. Exit code 0 = done; non-zero = failed, with
 the reason on the last line of stderr.
