@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _overrides(pairs: list[str], args: argparse.Namespace | None = None) -> dict:
     out = {
-        f"import.{name}": getattr(args, name)
+        f"import.{name}": getattr(args, name, None)
         for name in ("text_field", "url_field", "id_field", "date_field")
     }
     out = {key: value for key, value in out.items() if value is not None}

@@ -184,6 +184,7 @@ def test_cli_stages_and_field_flags():
     assert _stages_of(args) == ()
     assert _overrides([], args) == {"import.url_field": "metadata.url"}
     assert load_config(overrides=_overrides([], args))["import"]["url_field"] == "metadata.url"
+    assert _overrides(["run.seed=3"]) == {"run.seed": 3}  # without parsed flags: --set pairs only
 
 
 def test_cli_missing_corpus_is_one_line(tmp_path, capsys):
