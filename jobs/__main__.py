@@ -7,6 +7,7 @@ the reason on the last line of stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pipeline.config import ConfigError, load_config, parse_yaml
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
-    parser.add_argument("command", choices=[*stages.NAMES, "crawl-to-shards", "demo-crawl"])
+    parser.add_argument("command", choices=[*stages.BY_NAME, "crawl-to-shards", "demo-crawl"])
     parser.add_argument(
         "--input",
         action="append",
@@ -34,6 +35,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="crawl-to-shards: stop after this stage (e.g. --until filter: extract and filter, fused in one pass)",
     )
     parser.add_argument(
+        "--from",
+        dest="start_from",
+        choices=[source.name for source in stages.SOURCES],
+        help="crawl-to-shards: what --input is: WARC files (extract, the default) or an existing corpus "
+        "(import: JSONL/Parquet, imported, then filter … shards)",
+    )
+    for field in _import_fields():
+        flag = "--" + field.replace("_", "-")
+        parser.add_argument(flag, help=f"import: the (dotted) field of a record holding its {field[:-6]}")
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -43,8 +54,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _overrides(pairs: list[str]) -> dict:
-    out = {}
+def _import_fields() -> tuple[str, ...]:
+    """`--text-field` … set the `import` section's keys (pipeline/settings.py ImportSettings)."""
+    from pipeline.settings import ImportSettings
+
+    return tuple(f.name for f in dataclasses.fields(ImportSettings))
+
+
+def _overrides(pairs: list[str], args: argparse.Namespace | None = None) -> dict:
+    out = {f"import.{name}": getattr(args, name, None) for name in _import_fields()}
+    out = {key: value for key, value in out.items() if value is not None}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
@@ -111,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config, _overrides(args.set))
+        cfg = load_config(args.config, _overrides(args.set, args))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
@@ -164,17 +183,15 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
 
 def _stages_of(args: argparse.Namespace) -> tuple[str, ...]:
     """The stages a command runs: one stage, or crawl-to-shards' chain up to --until."""
-    return (args.command,) if args.command in stages.NAMES else stages.chain(args.until)
+    return (args.command,) if args.command in stages.BY_NAME else stages.chain(args.until, args.start_from)
 
 
 def _inputs(args: argparse.Namespace, cfg: dict):
     """What the command reads: WARC inputs (resolved, so a missing one fails before Spark starts) for a
     chain or extract; for a later stage one documents folder, by default the previous stage's output."""
-    first = args.command not in stages.NAMES or stages.previous(args.command) is None
-    if first:
-        from jobs.extract import input_paths
-
-        return input_paths(cfg, args.input)
+    first = _stages_of(args)[0]
+    if stages.previous(first) is None:
+        return stages.input_files(first, cfg, args.input)
     if not args.input:
         return stages.default_input(args.output, args.command)
     if len(args.input) > 1:

@@ -21,7 +21,7 @@ from jobs.output import write_stages
 from pipeline import fingerprint, layout
 from pipeline.fixtures.faults import fault_point
 from pipeline.runlock import run_lock
-from pipeline.stages import FUSED, NAMES, default_input, runner
+from pipeline.stages import FUSED, NAMES, default_input, output_dir, runner
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def crawl_to_shards(spark, cfg: dict[str, Any], inp, out: str, stages: tuple[str
     with run_lock(out):
         while len(done) < len(stages):
             stage = stages[len(done)]
-            stage_input = inp if not done else default_input(out, stage)
+            stage_input = inp if not done else str(output_dir(out, done[-1]))  # the chain's previous stage
             fault_point(f"before:{stage}")
             fusable = tuple(stages[len(done) : len(done) + len(FUSED)]) == FUSED
             current = layout.stage_done(out, stage) and fingerprint.is_current(

@@ -85,6 +85,18 @@ class RunSettings(Section):
 
 
 @dataclass(frozen=True)
+class ImportSettings(Section):
+    """Which field of an imported record holds what (`python -m jobs import`); dotted names reach into
+    nested objects."""
+
+    PATH = "import"
+    text_field: str
+    url_field: str
+    id_field: str
+    date_field: str
+
+
+@dataclass(frozen=True)
 class SparkSettings(Section):
     PATH = "spark"
     master: str
@@ -428,6 +440,6 @@ class TrainSettings(Section):
 
 
 SECTIONS: tuple[type[Section], ...] = (
-    RunSettings, SparkSettings, ExtractSettings, FilterSettings, QualitySettings, DedupSettings,
+    RunSettings, SparkSettings, ImportSettings, ExtractSettings, FilterSettings, QualitySettings, DedupSettings,
     DecontamSettings, MixSettings, TrainSettings,
 )  # fmt: skip

@@ -44,6 +44,9 @@ class StageSpec:
     preflight_error: str = "config error"  # the first words of that one line
     rules: tuple[str, ...] = ()  # "module:NAME" of its thresholded `pipeline.rules.Rule`s (a tuple or one)
     output: Callable[[str | Path], Path] | None = None  # its output folder; None: layout.docs_dir(out, name)
+    # A first stage only: "module:function(cfg, given) -> paths", the files it reads, resolved before Spark
+    # starts (a name that matches nothing is a one-line error).
+    inputs: str | None = None
 
 
 # The filter.pii keys extract reads to redact URLs and rejected text (pipeline/filters/pii_outputs.py).
@@ -69,6 +72,7 @@ STAGES: tuple[StageSpec, ...] = (
         reads=("run", "extract", "filter.nsfw", *(f"filter.pii.{key}" for key in PII_REDACTION_KEYS)),
         files=BLOCKLISTS,
         preflight="pipeline.extract.prechecks:build_prechecks",
+        inputs="jobs.extract:input_paths",
         rules=("pipeline.extract.langid:LANG_RULE",),
     ),
     StageSpec(
@@ -119,8 +123,18 @@ STAGES: tuple[StageSpec, ...] = (
     ),
 )
 
+# A first stage that reads an existing corpus instead of a crawl: `crawl-to-shards --from import` runs it in
+# place of the chain's first stage (extract), then the rest of the chain on its documents.
+IMPORT = StageSpec(
+    "import",
+    runner="jobs.import_docs",
+    reads=("run.name", "import"),  # run.name labels rows whose path names no crawl
+    inputs="jobs.import_docs:input_paths",
+)
+SOURCES: tuple[StageSpec, ...] = (STAGES[0], IMPORT)  # what a chain may start from
+
 NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
-BY_NAME: dict[str, StageSpec] = {s.name: s for s in STAGES}
+BY_NAME: dict[str, StageSpec] = {s.name: s for s in (IMPORT, *STAGES)}  # a source first, as in a run
 FUSED: tuple[str, ...] = ("extract", "filter")  # narrow stages that run as one pass when the first is due
 
 
@@ -152,8 +166,17 @@ def preflight(name: str, cfg: dict[str, Any]) -> None:
 
 
 def previous(name: str) -> str | None:
-    index = NAMES.index(spec(name).name)
+    """The stage whose documents `name` reads by default; None for a first stage (it reads files)."""
+    if name not in NAMES:
+        spec(name)  # an unknown name is an error; a source outside the chain reads files
+        return None
+    index = NAMES.index(name)
     return NAMES[index - 1] if index else None
+
+
+def input_files(name: str, cfg: dict[str, Any], given) -> list[str]:
+    """The files a first stage reads (WARC files for extract, corpus files for import)."""
+    return resolve(spec(name).inputs)(cfg, given)
 
 
 def default_input(out: str | Path, name: str) -> str | None:
@@ -169,9 +192,15 @@ def output_dir(out: str | Path, name: str) -> Path:
     return made(out) if made else layout.docs_dir(out, name)
 
 
-def chain(until: str | None = None) -> tuple[str, ...]:
-    """The stages of `crawl-to-shards`, up to and including `until`."""
-    return NAMES[: NAMES.index(spec(until).name) + 1] if until else NAMES
+def chain(until: str | None = None, start: str | None = None) -> tuple[str, ...]:
+    """The stages of `crawl-to-shards`, up to and including `until`; `start` (a source, e.g. import)
+    replaces the first stage."""
+    names = NAMES[: NAMES.index(spec(until).name) + 1] if until else NAMES
+    if start and start != NAMES[0]:
+        if spec(start) not in SOURCES:
+            raise ValueError(f"a chain starts from {', '.join(s.name for s in SOURCES)}, not {start!r}")
+        names = (start, *names[1:])
+    return names
 
 
 def declared_rules() -> tuple:

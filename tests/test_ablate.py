@@ -116,6 +116,35 @@ def test_random_tokens_lose_to_real_text(demo_run, tmp_path):
         assert "Reference text vs training data" in md
 
 
+def test_local_engine_trains_without_ray(demo_run, tmp_path, monkeypatch):
+    """`engine="local"`: the same plan and models through trainer.local, with Ray made unimportable; the
+    results have the format of a Ray ablation (columns, results.md, curves, checkpoints per model)."""
+    import sys
+
+    real, _, _ = demo_run
+    noise = _random_token_run(real, tmp_path / "noise")
+    for name in [m for m in sys.modules if m == "ray" or m.startswith("ray.")] + ["ray"]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import ray` (or any ray.*) now raises ImportError
+    results = run_ablation(
+        [real, noise], tmp_path / "abl", cfg=_small_cfg(), preset="tiny", tokens=40 * 4 * 64, seeds=1,
+        max_eval_bytes=60_000, engine="local",
+    )  # fmt: skip
+    out = tmp_path / "abl" / "ablate"
+    stored = pd.read_parquet(out / "results.parquet")
+    assert list(stored.columns) == [
+        "run", "seed", "tokens", "eval_set", "loss", "bits_per_byte", "eval_bytes", "epochs", "repeated"
+    ]  # fmt: skip
+    assert stored["tokens"].nunique() == 1 and len(stored) == 2 * stored["eval_set"].nunique()
+    assert (out / "curves.png").stat().st_size > 0 and "## Verdict" in (out / "results.md").read_text()
+    for run_name in ("run-seed0", "noise-seed0"):
+        assert list((out / "train" / run_name).glob("checkpoint_*/meta.json")), run_name
+    by = results.set_index(["eval_set", "run"])["bits_per_byte"]
+    for eval_set in results["eval_set"].unique():
+        assert by[(eval_set, "noise")] > by[(eval_set, "run")] + 0.1, eval_set
+    with pytest.raises(AblationError, match="engine 'spark'"):
+        run_ablation([real, noise], tmp_path / "x", cfg=_small_cfg(), engine="spark")
+
+
 def test_contamination_counts_eval_documents_sharing_13_words_with_training(tmp_path):
     """Through the decontam stage's index: 13 shared normalised words mark an eval document as seen, 12 do not;
     a run without documents has seen nothing."""

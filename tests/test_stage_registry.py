@@ -196,7 +196,7 @@ def _sections_indexed(module) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("stage", stages.STAGES, ids=lambda s: s.name)
+@pytest.mark.parametrize("stage", stages.BY_NAME.values(), ids=lambda s: s.name)
 def test_a_runner_reads_only_the_sections_its_fingerprint_covers(stage):
     import importlib
 
@@ -218,5 +218,11 @@ def test_the_registry_drives_order_outputs_and_inputs(tmp_path):
     assert stages.default_input(tmp_path, "extract") is None
     assert stages.default_input(tmp_path, "quality") == str(layout.docs_dir(tmp_path, "filter"))
     assert stages.chain("dedup") == ("extract", "filter", "quality", "dedup")
+    assert stages.chain("quality", start="import") == ("import", "filter", "quality")
+    assert stages.previous("import") is None and stages.output_dir(tmp_path, "import") == layout.docs_dir(
+        tmp_path, "import"
+    )
+    with pytest.raises(ValueError, match="starts from"):
+        stages.chain(start="dedup")
     with pytest.raises(ValueError, match="unknown stage 'tokens'"):
         stages.spec("tokens")

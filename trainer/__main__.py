@@ -53,6 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _ablation_args(p: argparse.ArgumentParser) -> None:
+    from trainer.ablate import ENGINES
+
     p.add_argument("--out", required=True, help="results go to OUT/ablate/")
     p.add_argument(
         "--config", help="YAML merged over configs/default.yaml (its train: section sets the batch)"
@@ -72,6 +74,12 @@ def _ablation_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
     p.add_argument("--gpu", action="store_true", help="one GPU per model")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=ENGINES[0],
+        help="local: train each model in this process with trainer.local (no Ray; the GPU when present)",
+    )
 
 
 def _ablate(args: argparse.Namespace) -> int:
@@ -91,6 +99,7 @@ def _ablate(args: argparse.Namespace) -> int:
         run_ablation(
             runs, args.out, cfg=cfg, preset=args.preset, tokens=args.tokens,
             seeds=args.seeds, eval_texts=eval_texts, anneal=args.anneal, address=args.address,
+            engine=args.engine,
         )  # fmt: skip
     except (AblationError, FileNotFoundError) as exc:
         print(f"ablate: {exc}", file=sys.stderr)

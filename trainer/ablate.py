@@ -7,8 +7,10 @@ pipeline (each holding `shards/`):
 1. plan: one budget for every model, exactly `steps * tokens_per_step` training tokens, the same preset,
    batch and WSD schedule; a run with fewer unique tokens than the budget is repeated up to the mixer's
    epoch cap (E_max, Muennighoff et al. 2023) and marked, beyond the cap the ablation refuses;
-2. train: one model per (run, seed) through the Ray trainer (`trainer.train.fit`), one worker each; seed k
-   of every run starts from the same initial weights when the vocabularies match;
+2. train: one model per (run, seed), one worker each, through the Ray trainer (`trainer.train.fit`) or, with
+   `engine="local"` (a machine with torch but no Ray), in this process (`trainer.local.run_rank`, the GPU
+   when there is one): the same loop config, checkpoints and metrics; seed k of every run starts from the
+   same initial weights when the vocabularies match;
 3. evaluate: every model on every eval set (each run's validation shards decoded to text, plus plain-text
    reference files), in bits per byte so runs with different tokenizers compare fairly
    (trainer/ablate_eval.py);
@@ -124,9 +126,14 @@ def make_plan(
     }
 
 
-def _train_model(cfg: dict, plan: dict, info: dict, model: dict, out: Path, address: str | None) -> Path:
-    """Train one (run, seed) model through Ray; returns its final checkpoint directory."""
-    from trainer.train import fit, loop_config
+ENGINES = ("ray", "local")
+
+
+def _train_model(
+    cfg: dict, plan: dict, info: dict, model: dict, out: Path, address: str | None, engine: str = "ray"
+) -> Path:
+    """Train one (run, seed) model through Ray or in this process; returns its final checkpoint directory."""
+    from trainer.train import loop_config
 
     steps = plan["steps"]
     config = loop_config(
@@ -143,6 +150,14 @@ def _train_model(cfg: dict, plan: dict, info: dict, model: dict, out: Path, addr
         log_every=max(1, steps // 25),
     )
     config["out_dir"] = str(out / "train")  # never write into the compared runs' folders
+    if engine == "local":
+        from trainer.local import latest_checkpoint, run_rank
+
+        Path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
+        run_rank(config)
+        return latest_checkpoint(config["out_dir"], model["run_name"])
+    from trainer.train import fit
+
     result = fit(
         config, workers=1, gpu=cfg["train"]["gpu"], address=address, max_failures=0, keep_checkpoints=1
     )
@@ -207,8 +222,12 @@ def run_ablation(
     anneal: bool = False,
     address: str | None = None,
     max_eval_bytes: int = DEFAULT_MAX_EVAL_BYTES,
+    engine: str = "ray",
 ) -> pd.DataFrame:
-    """Train, evaluate and report; returns the results table (also written under OUT/ablate/)."""
+    """Train, evaluate and report; returns the results table (also written under OUT/ablate/).
+    `engine`: "ray" (a local or `address`ed Ray cluster) or "local" (this process, no Ray)."""
+    if engine not in ENGINES:
+        raise AblationError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
     out = Path(out) / "ablate"
     (out / "models").mkdir(parents=True, exist_ok=True)
     plan = make_plan(runs, train_cfg=cfg["train"], preset=preset, tokens=tokens, seeds=seeds, anneal=anneal)
@@ -226,7 +245,7 @@ def run_ablation(
         done = out / "models" / f"{model['run_name']}.json"
         if not done.exists():
             info = infos[model["run"]]
-            net = _load_model(_train_model(cfg, plan, info, model, out, address))
+            net = _load_model(_train_model(cfg, plan, info, model, out, address, engine))
             sp = load_tokenizer(info["path"])
             scored = []
             for e in eval_sets:

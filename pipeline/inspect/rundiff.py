@@ -39,7 +39,7 @@ def diff_runs(out_a: str | Path, out_b: str | Path) -> pd.DataFrame:
     merged = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b")).fillna(0)
     for col in ("docs_dropped", "words_dropped", "bytes_dropped", "lines_removed"):
         merged[f"{col}_delta"] = merged[f"{col}_b"] - merged[f"{col}_a"]
-    order = {s: i for i, s in enumerate(stages.NAMES)}
+    order = {s: i for i, s in enumerate(stages.BY_NAME)}
     merged["_order"] = merged["stage"].map(order).fillna(99)
     merged = merged.sort_values(["_order", "stage", "rule"]).drop(columns="_order").reset_index(drop=True)
     int_cols = [c for c in merged.columns if c not in keys]

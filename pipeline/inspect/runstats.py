@@ -27,7 +27,7 @@ def run_config(out: str | Path | None) -> dict[str, Any]:
 
 
 def stages_present(out: str | Path) -> list[str]:
-    return [s for s in stages.NAMES if layout.stats_path(out, s).exists()]
+    return [s for s in stages.BY_NAME if layout.stats_path(out, s).exists()]
 
 
 def rule_stats(out: str | Path) -> pd.DataFrame:
