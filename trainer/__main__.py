@@ -175,17 +175,21 @@ def main(argv: list[str] | None = None) -> int:
         from trainer.train import fit as ray_fit
         from trainer.train import loop_config
 
-        config = loop_config(
-            t,
-            args.out,
-            args.run_name or t["run_name"],
-            **overrides,
-            stop_after=args.stop_after,
-            hq_weight=args.hq_weight,
-            branch_from_pre_decay=args.branch_from_pre_decay,
-            init_from=args.init_from,
-            replay=args.replay,
-        )
+        try:  # a bad name, schedule or starting checkpoint: one line, before Ray starts
+            config = loop_config(
+                t,
+                args.out,
+                args.run_name or t["run_name"],
+                **overrides,
+                stop_after=args.stop_after,
+                hq_weight=args.hq_weight,
+                branch_from_pre_decay=args.branch_from_pre_decay,
+                init_from=args.init_from,
+                replay=args.replay,
+            )
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 2
         result = run_on_ray(
             lambda: ray_fit(
                 config,

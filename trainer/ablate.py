@@ -19,6 +19,7 @@ A model whose result file exists is not trained again, so an interrupted ablatio
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -45,10 +46,16 @@ class AblationError(ValueError):
 
 
 def _run_name(path: Path, taken: set[str]) -> str:
+    """A name for the run's models: its folder name (with its parent's when two folders share one), the
+    characters a run name may not hold (layout.path_component) replaced by '_'."""
     name = path.name or path.resolve().name
-    while name in taken:
+    while _safe(name) in taken and path.parent.name:
         name = f"{path.parent.name}_{name}"
-    return name
+    return _safe(name)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "run"
 
 
 def train_tokens(run: Path) -> int:

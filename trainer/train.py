@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline import layout
 from pipeline.config import default
 from trainer.cluster import connect
 from trainer.schedule import WSDSchedule
@@ -31,6 +32,9 @@ LOOP_KEYS = tuple(key for key in default("train") if key not in DRIVER_KEYS)
 def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: Any) -> dict:
     """The dict each worker receives: the `train:` config section, the paths, and CLI overrides."""
     out = Path(out).resolve()
+    run_name = layout.path_component(
+        run_name, "--run-name"
+    )  # a folder under OUT/train, never a path out of it
     config = {key: train_cfg[key] for key in LOOP_KEYS}
     config.update(
         shards_dir=str(out / "shards"),
@@ -43,7 +47,8 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
     )
     config.update({k: v for k, v in overrides.items() if v is not None})
     branch_of = config.pop("branch_from_pre_decay", None)  # the name of the run whose pre-decay state to take
-    if config["branch_from"] is None and branch_of:
+    if config["branch_from"] is None and branch_of is not None:
+        branch_of = layout.path_component(branch_of, "--branch-from-pre-decay")
         config["branch_from"] = str(pre_decay_dir(out, branch_of))
     if config["branch_from"] and config["init_from"]:
         raise ValueError("--branch-from-pre-decay continues a run, --init-from starts a new one: pick one")
