@@ -55,8 +55,14 @@ def report_path(out: str | Path) -> Path:
 
 
 def lock_path(out: str | Path) -> Path:
-    """The run lock: held (flock) by the one process writing OUT; names its holder (pipeline/runlock.py)."""
+    """The run lock: held (flock) by the one process writing OUT, or shared by the trainings reading its
+    shards; names its holder (pipeline/runlock.py)."""
     return Path(out) / "_run.lock"
+
+
+def folder_lock_path(folder: str | Path) -> Path:
+    """The lock of one output folder inside OUT (a training's OUT/train), held by its one writer."""
+    return Path(folder) / "_writer.lock"
 
 
 def work_dir(out: str | Path, stage: str) -> Path:

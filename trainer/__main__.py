@@ -14,8 +14,10 @@ Flags override the `train:` section of the config (configs/default.yaml merged w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from pathlib import Path
 
 from pipeline import layout
 from pipeline.config import load_config
@@ -164,15 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     workers = args.workers or t["workers"]
     gpu = t["gpu"] if args.gpu is None else args.gpu
-    problem = _shards_problem(args.out)  # before Ray starts: a bad shard is one line naming the file
-    if problem:
-        print(f"FAILED: {problem}", file=sys.stderr)
-        return 1
-    from trainer.interrupt import run_on_ray
-    from trainer.train import local_cpus
-
+    config = None
     if args.command == "train":
-        from trainer.train import fit as ray_fit
         from trainer.train import loop_config
 
         try:  # a bad name, schedule or starting checkpoint: one line, before Ray starts
@@ -190,23 +185,62 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError) as exc:
             print(f"FAILED: {exc}", file=sys.stderr)
             return 2
-        result = run_on_ray(
-            lambda: ray_fit(
-                config,
-                workers=workers,
-                gpu=gpu,
-                address=args.address,
-                max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
-                keep_checkpoints=t["keep_checkpoints"],
-            ),
-            args.address,
-            num_cpus=local_cpus(workers),
-        )
-        print(
-            f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}"
-        )
-        return 0
+    from pipeline.runlock import RunLocked
+
+    with contextlib.ExitStack() as locks:
+        try:
+            writes = layout.train_dir(args.out) if config else layout.mixing_dir(args.out)
+            _hold_locks(locks, args.out, writes, config and config["init_from"])
+        except RunLocked as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
+        problem = _shards_problem(args.out)  # before Ray starts: a bad shard is one line naming the file
+        if problem:
+            print(f"FAILED: {problem}", file=sys.stderr)
+            return 1
+        if config:
+            return _train(config, t, args, workers, gpu)
+        return _fit_mixture(cfg, overrides, args, workers, gpu)
+
+
+def _hold_locks(locks: contextlib.ExitStack, out: str, writes: Path, init_from: str | None) -> None:
+    """A training's locks, for as long as it runs: the folder it writes exclusively (one training per
+    OUT/train), and the run lock of each run whose shards it reads shared (no stage may rewrite them
+    meanwhile): OUT's, and with --init-from the continued run's (replayed, and validated on)."""
+    from pipeline.runlock import folder_lock, run_lock
+    from trainer.checkpoint import read_meta
+
+    locks.enter_context(run_lock(out, shared=True))  # first: a refused training creates no folder
+    locks.enter_context(folder_lock(writes, pick="another --out"))
+    if init_from:
+        locks.enter_context(run_lock(Path(read_meta(init_from)["shards_dir"]).parent, shared=True))
+
+
+def _train(config: dict, t: dict, args: argparse.Namespace, workers: int, gpu: bool) -> int:
+    from trainer.interrupt import run_on_ray
+    from trainer.train import fit as ray_fit
+    from trainer.train import local_cpus
+
+    result = run_on_ray(
+        lambda: ray_fit(
+            config,
+            workers=workers,
+            gpu=gpu,
+            address=args.address,
+            max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
+            keep_checkpoints=t["keep_checkpoints"],
+        ),
+        args.address,
+        num_cpus=local_cpus(workers),
+    )
+    print(f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}")
+    return 0
+
+
+def _fit_mixture(cfg: dict, overrides: dict, args: argparse.Namespace, workers: int, gpu: bool) -> int:
+    from trainer.interrupt import run_on_ray
     from trainer.proxies import fit_mixture
+    from trainer.train import local_cpus
 
     weights_path = run_on_ray(
         lambda: fit_mixture(
