@@ -217,9 +217,26 @@ def _hold_locks(locks: contextlib.ExitStack, out: str, writes: Path, init_from: 
 
 
 def _train(config: dict, t: dict, args: argparse.Namespace, workers: int, gpu: bool) -> int:
+    from trainer.checkpoint import newest_intact
     from trainer.interrupt import run_on_ray
     from trainer.train import fit as ray_fit
     from trainer.train import local_cpus
+
+    run_dir = Path(config["out_dir"]) / config["run_name"]
+    intact, damaged = newest_intact(run_dir)  # the workers resume from the same one
+    if damaged and intact is None:
+        (newest, why), more = damaged[0], len(damaged) - 1
+        print(
+            f"FAILED: {run_dir}: no checkpoint verifies ({newest.name}: {why}; {more} more); "
+            "move the run folder aside to start it afresh",
+            file=sys.stderr,
+        )
+        return 1
+    if damaged:
+        skipped = "; ".join(f"{path.name}: {why}" for path, why in damaged)
+        print(
+            f"resume: skipping damaged checkpoints ({skipped}); resuming from {intact.name}", file=sys.stderr
+        )
 
     result = run_on_ray(
         lambda: ray_fit(

@@ -7,6 +7,9 @@ One checkpoint directory holds
     meta.json                      rank 0: step, run name, model shape and the run's settings (RUN_FIELDS);
                                    written last, once every rank's DCP write finished: a directory with
                                    meta.json is complete
+    files/rank<r>.json             size and sha256 of every file rank r wrote, recorded once written:
+                                   `verify` checks them before a resume, so a truncated or damaged
+                                   checkpoint is skipped for the newest one that verifies
     data/stream<s>.pt              the cursor of logical data stream s (written by the rank that reads it)
     rng/rank<r>.pt                 the torch RNG state of rank r
 Under Ray each rank writes into its own temporary directory and Ray merges them into one checkpoint; the
@@ -34,11 +37,14 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-# settings that must be equal for a resume or a branch to continue the same run (hq_weight may differ:
-# anneal branches exist to change it)
+from pipeline.files import sha256_file
+
 # one process without a process group is a valid single-rank checkpoint; DCP warns about it on every call
 warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
 
+FILES_DIR = "files"  # per-rank records of the files written (name, size, sha256)
+# settings that must be equal for a resume or a branch to continue the same run (hq_weight may differ:
+# anneal branches exist to change it)
 RUN_FIELDS = (
     "preset", "seq_len", "vocab_size", "micro_batch", "global_batch", "steps", "warmup_steps",
     "decay_fraction", "lr", "min_lr_frac", "seed", "max_epochs", "dataloader_workers", "weights",
@@ -116,9 +122,10 @@ class PendingSave:
         if self.future is not None:
             self.future.result()  # raises the write's error, if any
             self.future = None
+        _record_files(self.directory, self.rank)
         if self.rank == 0:  # DCP's coordinator (rank 0) finishes after every rank's files are written
             staged = self.directory / "meta.json.tmp"
-            staged.write_text(json.dumps(self.meta, indent=1))
+            staged.write_text(json.dumps({**self.meta, "files_recorded": True}, indent=1))
             staged.rename(self.directory / "meta.json")
 
 
@@ -155,6 +162,58 @@ def _save_cursors_and_rng(directory: Path, rank: int, cursors: dict[int, dict]) 
         torch.save(cursor, directory / "data" / f"stream{stream}.pt")
     (directory / "rng").mkdir(exist_ok=True)
     torch.save(torch.get_rng_state(), directory / "rng" / f"rank{rank}.pt")
+
+
+def _record_files(directory: Path, rank: int) -> None:
+    """Record size and sha256 of each file this rank wrote (its own directory holds only those)."""
+    files = {
+        str(path.relative_to(directory)): [path.stat().st_size, sha256_file(path)]
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.parent.name != FILES_DIR and not path.name.startswith("meta.json")
+    }
+    (directory / FILES_DIR).mkdir(exist_ok=True)
+    staged = directory / FILES_DIR / f"rank{rank}.json.tmp"
+    staged.write_text(json.dumps(files, indent=1))
+    staged.rename(staged.with_suffix(""))
+
+
+def verify(directory: str | Path) -> str | None:
+    """None if the checkpoint is complete and every file matches the size and sha256 recorded when it was
+    written; else why not, in a few words. (A checkpoint from before the files were recorded: meta.json.)"""
+    directory = Path(directory)
+    try:
+        meta = read_meta(directory)
+    except (FileNotFoundError, ValueError) as exc:  # ValueError: a meta.json that is not JSON
+        return "no readable meta.json" if isinstance(exc, FileNotFoundError) else f"meta.json: {exc}"
+    if not meta.get("files_recorded"):
+        return None
+    for rank in range(meta["world_size"]):
+        listing = directory / FILES_DIR / f"rank{rank}.json"
+        if not listing.is_file():
+            return f"{listing.relative_to(directory)} missing"
+        for name, (size, digest) in json.loads(listing.read_text()).items():
+            path = directory / name
+            if not path.is_file():
+                return f"{name} missing"
+            if path.stat().st_size != size:
+                return f"{name} is {path.stat().st_size} bytes, {size} when written"
+            if sha256_file(path) != digest:
+                return f"{name}: sha256 differs from when it was written"
+    return None
+
+
+def newest_intact(run_dir: str | Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint of a run folder that verifies, and the newer ones that did not (with why).
+    Ray's folders (checkpoint_<time>) and trainer/local.py's (checkpoint_<step>) both sort by age by name."""
+    damaged = []
+    for directory in sorted(Path(run_dir).glob("checkpoint_*"), reverse=True):
+        if not directory.is_dir():
+            continue
+        problem = verify(directory)
+        if problem is None:
+            return directory, damaged
+        damaged.append((directory, problem))
+    return None, damaged
 
 
 def load(directory: Path, model, optimizer=None) -> None:

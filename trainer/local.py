@@ -20,13 +20,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from trainer import checkpoint
 from trainer.train_loop import Trainer
 
 
 def latest_checkpoint(out_dir: str | Path, run_name: str) -> Path | None:
-    """The run's newest complete checkpoint (meta.json is copied last: a killed copy has none)."""
-    found = sorted(p.parent for p in (Path(out_dir) / run_name).glob("checkpoint_*/meta.json"))
-    return found[-1] if found else None
+    """The run's newest checkpoint that verifies (complete, every file as written)."""
+    return checkpoint.newest_intact(Path(out_dir) / run_name)[0]
 
 
 def local_report(out_dir: str | Path, run_name: str):

@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline import layout
 from pipeline.config import default
+from trainer import checkpoint
 from trainer.cluster import connect
 from trainer.schedule import WSDSchedule
 
@@ -66,6 +67,10 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
         config["init_from"] = str(Path(config["init_from"]).resolve())
         if not (Path(config["init_from"]) / "meta.json").exists():
             raise FileNotFoundError(f"{config['init_from']}: not a training checkpoint (no meta.json)")
+    for start in (config["branch_from"], config["init_from"]):
+        problem = start and checkpoint.verify(start)
+        if problem:
+            raise ValueError(f"{start}: damaged checkpoint ({problem})")
     return config
 
 

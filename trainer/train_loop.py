@@ -411,7 +411,10 @@ def train_loop_per_worker(config: dict) -> None:
         ray.train.report(metrics, checkpoint=ckpt)
 
     device = ray.train.torch.get_device()
-    latest = ray.train.get_checkpoint()  # this run's own latest checkpoint wins over the branch point
-    with latest.as_directory() if latest else contextlib.nullcontext(config.get("branch_from")) as resume:
-        trainer = Trainer(config, device, report, resume=resume)
-    trainer.run()
+    resume = config.get("branch_from")
+    if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
+        # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
+        resume, damaged = checkpoint.newest_intact(Path(config["out_dir"]) / config["run_name"])
+        if resume is None:
+            raise RuntimeError(f"no checkpoint of {config['run_name']} verifies: {damaged}")
+    Trainer(config, device, report, resume=resume).run()
