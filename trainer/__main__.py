@@ -166,6 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     workers = args.workers or t["workers"]
     gpu = t["gpu"] if args.gpu is None else args.gpu
+    from trainer.train import placement_check
+
+    problem, note = placement_check(workers, gpu, args.address)
+    if problem:
+        print(f"FAILED: {problem}", file=sys.stderr)
+        return 2
+    if note:
+        print(note, file=sys.stderr)
     config = None
     if args.command == "train":
         from trainer.train import loop_config

@@ -71,12 +71,57 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
         problem = start and checkpoint.verify(start)
         if problem:
             raise ValueError(f"{start}: damaged checkpoint ({problem})")
+    if config["init_from"]:
+        _check_same_model(config["init_from"], config["preset"], config["seq_len"])
     return config
+
+
+def _check_same_model(init_from: str, preset: str, seq_len: int | None) -> None:
+    """Continual pretraining keeps the model: refuse a starting checkpoint of another shape in one line
+    (the workers would fail on it only after Ray started, and retry)."""
+    from trainer.model import preset_config
+
+    meta = checkpoint.read_meta(init_from)
+    if meta["preset"] != preset:
+        raise ValueError(
+            f"--init-from {init_from}: a {meta['preset']} model, this run trains {preset} "
+            f"(continual pretraining keeps the model: --preset {meta['preset']})"
+        )
+    saved = meta["model"]
+    wanted = vars(preset_config(preset, saved["vocab_size"], seq_len=seq_len))
+    for key, value in wanted.items():
+        if saved.get(key) != value:
+            raise ValueError(
+                f"--init-from {init_from}: its model has {key}={saved.get(key)!r}, preset {preset} "
+                f"has {value!r} (continual pretraining keeps the model: pick its preset and seq_len)"
+            )
 
 
 def pre_decay_dir(out: str | Path, run_name: str) -> Path:
     """Where run `run_name` keeps its checkpoint from right before the decay (one slot per run)."""
     return Path(out).resolve() / "train" / "pre_decay" / run_name
+
+
+def placement_check(workers: int, gpu: bool, address: str | None) -> tuple[str | None, str | None]:
+    """(why the workers cannot run, a note about how they will) for a local Ray instance; a cluster
+    (--address, RAY_ADDRESS) places its workers itself. More GPU workers than GPUs are refused (Ray would
+    wait for GPUs that never come); more CPU workers than cores run, sharing them, and a note says so."""
+    if address or os.environ.get("RAY_ADDRESS"):
+        return None, None
+    if gpu:
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if workers > gpus:
+            return f"--gpu: {workers} worker(s) need one GPU each, this machine has {gpus}", None
+        return None, None
+    cores = os.cpu_count() or 1
+    if workers > cores:
+        return None, (
+            f"note: {workers} CPU workers on {cores} cores share them: each step is slower, "
+            f"and the global batch counts {workers} ranks"
+        )
+    return None, None
 
 
 def local_cpus(workers: int) -> int:
