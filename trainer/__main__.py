@@ -97,7 +97,7 @@ def _ablate(args: argparse.Namespace) -> int:
     except (AblationError, FileNotFoundError) as exc:
         print(f"ablate: {exc}", file=sys.stderr)
         return 2
-    print(Path(args.out, "ablate", "results.md").read_text())
+    print(layout.ablate_results_path(args.out, ".md").read_text())
     return 0
 
 
@@ -230,7 +230,7 @@ def _train(config: dict, t: dict, args: argparse.Namespace, workers: int, gpu: b
     from trainer.train import fit as ray_fit
     from trainer.train import local_cpus
 
-    run_dir = Path(config["out_dir"]) / config["run_name"]
+    run_dir = layout.run_dir(config["out_dir"], config["run_name"])
     intact, damaged = newest_intact(run_dir)  # the workers resume from the same one
     if damaged and intact is None:
         (newest, why), more = damaged[0], len(damaged) - 1

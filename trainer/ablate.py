@@ -60,7 +60,7 @@ def _safe(name: str) -> str:
 
 def train_tokens(run: Path) -> int:
     """Unique tokens in the run's `train` split (what one epoch over its main mix holds)."""
-    shards_dir = run / "shards"
+    shards_dir = layout.shards_dir(run)
     manifest = load_manifest(shards_dir)
     return int(sum(int(s.sizes.sum()) for s in sources_by_split(shards_dir, manifest, "train").values()))
 
@@ -83,13 +83,13 @@ def make_plan(
     names: set[str] = set()
     infos = []
     for path in paths:
-        if not (path / "shards" / "manifest.json").exists():
+        if not layout.manifest_path(layout.shards_dir(path)).exists():
             raise AblationError(
                 f"{path}: no shards/manifest.json (run `make crawl-to-shards OUT={path}` first)"
             )
         name = _run_name(path, names)
         names.add(name)
-        manifest = load_manifest(path / "shards")
+        manifest = load_manifest(layout.shards_dir(path))
         e_max = float(manifest["mixture"]["e_max"])  # mix.e_max of the run that wrote the shards
         infos.append(
             {"name": name, "path": str(path.resolve()), "train_tokens": train_tokens(path), "e_max": e_max}
@@ -149,7 +149,7 @@ def _train_model(cfg: dict, plan: dict, info: dict, model: dict, out: Path, addr
         ckpt_every=steps,
         log_every=max(1, steps // 25),
     )
-    config["out_dir"] = str(out / "train")  # never write into the compared runs' folders
+    config["out_dir"] = str(layout.train_dir(out))  # never write into the compared runs' folders
     result = fit(
         config, workers=1, gpu=cfg["train"]["gpu"], address=address, max_failures=0, keep_checkpoints=1
     )
@@ -216,8 +216,8 @@ def run_ablation(
     max_eval_bytes: int = DEFAULT_MAX_EVAL_BYTES,
 ) -> pd.DataFrame:
     """Train, evaluate and report; returns the results table (also written under OUT/ablate/)."""
-    out = Path(out) / "ablate"
-    (out / "models").mkdir(parents=True, exist_ok=True)
+    root = Path(out)
+    layout.ablate_models_dir(root).mkdir(parents=True, exist_ok=True)
     plan = make_plan(runs, train_cfg=cfg["train"], preset=preset, tokens=tokens, seeds=seeds, anneal=anneal)
     external = [text_eval_set(p, max_eval_bytes) for p in eval_texts]
     for e in external:
@@ -226,14 +226,14 @@ def run_ablation(
     plan["contamination"] = contamination(plan, external)
     eval_sets = _distinct([validation_eval_set(i["path"], i["name"], max_eval_bytes) for i in plan["runs"]])
     eval_sets += external
-    (out / "plan.json").write_text(json.dumps(plan, indent=2))
+    layout.ablate_plan_path(root).write_text(json.dumps(plan, indent=2))
     infos = {i["name"]: i for i in plan["runs"]}
     rows = []
     for model in plan["models"]:
-        done = out / "models" / f"{model['run_name']}.json"
+        done = layout.ablate_model_path(root, model["run_name"])
         if not done.exists():
             info = infos[model["run"]]
-            net = _load_model(_train_model(cfg, plan, info, model, out, address))
+            net = _load_model(_train_model(cfg, plan, info, model, layout.ablate_dir(root), address))
             sp = load_tokenizer(info["path"])
             scored = []
             for e in eval_sets:
@@ -247,9 +247,9 @@ def run_ablation(
                  "epochs": info["epochs"], "repeated": info["repeated"]}
             )  # fmt: skip
     results = pd.DataFrame(rows)
-    results.to_parquet(out / "results.parquet", index=False)
-    (out / "results.md").write_text(markdown(results, plan))
-    metrics = out / "train" / "metrics.jsonl"
+    results.to_parquet(layout.ablate_results_path(root, ".parquet"), index=False)
+    layout.ablate_results_path(root, ".md").write_text(markdown(results, plan))
+    metrics = layout.metrics_path(layout.train_dir(layout.ablate_dir(root)))
     if metrics.exists():
-        plot_curves(metrics, plan, out / "curves.png")
+        plot_curves(metrics, plan, layout.ablate_curves_path(root))
     return results

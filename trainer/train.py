@@ -38,8 +38,8 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
     )  # a folder under OUT/train, never a path out of it
     config = {key: train_cfg[key] for key in LOOP_KEYS}
     config.update(
-        shards_dir=str(out / "shards"),
-        out_dir=str(out / "train"),
+        shards_dir=str(layout.shards_dir(out)),
+        out_dir=str(layout.train_dir(out)),
         run_name=run_name,
         weights=None,
         stop_after=None,
@@ -50,7 +50,7 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
     branch_of = config.pop("branch_from_pre_decay", None)  # the name of the run whose pre-decay state to take
     if config["branch_from"] is None and branch_of is not None:
         branch_of = layout.path_component(branch_of, "--branch-from-pre-decay")
-        config["branch_from"] = str(pre_decay_dir(out, branch_of))
+        config["branch_from"] = str(layout.pre_decay_dir(layout.train_dir(out), branch_of))
     if config["branch_from"] and config["init_from"]:
         raise ValueError("--branch-from-pre-decay continues a run, --init-from starts a new one: pick one")
     # short runs (`make train STEPS=10`): the warmup ends at the latest where the decay starts
@@ -95,11 +95,6 @@ def _check_same_model(init_from: str, preset: str, seq_len: int | None) -> None:
                 f"--init-from {init_from}: its model has {key}={saved.get(key)!r}, preset {preset} "
                 f"has {value!r} (continual pretraining keeps the model: pick its preset and seq_len)"
             )
-
-
-def pre_decay_dir(out: str | Path, run_name: str) -> Path:
-    """Where run `run_name` keeps its checkpoint from right before the decay (one slot per run)."""
-    return Path(out).resolve() / "train" / "pre_decay" / run_name
 
 
 def placement_check(workers: int, gpu: bool, address: str | None) -> tuple[str | None, str | None]:
@@ -164,7 +159,7 @@ def read_metrics(out: str | Path, run_name: str | None = None) -> list[dict]:
     """The metric lines of OUT/train/metrics.jsonl (of one run if named), in order."""
     import json
 
-    path = Path(out) / "train" / "metrics.jsonl"
+    path = layout.metrics_path(layout.train_dir(out))
     if not path.exists():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

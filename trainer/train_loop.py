@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from pipeline import layout
 from pipeline.settings import TrainSettings
 from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
@@ -382,10 +383,10 @@ class Trainer:
                 last.update(self.evaluate())
             if self.rank == 0:  # the first line of this (re)start trims the lines a rerun replays
                 trim_after = start if not lines_logged else None
-                log_metrics(Path(c["out_dir"]) / "metrics.jsonl", last, c["steps"], trim_after)
+                log_metrics(layout.metrics_path(c["out_dir"]), last, c["steps"], trim_after)
             lines_logged += 1
             if want_ckpt:
-                keep_as = Path(c["out_dir"]) / "pre_decay" / c["run_name"] if pre_decay else None
+                keep_as = layout.pre_decay_dir(c["out_dir"], c["run_name"]) if pre_decay else None
                 self.reporter.checkpoint(last, self.save, keep_as)
                 last_ckpt = time.perf_counter()
             else:
@@ -414,7 +415,7 @@ def train_loop_per_worker(config: dict) -> None:
     resume = config.get("branch_from")
     if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
         # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
-        resume, damaged = checkpoint.newest_intact(Path(config["out_dir"]) / config["run_name"])
+        resume, damaged = checkpoint.newest_intact(layout.run_dir(config["out_dir"], config["run_name"]))
         if resume is None:
             raise RuntimeError(f"no checkpoint of {config['run_name']} verifies: {damaged}")
     Trainer(config, device, report, resume=resume).run()
