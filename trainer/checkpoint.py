@@ -29,6 +29,7 @@ of a smaller world reads several of them (see trainer/train_loop.py).
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import warnings
@@ -110,19 +111,28 @@ def _state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> d
 
 
 class PendingSave:
-    """A checkpoint being written; `finish()` waits for DCP's write and then writes meta.json (rank 0)."""
+    """A checkpoint being written; `finish()` waits for DCP's write and the record of its files (sizes and
+    sha256: in the background too when the write is), then writes meta.json (rank 0)."""
 
     def __init__(self, directory: Path, future, rank: int, meta: dict):
-        self.directory, self.future, self.rank, self.meta = directory, future, rank, meta
+        self.directory, self.rank, self.meta = directory, rank, meta
+        self.recording = None
+        if future is not None:
+            self.recording = concurrent.futures.ThreadPoolExecutor(1).submit(self._record, future)
+
+    def _record(self, future) -> None:
+        future.result()  # raises the write's error, if any
+        _record_files(self.directory, self.rank)
 
     def done(self) -> bool:
-        return self.future is None or self.future.done()
+        return self.recording is None or self.recording.done()
 
     def finish(self) -> None:
-        if self.future is not None:
-            self.future.result()  # raises the write's error, if any
-            self.future = None
-        _record_files(self.directory, self.rank)
+        if self.recording is None:
+            _record_files(self.directory, self.rank)
+        else:
+            self.recording.result()
+            self.recording = None
         if self.rank == 0:  # DCP's coordinator (rank 0) finishes after every rank's files are written
             staged = self.directory / "meta.json.tmp"
             staged.write_text(json.dumps({**self.meta, "files_recorded": True}, indent=1))
