@@ -122,3 +122,14 @@ def test_ray_rerun_skips_the_damaged_checkpoints_and_says_so(tmp_path):
         assert steps == [2, 4, 6, 8, 10], steps  # resumed at step 2: the replayed lines trimmed
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_meta_holds_every_field_a_resume_compares(shards):
+    run_rank(_config(shards, "fields", stop_after=2))
+    meta = checkpoint.read_meta(latest_checkpoint(shards / "train", "fields"))
+    assert set(checkpoint.RUN_FIELDS) <= set(meta)  # a missing one would compare None to None: never checked
+    assert {k: meta[k] for k in ("preset", "steps", "micro_batch")} == {
+        "preset": "tiny",
+        "steps": 6,
+        "micro_batch": 2,
+    }

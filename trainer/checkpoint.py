@@ -44,13 +44,14 @@ from pipeline.files import sha256_file
 warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
 
 FILES_DIR = "files"  # per-rank records of the files written (name, size, sha256)
-# settings that must be equal for a resume or a branch to continue the same run (hq_weight may differ:
-# anneal branches exist to change it)
-RUN_FIELDS = (
-    "preset", "seq_len", "vocab_size", "micro_batch", "global_batch", "steps", "warmup_steps",
-    "decay_fraction", "lr", "min_lr_frac", "seed", "max_epochs", "dataloader_workers", "weights",
-    "replay", "shards_sha256",
+# `train:` settings meta.json copies from the run's config as they are
+CONFIG_FIELDS = (
+    "preset", "micro_batch", "steps", "warmup_steps", "decay_fraction", "lr", "min_lr_frac", "seed",
+    "max_epochs", "dataloader_workers", "weights",
 )  # fmt: skip
+# settings that must be equal for a resume or a branch to continue the same run: those, and what the loop
+# derives from the model, the batch and the data (hq_weight may differ: anneal branches exist to change it)
+RUN_FIELDS = CONFIG_FIELDS + ("seq_len", "vocab_size", "global_batch", "replay", "shards_sha256")
 
 
 def shards_sha256(manifest: dict) -> str:

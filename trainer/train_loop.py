@@ -146,19 +146,8 @@ class Trainer:
     # --- setup ------------------------------------------------------------------------------------------
     def _settings(self, manifest: dict, init_meta: dict | None) -> dict:
         c, global_batch = self.c, self.c["micro_batch"] * self.c["grad_accum"] * self.world
-        keys = (
-            "preset",
-            "micro_batch",
-            "steps",
-            "warmup_steps",
-            "decay_fraction",
-            "lr",
-            "min_lr_frac",
-            "seed",
-        )
-        keys += ("max_epochs", "dataloader_workers", "weights")
         return {
-            **{k: c.get(k) for k in keys},
+            **{k: c.get(k) for k in checkpoint.CONFIG_FIELDS},
             "seq_len": self.model_cfg.seq_len,
             "vocab_size": self.model_cfg.vocab_size,
             "global_batch": global_batch,
