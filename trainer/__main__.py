@@ -26,10 +26,16 @@ from pipeline.config import load_config
 DEFAULT_EVAL_TEXT = "../shared/data/wikitext2/valid.txt"
 
 
+def _presets() -> list[str]:
+    from trainer.model import PRESETS  # the one list of model shapes
+
+    return list(PRESETS)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory holding shards/ (input) and train/ (output)")
     p.add_argument("--config", help="YAML merged over configs/default.yaml")
-    p.add_argument("--preset", choices=["tiny", "124m", "350m", "1b"])
+    p.add_argument("--preset", choices=_presets())
     p.add_argument("--steps", type=int)
     p.add_argument("--workers", type=int, help="Ray workers (one per GPU with --gpu)")
     p.add_argument("--gpu", action="store_true", default=None, help="one GPU per worker")
@@ -59,7 +65,7 @@ def _ablation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", help="YAML merged over configs/default.yaml (its train: section sets the batch)"
     )
-    p.add_argument("--preset", default="tiny", choices=["tiny", "124m", "350m", "1b"])
+    p.add_argument("--preset", default="tiny", choices=_presets())
     p.add_argument(
         "--tokens", type=int, help="training tokens per model (default: one epoch of the smallest run)"
     )
