@@ -54,8 +54,14 @@ def report_path(out: str | Path) -> Path:
 
 
 def lock_path(out: str | Path) -> Path:
-    """The run lock: held (flock) by the one process writing OUT; names its holder (pipeline/runlock.py)."""
+    """The run lock: held (flock) by the one process writing OUT, or shared by the trainings reading its
+    shards; names its holder (pipeline/runlock.py)."""
     return Path(out) / "_run.lock"
+
+
+def folder_lock_path(folder: str | Path) -> Path:
+    """The lock of one output folder inside OUT (a training's OUT/train), held by its one writer."""
+    return Path(folder) / "_writer.lock"
 
 
 def work_dir(out: str | Path, stage: str) -> Path:
@@ -95,6 +101,11 @@ def shards_dir(out: str | Path) -> Path:
     return Path(out) / "shards"
 
 
+def shard_prefix(split: str, domain: str, number: int) -> str:
+    """A shard's path inside the shards directory, without `.bin`/`.idx` (the manifest lists it)."""
+    return f"{split}/{domain}/{domain}_{number:05d}"
+
+
 def manifest_path(shards: str | Path) -> Path:
     """`manifest.json` of a shards directory (paths inside it are relative to that directory)."""
     return Path(shards) / "manifest.json"
@@ -111,9 +122,53 @@ def metrics_path(train: str | Path) -> Path:
     return Path(train) / "metrics.jsonl"
 
 
-def pre_decay_dir(train: str | Path) -> Path:
-    """The checkpoint taken right before the decay; anneal branches start from it."""
-    return Path(train) / "pre_decay"
+def run_dir(train: str | Path, run_name: str) -> Path:
+    """One training run's folder in a train directory: its checkpoints (and, under Ray, Ray's run state)."""
+    return Path(train) / run_name
+
+
+def step_checkpoint_dir(train: str | Path, run_name: str, step: int) -> Path:
+    """A checkpoint of a run trained without Ray (trainer/local.py); Ray names its own by time."""
+    return run_dir(train, run_name) / f"checkpoint_{step:06d}"
+
+
+def pre_decay_dir(train: str | Path, run_name: str) -> Path:
+    """Run `run_name`'s checkpoint from right before the decay (one slot per run); anneal branches start
+    from it."""
+    return Path(train) / "pre_decay" / run_name
+
+
+# --- data ablations (`python -m trainer ablate|ablate-variants`) ------------------------------------
+def ablate_dir(out: str | Path) -> Path:
+    """Everything an ablation writes; its models train in `train_dir(ablate_dir(out))`."""
+    return Path(out) / "ablate"
+
+
+def ablate_plan_path(out: str | Path) -> Path:
+    return ablate_dir(out) / "plan.json"
+
+
+def ablate_models_dir(out: str | Path) -> Path:
+    return ablate_dir(out) / "models"
+
+
+def ablate_model_path(out: str | Path, run_name: str) -> Path:
+    """One trained and evaluated model's result (its presence marks it done: a rerun skips it)."""
+    return ablate_models_dir(out) / f"{run_name}.json"
+
+
+def ablate_results_path(out: str | Path, suffix: str) -> Path:
+    """The results table: `.parquet` (one row per model and eval set) or `.md` (the summary)."""
+    return (ablate_dir(out) / "results").with_suffix(suffix)
+
+
+def ablate_curves_path(out: str | Path) -> Path:
+    return ablate_dir(out) / "curves.png"
+
+
+def variant_dir(out: str | Path, key: str, value: str) -> Path:
+    """The crawl-to-shards run of one value of the varied config key (`ablate-variants`)."""
+    return Path(out) / "variants" / f"{key}={value}"
 
 
 # --- fitting the mixture (`python -m trainer fit-mixture`) ----------------------------------------

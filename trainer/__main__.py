@@ -14,8 +14,10 @@ Flags override the `train:` section of the config (configs/default.yaml merged w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from pathlib import Path
 
 from pipeline import layout
 from pipeline.config import load_config
@@ -24,10 +26,16 @@ from pipeline.config import load_config
 DEFAULT_EVAL_TEXT = "../shared/data/wikitext2/valid.txt"
 
 
+def _presets() -> list[str]:
+    from trainer.model import PRESETS  # the one list of model shapes
+
+    return list(PRESETS)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory holding shards/ (input) and train/ (output)")
     p.add_argument("--config", help="YAML merged over configs/default.yaml")
-    p.add_argument("--preset", choices=["tiny", "124m", "350m", "1b"])
+    p.add_argument("--preset", choices=_presets())
     p.add_argument("--steps", type=int)
     p.add_argument("--workers", type=int, help="Ray workers (one per GPU with --gpu)")
     p.add_argument("--gpu", action="store_true", default=None, help="one GPU per worker")
@@ -59,7 +67,7 @@ def _ablation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", help="YAML merged over configs/default.yaml (its train: section sets the batch)"
     )
-    p.add_argument("--preset", default="tiny", choices=["tiny", "124m", "350m", "1b"])
+    p.add_argument("--preset", default="tiny", choices=_presets())
     p.add_argument(
         "--tokens", type=int, help="training tokens per model (default: one epoch of the smallest run)"
     )
@@ -104,7 +112,7 @@ def _ablate(args: argparse.Namespace) -> int:
     except (AblationError, FileNotFoundError) as exc:
         print(f"ablate: {exc}", file=sys.stderr)
         return 2
-    print(Path(args.out, "ablate", "results.md").read_text())
+    print(layout.ablate_results_path(args.out, ".md").read_text())
     return 0
 
 
@@ -173,45 +181,106 @@ def main(argv: list[str] | None = None) -> int:
     }
     workers = args.workers or t["workers"]
     gpu = t["gpu"] if args.gpu is None else args.gpu
-    problem = _shards_problem(args.out)  # before Ray starts: a bad shard is one line naming the file
+    from trainer.train import placement_check
+
+    problem, note = placement_check(workers, gpu, args.address)
     if problem:
         print(f"FAILED: {problem}", file=sys.stderr)
-        return 1
-    from trainer.interrupt import run_on_ray
-    from trainer.train import local_cpus
-
+        return 2
+    if note:
+        print(note, file=sys.stderr)
+    config = None
     if args.command == "train":
-        from trainer.train import fit as ray_fit
         from trainer.train import loop_config
 
-        config = loop_config(
-            t,
-            args.out,
-            args.run_name or t["run_name"],
-            **overrides,
-            stop_after=args.stop_after,
-            hq_weight=args.hq_weight,
-            branch_from_pre_decay=args.branch_from_pre_decay,
-            init_from=args.init_from,
-            replay=args.replay,
-        )
-        result = run_on_ray(
-            lambda: ray_fit(
-                config,
-                workers=workers,
-                gpu=gpu,
-                address=args.address,
-                max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
-                keep_checkpoints=t["keep_checkpoints"],
-            ),
-            args.address,
-            num_cpus=local_cpus(workers),
-        )
+        try:  # a bad name, schedule or starting checkpoint: one line, before Ray starts
+            config = loop_config(
+                t,
+                args.out,
+                args.run_name or t["run_name"],
+                **overrides,
+                stop_after=args.stop_after,
+                hq_weight=args.hq_weight,
+                branch_from_pre_decay=args.branch_from_pre_decay,
+                init_from=args.init_from,
+                replay=args.replay,
+            )
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 2
+    from pipeline.runlock import RunLocked
+
+    with contextlib.ExitStack() as locks:
+        try:
+            writes = layout.train_dir(args.out) if config else layout.mixing_dir(args.out)
+            _hold_locks(locks, args.out, writes, config and config["init_from"])
+        except RunLocked as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
+        problem = _shards_problem(args.out)  # before Ray starts: a bad shard is one line naming the file
+        if problem:
+            print(f"FAILED: {problem}", file=sys.stderr)
+            return 1
+        if config:
+            return _train(config, t, args, workers, gpu)
+        return _fit_mixture(cfg, overrides, args, workers, gpu)
+
+
+def _hold_locks(locks: contextlib.ExitStack, out: str, writes: Path, init_from: str | None) -> None:
+    """A training's locks, for as long as it runs: the folder it writes exclusively (one training per
+    OUT/train), and the run lock of each run whose shards it reads shared (no stage may rewrite them
+    meanwhile): OUT's, and with --init-from the continued run's (replayed, and validated on)."""
+    from pipeline.runlock import folder_lock, run_lock
+    from trainer.checkpoint import read_meta
+
+    locks.enter_context(run_lock(out, shared=True))  # first: a refused training creates no folder
+    locks.enter_context(folder_lock(writes, pick="another --out"))
+    if init_from:
+        locks.enter_context(run_lock(Path(read_meta(init_from)["shards_dir"]).parent, shared=True))
+
+
+def _train(config: dict, t: dict, args: argparse.Namespace, workers: int, gpu: bool) -> int:
+    from trainer.checkpoint import newest_intact
+    from trainer.interrupt import run_on_ray
+    from trainer.train import fit as ray_fit
+    from trainer.train import local_cpus
+
+    run_dir = layout.run_dir(config["out_dir"], config["run_name"])
+    intact, damaged = newest_intact(run_dir)  # the workers resume from the same one
+    if damaged and intact is None:
+        (newest, why), more = damaged[0], len(damaged) - 1
         print(
-            f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}"
+            f"FAILED: {run_dir}: no checkpoint verifies ({newest.name}: {why}; {more} more); "
+            "move the run folder aside to start it afresh",
+            file=sys.stderr,
         )
-        return 0
+        return 1
+    if damaged:
+        skipped = "; ".join(f"{path.name}: {why}" for path, why in damaged)
+        print(
+            f"resume: skipping damaged checkpoints ({skipped}); resuming from {intact.name}", file=sys.stderr
+        )
+
+    result = run_on_ray(
+        lambda: ray_fit(
+            config,
+            workers=workers,
+            gpu=gpu,
+            address=args.address,
+            max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
+            keep_checkpoints=t["keep_checkpoints"],
+        ),
+        args.address,
+        num_cpus=local_cpus(workers),
+    )
+    print(f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}")
+    return 0
+
+
+def _fit_mixture(cfg: dict, overrides: dict, args: argparse.Namespace, workers: int, gpu: bool) -> int:
+    from trainer.interrupt import run_on_ray
     from trainer.proxies import fit_mixture
+    from trainer.train import local_cpus
 
     weights_path = run_on_ray(
         lambda: fit_mixture(

@@ -21,6 +21,7 @@ A model whose result file exists is not trained again, so an interrupted ablatio
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -47,15 +48,21 @@ class AblationError(ValueError):
 
 
 def _run_name(path: Path, taken: set[str]) -> str:
+    """A name for the run's models: its folder name (with its parent's when two folders share one), the
+    characters a run name may not hold (layout.path_component) replaced by '_'."""
     name = path.name or path.resolve().name
-    while name in taken:
+    while _safe(name) in taken and path.parent.name:
         name = f"{path.parent.name}_{name}"
-    return name
+    return _safe(name)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "run"
 
 
 def train_tokens(run: Path) -> int:
     """Unique tokens in the run's `train` split (what one epoch over its main mix holds)."""
-    shards_dir = run / "shards"
+    shards_dir = layout.shards_dir(run)
     manifest = load_manifest(shards_dir)
     return int(sum(int(s.sizes.sum()) for s in sources_by_split(shards_dir, manifest, "train").values()))
 
@@ -78,13 +85,13 @@ def make_plan(
     names: set[str] = set()
     infos = []
     for path in paths:
-        if not (path / "shards" / "manifest.json").exists():
+        if not layout.manifest_path(layout.shards_dir(path)).exists():
             raise AblationError(
                 f"{path}: no shards/manifest.json (run `make crawl-to-shards OUT={path}` first)"
             )
         name = _run_name(path, names)
         names.add(name)
-        manifest = load_manifest(path / "shards")
+        manifest = load_manifest(layout.shards_dir(path))
         e_max = float(manifest["mixture"]["e_max"])  # mix.e_max of the run that wrote the shards
         infos.append(
             {"name": name, "path": str(path.resolve()), "train_tokens": train_tokens(path), "e_max": e_max}
@@ -149,7 +156,7 @@ def _train_model(
         ckpt_every=steps,
         log_every=max(1, steps // 25),
     )
-    config["out_dir"] = str(out / "train")  # never write into the compared runs' folders
+    config["out_dir"] = str(layout.train_dir(out))  # never write into the compared runs' folders
     if engine == "local":
         from trainer.local import latest_checkpoint, run_rank
 
@@ -228,8 +235,8 @@ def run_ablation(
     `engine`: "ray" (a local or `address`ed Ray cluster) or "local" (this process, no Ray)."""
     if engine not in ENGINES:
         raise AblationError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
-    out = Path(out) / "ablate"
-    (out / "models").mkdir(parents=True, exist_ok=True)
+    root = Path(out)
+    layout.ablate_models_dir(root).mkdir(parents=True, exist_ok=True)
     plan = make_plan(runs, train_cfg=cfg["train"], preset=preset, tokens=tokens, seeds=seeds, anneal=anneal)
     external = [text_eval_set(p, max_eval_bytes) for p in eval_texts]
     for e in external:
@@ -238,14 +245,14 @@ def run_ablation(
     plan["contamination"] = contamination(plan, external)
     eval_sets = _distinct([validation_eval_set(i["path"], i["name"], max_eval_bytes) for i in plan["runs"]])
     eval_sets += external
-    (out / "plan.json").write_text(json.dumps(plan, indent=2))
+    layout.ablate_plan_path(root).write_text(json.dumps(plan, indent=2))
     infos = {i["name"]: i for i in plan["runs"]}
     rows = []
     for model in plan["models"]:
-        done = out / "models" / f"{model['run_name']}.json"
+        done = layout.ablate_model_path(root, model["run_name"])
         if not done.exists():
             info = infos[model["run"]]
-            net = _load_model(_train_model(cfg, plan, info, model, out, address, engine))
+            net = _load_model(_train_model(cfg, plan, info, model, layout.ablate_dir(root), address, engine))
             sp = load_tokenizer(info["path"])
             scored = []
             for e in eval_sets:
@@ -259,9 +266,9 @@ def run_ablation(
                  "epochs": info["epochs"], "repeated": info["repeated"]}
             )  # fmt: skip
     results = pd.DataFrame(rows)
-    results.to_parquet(out / "results.parquet", index=False)
-    (out / "results.md").write_text(markdown(results, plan))
-    metrics = out / "train" / "metrics.jsonl"
+    results.to_parquet(layout.ablate_results_path(root, ".parquet"), index=False)
+    layout.ablate_results_path(root, ".md").write_text(markdown(results, plan))
+    metrics = layout.metrics_path(layout.train_dir(layout.ablate_dir(root)))
     if metrics.exists():
-        plot_curves(metrics, plan, out / "curves.png")
+        plot_curves(metrics, plan, layout.ablate_curves_path(root))
     return results

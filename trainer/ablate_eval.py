@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline import layout
 from pipeline.shards.tokenize import EOS_ID
 from trainer.data import load_manifest, sources_by_split
 
@@ -67,7 +68,7 @@ def text_eval_set(path: str | Path, max_bytes: int = DEFAULT_MAX_EVAL_BYTES) -> 
 
 def validation_eval_set(run_dir: str | Path, name: str, max_bytes: int = DEFAULT_MAX_EVAL_BYTES) -> EvalSet:
     """A run's `val` shards decoded back to text with the run's own tokenizer."""
-    shards_dir = Path(run_dir) / "shards"
+    shards_dir = layout.shards_dir(run_dir)
     manifest = load_manifest(shards_dir)
     sp = load_tokenizer(run_dir)
 
@@ -83,7 +84,7 @@ def validation_eval_set(run_dir: str | Path, name: str, max_bytes: int = DEFAULT
 def load_tokenizer(run_dir: str | Path):
     import sentencepiece as spm
 
-    shards_dir = Path(run_dir) / "shards"
+    shards_dir = layout.shards_dir(run_dir)
     path = shards_dir / load_manifest(shards_dir)["tokenizer"]["path"]
     return spm.SentencePieceProcessor(model_file=str(path))
 

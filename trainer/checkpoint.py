@@ -7,6 +7,9 @@ One checkpoint directory holds
     meta.json                      rank 0: step, run name, model shape and the run's settings (RUN_FIELDS);
                                    written last, once every rank's DCP write finished: a directory with
                                    meta.json is complete
+    files/rank<r>.json             size and sha256 of every file rank r wrote, recorded once written:
+                                   `verify` checks them before a resume, so a truncated or damaged
+                                   checkpoint is skipped for the newest one that verifies
     data/stream<s>.pt              the cursor of logical data stream s (written by the rank that reads it)
     rng/rank<r>.pt                 the torch RNG state of rank r
 Under Ray each rank writes into its own temporary directory and Ray merges them into one checkpoint; the
@@ -26,6 +29,7 @@ of a smaller world reads several of them (see trainer/train_loop.py).
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import warnings
@@ -34,16 +38,20 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-# settings that must be equal for a resume or a branch to continue the same run (hq_weight may differ:
-# anneal branches exist to change it)
+from pipeline.files import sha256_file
+
 # one process without a process group is a valid single-rank checkpoint; DCP warns about it on every call
 warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
 
-RUN_FIELDS = (
-    "preset", "seq_len", "vocab_size", "micro_batch", "global_batch", "steps", "warmup_steps",
-    "decay_fraction", "lr", "min_lr_frac", "seed", "max_epochs", "dataloader_workers", "weights",
-    "replay", "shards_sha256",
+FILES_DIR = "files"  # per-rank records of the files written (name, size, sha256)
+# `train:` settings meta.json copies from the run's config as they are
+CONFIG_FIELDS = (
+    "preset", "micro_batch", "steps", "warmup_steps", "decay_fraction", "lr", "min_lr_frac", "seed",
+    "max_epochs", "dataloader_workers", "weights",
 )  # fmt: skip
+# settings that must be equal for a resume or a branch to continue the same run: those, and what the loop
+# derives from the model, the batch and the data (hq_weight may differ: anneal branches exist to change it)
+RUN_FIELDS = CONFIG_FIELDS + ("seq_len", "vocab_size", "global_batch", "replay", "shards_sha256")
 
 
 def shards_sha256(manifest: dict) -> str:
@@ -104,21 +112,31 @@ def _state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> d
 
 
 class PendingSave:
-    """A checkpoint being written; `finish()` waits for DCP's write and then writes meta.json (rank 0)."""
+    """A checkpoint being written; `finish()` waits for DCP's write and the record of its files (sizes and
+    sha256: in the background too when the write is), then writes meta.json (rank 0)."""
 
     def __init__(self, directory: Path, future, rank: int, meta: dict):
-        self.directory, self.future, self.rank, self.meta = directory, future, rank, meta
+        self.directory, self.rank, self.meta = directory, rank, meta
+        self.recording = None
+        if future is not None:
+            self.recording = concurrent.futures.ThreadPoolExecutor(1).submit(self._record, future)
+
+    def _record(self, future) -> None:
+        future.result()  # raises the write's error, if any
+        _record_files(self.directory, self.rank)
 
     def done(self) -> bool:
-        return self.future is None or self.future.done()
+        return self.recording is None or self.recording.done()
 
     def finish(self) -> None:
-        if self.future is not None:
-            self.future.result()  # raises the write's error, if any
-            self.future = None
+        if self.recording is None:
+            _record_files(self.directory, self.rank)
+        else:
+            self.recording.result()
+            self.recording = None
         if self.rank == 0:  # DCP's coordinator (rank 0) finishes after every rank's files are written
             staged = self.directory / "meta.json.tmp"
-            staged.write_text(json.dumps(self.meta, indent=1))
+            staged.write_text(json.dumps({**self.meta, "files_recorded": True}, indent=1))
             staged.rename(self.directory / "meta.json")
 
 
@@ -155,6 +173,58 @@ def _save_cursors_and_rng(directory: Path, rank: int, cursors: dict[int, dict]) 
         torch.save(cursor, directory / "data" / f"stream{stream}.pt")
     (directory / "rng").mkdir(exist_ok=True)
     torch.save(torch.get_rng_state(), directory / "rng" / f"rank{rank}.pt")
+
+
+def _record_files(directory: Path, rank: int) -> None:
+    """Record size and sha256 of each file this rank wrote (its own directory holds only those)."""
+    files = {
+        str(path.relative_to(directory)): [path.stat().st_size, sha256_file(path)]
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.parent.name != FILES_DIR and not path.name.startswith("meta.json")
+    }
+    (directory / FILES_DIR).mkdir(exist_ok=True)
+    staged = directory / FILES_DIR / f"rank{rank}.json.tmp"
+    staged.write_text(json.dumps(files, indent=1))
+    staged.rename(staged.with_suffix(""))
+
+
+def verify(directory: str | Path) -> str | None:
+    """None if the checkpoint is complete and every file matches the size and sha256 recorded when it was
+    written; else why not, in a few words. (A checkpoint from before the files were recorded: meta.json.)"""
+    directory = Path(directory)
+    try:
+        meta = read_meta(directory)
+    except (FileNotFoundError, ValueError) as exc:  # ValueError: a meta.json that is not JSON
+        return "no readable meta.json" if isinstance(exc, FileNotFoundError) else f"meta.json: {exc}"
+    if not meta.get("files_recorded"):
+        return None
+    for rank in range(meta["world_size"]):
+        listing = directory / FILES_DIR / f"rank{rank}.json"
+        if not listing.is_file():
+            return f"{listing.relative_to(directory)} missing"
+        for name, (size, digest) in json.loads(listing.read_text()).items():
+            path = directory / name
+            if not path.is_file():
+                return f"{name} missing"
+            if path.stat().st_size != size:
+                return f"{name} is {path.stat().st_size} bytes, {size} when written"
+            if sha256_file(path) != digest:
+                return f"{name}: sha256 differs from when it was written"
+    return None
+
+
+def newest_intact(run_dir: str | Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint of a run folder that verifies, and the newer ones that did not (with why).
+    Ray's folders (checkpoint_<time>) and trainer/local.py's (checkpoint_<step>) both sort by age by name."""
+    damaged = []
+    for directory in sorted(Path(run_dir).glob("checkpoint_*"), reverse=True):
+        if not directory.is_dir():
+            continue
+        problem = verify(directory)
+        if problem is None:
+            return directory, damaged
+        damaged.append((directory, problem))
+    return None, damaged
 
 
 def load(directory: Path, model, optimizer=None) -> None:

@@ -60,7 +60,7 @@ def write_demo_shards(
     With `disjoint_vocab`, domain i's train/val documents use only the ids of band 2i and its anneal (hq)
     documents those of band 2i + 1 (see `token_band`), so tests can tell every token's origin."""
     domains = domains or {"news": 0.5, "forum": 0.3, "reference": 0.2}
-    shards = Path(out) / "shards"
+    shards = layout.shards_dir(out)
     rng = np.random.default_rng(seed)
     entries, per_domain = [], {}
     for index, domain in enumerate(sorted(domains)):
@@ -73,7 +73,7 @@ def write_demo_shards(
                 if disjoint_vocab
                 else (FIRST_ID, vocab_size - FIRST_ID)
             )
-            prefix = shards / split / domain / f"{domain}_00000"
+            prefix = shards / layout.shard_prefix(split, domain, 0)
             prefix.parent.mkdir(parents=True, exist_ok=True)
             with IndexedDatasetWriter(prefix, np.uint16) as writer:
                 for _ in range(count):

@@ -20,13 +20,14 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from pipeline import layout
+from trainer import checkpoint
 from trainer.train_loop import Trainer
 
 
 def latest_checkpoint(out_dir: str | Path, run_name: str) -> Path | None:
-    """The run's newest complete checkpoint (meta.json is copied last: a killed copy has none)."""
-    found = sorted(p.parent for p in (Path(out_dir) / run_name).glob("checkpoint_*/meta.json"))
-    return found[-1] if found else None
+    """The run's newest checkpoint that verifies (complete, every file as written)."""
+    return checkpoint.newest_intact(layout.run_dir(out_dir, run_name))[0]
 
 
 def local_report(out_dir: str | Path, run_name: str):
@@ -36,7 +37,7 @@ def local_report(out_dir: str | Path, run_name: str):
     def report(metrics: dict, checkpoint_dir: Path | None) -> None:
         if checkpoint_dir is None:
             return
-        target = Path(out_dir) / run_name / f"checkpoint_{metrics['step']:06d}"
+        target = layout.step_checkpoint_dir(out_dir, run_name, metrics["step"])
         files = [p for p in sorted(checkpoint_dir.rglob("*")) if p.is_file() and p.name != "meta.json"]
         for path in files:  # a rename on one file system: the checkpoint is not copied
             dest = target / path.relative_to(checkpoint_dir)

@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline import layout
 from pipeline.config import default
+from trainer import checkpoint
 from trainer.cluster import connect
 from trainer.schedule import WSDSchedule
 
@@ -31,10 +33,13 @@ LOOP_KEYS = tuple(key for key in default("train") if key not in DRIVER_KEYS)
 def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: Any) -> dict:
     """The dict each worker receives: the `train:` config section, the paths, and CLI overrides."""
     out = Path(out).resolve()
+    run_name = layout.path_component(
+        run_name, "--run-name"
+    )  # a folder under OUT/train, never a path out of it
     config = {key: train_cfg[key] for key in LOOP_KEYS}
     config.update(
-        shards_dir=str(out / "shards"),
-        out_dir=str(out / "train"),
+        shards_dir=str(layout.shards_dir(out)),
+        out_dir=str(layout.train_dir(out)),
         run_name=run_name,
         weights=None,
         stop_after=None,
@@ -43,8 +48,9 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
     )
     config.update({k: v for k, v in overrides.items() if v is not None})
     branch_of = config.pop("branch_from_pre_decay", None)  # the name of the run whose pre-decay state to take
-    if config["branch_from"] is None and branch_of:
-        config["branch_from"] = str(pre_decay_dir(out, branch_of))
+    if config["branch_from"] is None and branch_of is not None:
+        branch_of = layout.path_component(branch_of, "--branch-from-pre-decay")
+        config["branch_from"] = str(layout.pre_decay_dir(layout.train_dir(out), branch_of))
     if config["branch_from"] and config["init_from"]:
         raise ValueError("--branch-from-pre-decay continues a run, --init-from starts a new one: pick one")
     # short runs (`make train STEPS=10`): the warmup ends at the latest where the decay starts
@@ -61,12 +67,56 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
         config["init_from"] = str(Path(config["init_from"]).resolve())
         if not (Path(config["init_from"]) / "meta.json").exists():
             raise FileNotFoundError(f"{config['init_from']}: not a training checkpoint (no meta.json)")
+    for start in (config["branch_from"], config["init_from"]):
+        problem = start and checkpoint.verify(start)
+        if problem:
+            raise ValueError(f"{start}: damaged checkpoint ({problem})")
+    if config["init_from"]:
+        _check_same_model(config["init_from"], config["preset"], config["seq_len"])
     return config
 
 
-def pre_decay_dir(out: str | Path, run_name: str) -> Path:
-    """Where run `run_name` keeps its checkpoint from right before the decay (one slot per run)."""
-    return Path(out).resolve() / "train" / "pre_decay" / run_name
+def _check_same_model(init_from: str, preset: str, seq_len: int | None) -> None:
+    """Continual pretraining keeps the model: refuse a starting checkpoint of another shape in one line
+    (the workers would fail on it only after Ray started, and retry)."""
+    from trainer.model import preset_config
+
+    meta = checkpoint.read_meta(init_from)
+    if meta["preset"] != preset:
+        raise ValueError(
+            f"--init-from {init_from}: a {meta['preset']} model, this run trains {preset} "
+            f"(continual pretraining keeps the model: --preset {meta['preset']})"
+        )
+    saved = meta["model"]
+    wanted = vars(preset_config(preset, saved["vocab_size"], seq_len=seq_len))
+    for key, value in wanted.items():
+        if saved.get(key) != value:
+            raise ValueError(
+                f"--init-from {init_from}: its model has {key}={saved.get(key)!r}, preset {preset} "
+                f"has {value!r} (continual pretraining keeps the model: pick its preset and seq_len)"
+            )
+
+
+def placement_check(workers: int, gpu: bool, address: str | None) -> tuple[str | None, str | None]:
+    """(why the workers cannot run, a note about how they will) for a local Ray instance; a cluster
+    (--address, RAY_ADDRESS) places its workers itself. More GPU workers than GPUs are refused (Ray would
+    wait for GPUs that never come); more CPU workers than cores run, sharing them, and a note says so."""
+    if address or os.environ.get("RAY_ADDRESS"):
+        return None, None
+    if gpu:
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if workers > gpus:
+            return f"--gpu: {workers} worker(s) need one GPU each, this machine has {gpus}", None
+        return None, None
+    cores = os.cpu_count() or 1
+    if workers > cores:
+        return None, (
+            f"note: {workers} CPU workers on {cores} cores share them: each step is slower, "
+            f"and the global batch counts {workers} ranks"
+        )
+    return None, None
 
 
 def local_cpus(workers: int) -> int:
@@ -109,7 +159,7 @@ def read_metrics(out: str | Path, run_name: str | None = None) -> list[dict]:
     """The metric lines of OUT/train/metrics.jsonl (of one run if named), in order."""
     import json
 
-    path = Path(out) / "train" / "metrics.jsonl"
+    path = layout.metrics_path(layout.train_dir(out))
     if not path.exists():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

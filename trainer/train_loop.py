@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from pipeline import layout
 from pipeline.settings import TrainSettings
 from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
@@ -145,19 +146,8 @@ class Trainer:
     # --- setup ------------------------------------------------------------------------------------------
     def _settings(self, manifest: dict, init_meta: dict | None) -> dict:
         c, global_batch = self.c, self.c["micro_batch"] * self.c["grad_accum"] * self.world
-        keys = (
-            "preset",
-            "micro_batch",
-            "steps",
-            "warmup_steps",
-            "decay_fraction",
-            "lr",
-            "min_lr_frac",
-            "seed",
-        )
-        keys += ("max_epochs", "dataloader_workers", "weights")
         return {
-            **{k: c.get(k) for k in keys},
+            **{k: c.get(k) for k in checkpoint.CONFIG_FIELDS},
             "seq_len": self.model_cfg.seq_len,
             "vocab_size": self.model_cfg.vocab_size,
             "global_batch": global_batch,
@@ -382,10 +372,10 @@ class Trainer:
                 last.update(self.evaluate())
             if self.rank == 0:  # the first line of this (re)start trims the lines a rerun replays
                 trim_after = start if not lines_logged else None
-                log_metrics(Path(c["out_dir"]) / "metrics.jsonl", last, c["steps"], trim_after)
+                log_metrics(layout.metrics_path(c["out_dir"]), last, c["steps"], trim_after)
             lines_logged += 1
             if want_ckpt:
-                keep_as = Path(c["out_dir"]) / "pre_decay" / c["run_name"] if pre_decay else None
+                keep_as = layout.pre_decay_dir(c["out_dir"], c["run_name"]) if pre_decay else None
                 self.reporter.checkpoint(last, self.save, keep_as)
                 last_ckpt = time.perf_counter()
             else:
@@ -411,7 +401,10 @@ def train_loop_per_worker(config: dict) -> None:
         ray.train.report(metrics, checkpoint=ckpt)
 
     device = ray.train.torch.get_device()
-    latest = ray.train.get_checkpoint()  # this run's own latest checkpoint wins over the branch point
-    with latest.as_directory() if latest else contextlib.nullcontext(config.get("branch_from")) as resume:
-        trainer = Trainer(config, device, report, resume=resume)
-    trainer.run()
+    resume = config.get("branch_from")
+    if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
+        # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
+        resume, damaged = checkpoint.newest_intact(layout.run_dir(config["out_dir"], config["run_name"]))
+        if resume is None:
+            raise RuntimeError(f"no checkpoint of {config['run_name']} verifies: {damaged}")
+    Trainer(config, device, report, resume=resume).run()

@@ -65,7 +65,7 @@ def run_variants(inputs: list[str], out: str | Path, vary: str, config: str | No
     stage = varied_stage(key)
     runs: list[Path] = []
     for value in values:
-        run = Path(out) / "variants" / f"{key}={value}"
+        run = layout.variant_dir(out, key, value)
         run.mkdir(parents=True, exist_ok=True)
         if runs:
             linked = share_upstream(runs[0], run, stage)

@@ -85,7 +85,7 @@ class ShardSetWriter:
         self._writer.add_document(tokens)
 
     def _open_shard(self) -> None:
-        self._prefix = f"{self.split}/{self.domain}/{self.domain}_{len(self.entries):05d}"
+        self._prefix = layout.shard_prefix(self.split, self.domain, len(self.entries))
         (self.root / self._prefix).parent.mkdir(parents=True, exist_ok=True)
         self._writer = IndexedDatasetWriter(self.root / self._prefix, self.dtype)
 
