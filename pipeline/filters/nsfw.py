@@ -180,6 +180,7 @@ def _counter_for(path: str, unspaced: bool) -> BadWordCounter:
 
 class NsfwFilter(Stage):
     name: ClassVar[str] = "filter"
+    section: ClassVar[str] = "nsfw"  # its key under the `filter:` config section
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule(
             "filter",
