@@ -45,7 +45,9 @@ def main() -> None:
             losses = np.array([[law(x) for law in TRUE_LAWS] for x in w])
             losses += np.random.default_rng(100 + seed).normal(0.0, noise, losses.shape)
             start = time.perf_counter()
-            res = fit_mixture(DOMAINS, w, losses, cap, n_starts=args.n_starts, seed=seed)
+            res = fit_mixture(
+                DOMAINS, w, losses, cap, n_starts=args.n_starts, huber_delta=0.02, min_spearman=0.6, seed=seed
+            )
             secs.append(time.perf_counter() - start)
             got = np.array([res["weights"][d] for d in DOMAINS])
             assert (got <= upper + 1e-9).all() and abs(got.sum() - 1) < 1e-9

@@ -78,7 +78,7 @@ def _truncate(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
 
 
-def connected_components(edges: DataFrame, checkpoint_every: int = 3, max_iterations: int = 60) -> DataFrame:
+def connected_components(edges: DataFrame, checkpoint_every: int, max_iterations: int) -> DataFrame:
     """(node, component) for every node of `edges` (columns src, dst); component = smallest node."""
     current = _truncate(_oriented(edges))
     held: list[DataFrame] = []

@@ -97,9 +97,10 @@ _PRECHECK_CACHE: dict[str, list[tuple[str, UrlCheck]]] = {}
 
 
 def process_warc_file(
-    path: str, cfg: dict[str, Any], crawl: str, batch_rows: int = 256
+    path: str, cfg: dict[str, Any], crawl: str, batch_rows: int | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Rows of OUTPUT_SCHEMA for every record of one WARC file; `cfg` is the whole run config."""
+    """Rows of OUTPUT_SCHEMA for every record of one WARC file; `cfg` is the whole run config (None
+    `batch_rows`: its `spark.arrow_batch_rows`)."""
     max_bytes = int(cfg["extract"]["max_html_bytes"])
     records = warc.iter_records(path, crawl, max_payload_bytes=max_bytes)
     for i, batch in enumerate(process_records(records, cfg, crawl, batch_rows)):
@@ -109,9 +110,13 @@ def process_warc_file(
 
 
 def process_records(
-    records: Iterable[warc.RawRecord | warc.BadRecord], cfg: dict[str, Any], crawl: str, batch_rows: int = 256
+    records: Iterable[warc.RawRecord | warc.BadRecord],
+    cfg: dict[str, Any],
+    crawl: str,
+    batch_rows: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The stage on already-read records (the unit tests feed records built in memory)."""
+    batch_rows = batch_rows or int(cfg["spark"]["arrow_batch_rows"])
     extractor = _Extractor(cfg)
     pending: list[dict[str, Any]] = []
     for record in records:
