@@ -74,7 +74,7 @@ def _truncate(df: DataFrame) -> DataFrame:
     if df.sparkSession.sparkContext.getCheckpointDir():
         return df.checkpoint(eager=True)
     # Spark's default level for a local checkpoint keeps deserialized rows on the heap: the
-    # out-of-memory of issue 20 at 1M documents. On disk, heap use stays flat.
+    # out-of-memory seen at 1M documents. On disk, heap use stays flat.
     return df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
 
 

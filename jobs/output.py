@@ -34,7 +34,7 @@ from jobs.frames import read_parquet
 from jobs.session import PARQUET_CODEC
 from jobs.stats_tables import histograms
 from pipeline import layout
-from pipeline.fixtures.faults import fault_point
+from pipeline.faults import fault_point
 from pipeline.schema import conform
 from pipeline.stats import StageCounts, signal_columns, stats_table
 

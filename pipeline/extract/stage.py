@@ -36,7 +36,7 @@ from pipeline.extract.charset import DecodeFailure, decode_html
 from pipeline.extract.html import Cascade, ExtractionTimeout, extract_with_cascade, time_budget
 from pipeline.extract.langid import identify, keep_language
 from pipeline.extract.prechecks import PRECHECKS, UrlCheck, build_prechecks, first_blocked
-from pipeline.fixtures.faults import executor_kill_point
+from pipeline.faults import executor_kill_point
 from pipeline.io import warc
 from pipeline.schema import DOC_SCHEMA, conform, with_signals
 from pipeline.urls import normalize_url, registered_domain, url_host
@@ -106,7 +106,7 @@ def process_warc_file(
     for i, batch in enumerate(process_records(records, cfg, crawl, batch_rows)):
         yield batch
         if i == 0:
-            executor_kill_point()  # test-only: one executor lost mid-task (pipeline/fixtures/faults.py)
+            executor_kill_point()  # armed by the tests only: one executor lost mid-task (pipeline/faults.py)
 
 
 def process_records(

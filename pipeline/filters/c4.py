@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from pipeline.config import ConfigError
+from pipeline.files import resolve_path
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
 from pipeline.rules import LineRule, Rule, line_columns, names
@@ -40,7 +41,6 @@ from pipeline.schema import set_column
 from pipeline.settings import C4Settings
 from pipeline.stage import kept_mask
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 END_MARKS = (".", "?", "!", '"')
 ELLIPSIS = "..."
@@ -168,8 +168,7 @@ class C4Filter(RuleFilter):
         self.remove_citations = settings.remove_citations
         self.badwords = None
         if settings.filter_badwords:
-            path = Path(settings.badwords_path or "").expanduser()
-            path = path if path.is_absolute() else REPO_ROOT / path
+            path = resolve_path(settings.badwords_path or "")
             if not path.is_file():
                 raise ConfigError(f"filter.c4.badwords_path: {path} not found (needed by filter_badwords)")
             self.badwords = load_badwords_regex(str(path))
