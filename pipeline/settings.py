@@ -8,6 +8,10 @@ leaves out of a partial dict is read from default.yaml, never from a Python lite
 is a `ConfigError` naming it. Keys the dict holds beyond the fields (values a job adds at run time,
 e.g. quality's `model_path`) are not the settings' business and are ignored.
 
+Each numeric field declares the values it accepts where it is declared (`fraction()`, `count()`,
+`positive()`, `non_negative()`, `within(low, high)`; helpers in `pipeline/config.py`); loading a
+config checks every value against it and refuses NaN and infinity.
+
 A value several stages use has one owner section, and the others read it there: the URL pre-checks
 of `extract` read `filter.nsfw`, the tokenizer of `shards` reads `filter.pii.placeholders`, the
 trainer reads `mix.e_max` through the shards' manifest. `tests/test_settings.py` walks default.yaml
