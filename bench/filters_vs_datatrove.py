@@ -154,15 +154,15 @@ def ours_decisions(texts):
     from pipeline.filters.text_stats import DocStats
 
     cfg = load_config()["filter"]
-    classes = dict(OUR_FAMILIES)
+    classes = {cls.section: cls for cls in OUR_FAMILIES}
     stats = [DocStats(t) for t in texts]
 
     def rule_masks(section, overrides):
         fam = classes[section]({**cfg[section], **overrides})
         rows = [fam.measure(s) for s in stats]
         cols = {}
-        for i, field in enumerate(fam.signals):
-            vals = [r[i] for r in rows]
+        for field in fam.signals:
+            vals = [r[field.name] for r in rows]
             is_bool = pa.types.is_boolean(field.type)
             cols[field.name] = np.array([v is True for v in vals]) if is_bool else np.array(vals, dtype=float)
         return {rule: np.asarray(m, dtype=bool) for rule, m in fam.failures(cols)}

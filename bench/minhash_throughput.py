@@ -50,8 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     texts = load_texts()
     words = sum(len(t.split()) for t in texts)
-    ours_fast = MinHasher(112, 1, "affine32", "xxh32_ngram")
-    ours_bytes = MinHasher(112, 1, "affine32", "xxh32")
+    ours_fast = MinHasher(112, 1, "affine32", "xxh32_ngram", 5)
+    ours_bytes = MinHasher(112, 1, "affine32", "xxh32", 5)
     # Correctness first: the xxh32 path equals datasketch with the same hash, value for value.
     assert np.array_equal(ours_bytes.signatures(texts[:50])[0], datasketch_signatures(texts[:50]))
     contenders = {

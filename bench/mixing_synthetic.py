@@ -18,6 +18,7 @@ import numpy as np
 from mixing.budget import caps
 from mixing.fit import MixingLaw, fit_mixture, optimal_mixture
 from mixing.propose import propose_mixtures
+from pipeline.config import default
 
 DOMAINS = ["news", "web", "code", "qa"]
 AVAILABLE = {"news": 300, "web": 1000, "code": 60, "qa": 150}
@@ -45,7 +46,16 @@ def main() -> None:
             losses = np.array([[law(x) for law in TRUE_LAWS] for x in w])
             losses += np.random.default_rng(100 + seed).normal(0.0, noise, losses.shape)
             start = time.perf_counter()
-            res = fit_mixture(DOMAINS, w, losses, cap, n_starts=args.n_starts, seed=seed)
+            res = fit_mixture(
+                DOMAINS,
+                w,
+                losses,
+                cap,
+                n_starts=args.n_starts,
+                huber_delta=default("mix.fit.huber_delta"),
+                min_spearman=default("mix.fit.min_spearman"),
+                seed=seed,
+            )
             secs.append(time.perf_counter() - start)
             got = np.array([res["weights"][d] for d in DOMAINS])
             assert (got <= upper + 1e-9).all() and abs(got.sum() - 1) < 1e-9

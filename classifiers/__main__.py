@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from classifiers.fasttext_text import DEFAULT_MAX_WORDS
-from classifiers.quality import DEFAULT_PARAMS
+from pipeline.config import default
 
 
 def wiki_refs(args) -> int:
@@ -183,14 +183,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     train.add_argument("--negatives", nargs="+", required=True, metavar="SRC")
     train.add_argument("--output", required=True, help="model path; .ftz = quantized, .bin = full")
     train.add_argument("--seed", type=int, default=1234)
-    train.add_argument("--valid-fraction", type=float, default=0.2)
+    train.add_argument("--valid-fraction", type=float, default=default("quality.train.valid_fraction"))
     train.add_argument("--no-balance", action="store_true", help="keep every example of the larger class")
-    train.add_argument("--dim", type=int, default=DEFAULT_PARAMS["dim"])
-    train.add_argument("--epoch", type=int, default=DEFAULT_PARAMS["epoch"])
-    train.add_argument("--lr", type=float, default=DEFAULT_PARAMS["lr"])
-    train.add_argument("--word-ngrams", type=int, default=DEFAULT_PARAMS["wordNgrams"])
-    train.add_argument("--min-count", type=int, default=DEFAULT_PARAMS["minCount"])
-    train.add_argument("--bucket", type=int, default=DEFAULT_PARAMS["bucket"])
+    train.add_argument("--dim", type=int, default=default("quality.train.dim"))
+    train.add_argument("--epoch", type=int, default=default("quality.train.epoch"))
+    train.add_argument("--lr", type=float, default=default("quality.train.lr"))
+    train.add_argument("--word-ngrams", type=int, default=default("quality.train.wordNgrams"))
+    train.add_argument("--min-count", type=int, default=default("quality.train.minCount"))
+    train.add_argument("--bucket", type=int, default=default("quality.train.bucket"))
     train.add_argument("--max-words", type=int, default=DEFAULT_MAX_WORDS)
     train.add_argument("--thread", type=int, default=1, help="1 = reproducible model (same seed, same bytes)")
     train.set_defaults(func=quality_train)

@@ -27,13 +27,14 @@ import numpy as np
 import xxhash
 
 from classifiers.fasttext_text import DEFAULT_MAX_WORDS, fasttext_line, labelled_line
+from pipeline.config import default
 from pipeline.files import sha256_file
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "quality_wikiref.ftz"  # rebuild: see README
 POSITIVE, NEGATIVE = "hq", "cc"  # fastText labels: reference-like text vs random crawl text
 SELECTION_MODES = ("none", "threshold", "top_fraction", "pareto")
-# Small by design: the shipped model must stay well under 5 MB and train in seconds.
-DEFAULT_PARAMS = {"dim": 16, "epoch": 10, "lr": 0.1, "wordNgrams": 2, "minCount": 2, "bucket": 200_000}
+# fastText's hyper-parameters, under these names in `quality.train` (their defaults live there).
+FASTTEXT_PARAMS = ("dim", "epoch", "lr", "wordNgrams", "minCount", "bucket")
 
 
 def resolve_model_path(configured: str | None) -> Path:
@@ -107,7 +108,7 @@ def train_quality_model(
     output: str | Path,
     *,
     seed: int = 0,
-    valid_fraction: float = 0.2,
+    valid_fraction: float | None = None,
     balance: bool = True,
     params: dict | None = None,
     max_words: int = DEFAULT_MAX_WORDS,
@@ -130,10 +131,12 @@ def train_quality_model(
         pos, neg = rng.sample(pos, n), rng.sample(neg, n)
     examples = [(POSITIVE, t) for t in pos] + [(NEGATIVE, t) for t in neg]
     rng.shuffle(examples)
+    if valid_fraction is None:
+        valid_fraction = default("quality.train.valid_fraction")
     n_valid = int(round(len(examples) * valid_fraction))
     valid, train = examples[:n_valid], examples[n_valid:]
 
-    hyper = {**DEFAULT_PARAMS, **(params or {})}
+    hyper = {**{key: default(f"quality.train.{key}") for key in FASTTEXT_PARAMS}, **(params or {})}
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ import jobs.filter
 from jobs.failures import StageOutOfMemory, is_out_of_memory, memory_hint
 from jobs.output import write_stages
 from pipeline import fingerprint, layout
-from pipeline.fixtures.faults import fault_point
+from pipeline.faults import fault_point
 from pipeline.runlock import run_lock
 from pipeline.stages import FUSED, NAMES, default_input, output_dir, runner
 

@@ -74,11 +74,11 @@ def _truncate(df: DataFrame) -> DataFrame:
     if df.sparkSession.sparkContext.getCheckpointDir():
         return df.checkpoint(eager=True)
     # Spark's default level for a local checkpoint keeps deserialized rows on the heap: the
-    # out-of-memory of issue 20 at 1M documents. On disk, heap use stays flat.
+    # out-of-memory seen at 1M documents. On disk, heap use stays flat.
     return df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
 
 
-def connected_components(edges: DataFrame, checkpoint_every: int = 3, max_iterations: int = 60) -> DataFrame:
+def connected_components(edges: DataFrame, checkpoint_every: int, max_iterations: int) -> DataFrame:
     """(node, component) for every node of `edges` (columns src, dst); component = smallest node."""
     current = _truncate(_oriented(edges))
     held: list[DataFrame] = []

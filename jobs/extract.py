@@ -77,7 +77,7 @@ def files(spark, paths: list[str]):
     split size for file sources, `spark.sql.files.maxPartitionBytes`, 128 MB), runs of consecutive files
     share a partition: as many partitions as splits of their total size, at least one per core. A task
     costs ~40-50 ms of CPU in the Python worker alone (more in the JVM), which decided runs over many small
-    excerpts (issue #17: 240 tasks for 24 copies of warc_samples). Otherwise (a 1 GB Common Crawl WARC,
+    excerpts (240 tasks for 24 copies of warc_samples). Otherwise (a 1 GB Common Crawl WARC,
     a URL of unknown size) every file is a task of its own. The same input and parallelism always give
     the same partitions, so part files map to inputs deterministically."""
     split = spark._jsparkSession.sessionState().conf().filesMaxPartitionBytes()

@@ -31,9 +31,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from jobs.frames import read_parquet
+from jobs.session import PARQUET_CODEC
 from jobs.stats_tables import histograms
 from pipeline import layout
-from pipeline.fixtures.faults import fault_point
+from pipeline.faults import fault_point
 from pipeline.schema import conform
 from pipeline.stats import StageCounts, signal_columns, stats_table
 
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 Batches = Iterator[pa.RecordBatch]
 OUTPUTS = ("docs", "rejected", "signals")  # per stage and task: kept rows, rejected rows, projection
 ROW_GROUP_BYTES = 32 << 20  # buffered rows per output file before a row group is written
-COMPRESSION = "zstd"  # as spark.sql.parquet.compression.codec in jobs/session.py
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ class _Sink:
         if kind not in self.writers:
             (self.folder / kind).mkdir(parents=True, exist_ok=True)
             path = self.folder / kind / self.name
-            self.writers[kind] = pq.ParquetWriter(path, table.schema, compression=COMPRESSION)
+            self.writers[kind] = pq.ParquetWriter(path, table.schema, compression=PARQUET_CODEC)
         self.writers[kind].write_table(table)
         self.buffers[kind], self.buffered_bytes[kind] = [], 0
 
@@ -228,7 +228,7 @@ def _gather(files: list[str], target: Path, schema: pa.Schema) -> None:
     for path in files:
         Path(path).rename(target / Path(path).name)
     if not files:
-        pq.write_table(schema.empty_table(), target / "part-00000.parquet", compression=COMPRESSION)
+        pq.write_table(schema.empty_table(), target / "part-00000.parquet", compression=PARQUET_CODEC)
 
 
 def publish(out: str, stage: str, work: Path, pieces: list[tuple[Path, Path]]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.ngram_lm import NgramLM, resolve_lm_path
-from classifiers.quality import QualityModel, resolve_model_path, train_quality_model
+from classifiers.quality import FASTTEXT_PARAMS, QualityModel, resolve_model_path, train_quality_model
 from jobs.frames import read_parquet, with_url_norm
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
@@ -80,7 +80,7 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
     if q["train"].get("reference_urls"):
         positives, negatives = training_examples(spark, docs, cfg)
         if len(positives) >= q["train"]["min_positives"]:
-            params = {k: q["train"][k] for k in ("dim", "epoch", "lr", "wordNgrams", "minCount", "bucket")}
+            params = {k: q["train"][k] for k in FASTTEXT_PARAMS}
             report = train_quality_model(
                 positives,
                 negatives,

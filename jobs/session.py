@@ -16,6 +16,10 @@ from typing import Any
 
 from pipeline.settings import SparkSettings
 
+PARQUET_CODEC = (
+    "zstd"  # every Parquet file of a run: Spark's writers here, the driver-side ones in jobs/output.py
+)
+
 log = logging.getLogger(__name__)
 
 
@@ -169,7 +173,7 @@ def get_spark(
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # We write our own _SUCCESS marker once kept, rejected and stats are all in place.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
-        "spark.sql.parquet.compression.codec": "zstd",
+        "spark.sql.parquet.compression.codec": PARQUET_CODEC,
         "spark.ui.showConsoleProgress": "true",
         "spark.ui.enabled": "false",
         "spark.driver.host": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),

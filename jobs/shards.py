@@ -111,7 +111,7 @@ def tokenize_partition(batches, model: bytes, cutoffs_json: str):
     sp = _cached(("spm", model), lambda: load_processor(model))
     cutoffs = json.loads(cutoffs_json)
     for batch in batches:
-        tokens = tokenize_array(sp, batch.column("text"))
+        tokens = tokenize_array(sp, batch.column("text"), 1)  # one thread: Spark already runs a task per core
         held_out = [
             u < cutoffs.get(d, 0.0)
             for u, d in zip(batch.column("split_u").to_pylist(), batch.column("domain").to_pylist())

@@ -25,7 +25,7 @@ from jobs.frames import read_parquet
 N_BINS = 20
 # Up to this much Parquet (a few million documents' signals) the driver bins faster than Spark can
 # schedule the job: a Spark aggregate costs ~3 s of CPU per stage even on a few hundred rows, most of
-# a small run's stats time (issue #17). Larger projections use Spark so the driver never reads a
+# a small run's stats time. Larger projections use Spark so the driver never reads a
 # cluster-sized projection alone.
 DRIVER_BINNING_MAX_BYTES = 256 << 20
 HISTOGRAM_SCHEMA = pa.schema(

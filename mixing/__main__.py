@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mixing.budget import DEFAULT_E_MAX, InfeasibleBudgetError, check_feasible, token_budget
+from mixing.budget import InfeasibleBudgetError, check_feasible, token_budget
 from mixing.fit import fit_mixture
 from mixing.propose import propose_mixtures
+from pipeline.config import default
 
 
 def _availability(args) -> dict[str, int]:
@@ -84,23 +85,32 @@ def main(argv: list[str] | None = None) -> int:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--manifest", help="OUT/shards/manifest.json (train tokens per domain)")
     source.add_argument("--availability", help="json {domain: unique tokens}")
-    p.add_argument("-k", type=int, default=16, help="Dirichlet samples (mix.propose.k)")
-    p.add_argument("--concentration", type=float, default=10.0, help="mix.propose.concentration")
+    p.add_argument("-k", type=int, default=default("mix.propose.k"), help="Dirichlet samples (mix.propose.k)")
+    p.add_argument(
+        "--concentration",
+        type=float,
+        default=default("mix.propose.concentration"),
+        help="mix.propose.concentration",
+    )
     p.add_argument("--model-params", type=float, default=None, help="target model size N")
-    p.add_argument("--tokens-per-param", type=float, default=20.0, help="Chinchilla: 20")
+    p.add_argument(
+        "--tokens-per-param", type=float, default=default("mix.tokens_per_param"), help="mix.tokens_per_param"
+    )
     p.add_argument("--token-budget", type=float, default=None, help="D; overrides N")
-    p.add_argument("--e-max", type=float, default=DEFAULT_E_MAX, help="max epochs per domain")
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument(
+        "--e-max", type=float, default=default("mix.e_max"), help="max epochs per domain (mix.e_max)"
+    )
+    p.add_argument("--seed", type=int, default=default("run.seed"))
     p.add_argument("--out", required=True)
 
     f = sub.add_parser("fit", help="fit the Data Mixing Law and pick the mixture")
     f.add_argument("--proposals", required=True)
     f.add_argument("--results", required=True)
-    f.add_argument("--n-starts", type=int, default=24)
-    f.add_argument("--huber-delta", type=float, default=0.02)
-    f.add_argument("--min-spearman", type=float, default=0.6)
+    f.add_argument("--n-starts", type=int, default=default("mix.fit.n_starts"))
+    f.add_argument("--huber-delta", type=float, default=default("mix.fit.huber_delta"))
+    f.add_argument("--min-spearman", type=float, default=default("mix.fit.min_spearman"))
     f.add_argument("--target-weights", default=None, help='json {"news": 1.0, ...}; default equal')
-    f.add_argument("--seed", type=int, default=1234)
+    f.add_argument("--seed", type=int, default=default("run.seed"))
     f.add_argument("--out", required=True)
 
     args = parser.parse_args(argv)

@@ -175,9 +175,10 @@ def fit_mixture(
     proxy_losses: np.ndarray,
     cap: dict[str, float],
     target_weights: dict[str, float] | None = None,
-    n_starts: int = 24,
-    huber_delta: float = 0.02,
-    min_spearman: float = 0.6,
+    *,
+    n_starts: int,
+    huber_delta: float,
+    min_spearman: float,
     seed: int = 0,
     extra_starts: list[np.ndarray] | None = None,
 ) -> dict:

@@ -20,7 +20,7 @@ def propose_mixtures(
     available: dict[str, int],
     cap: dict[str, float],
     k: int,
-    concentration: float = 10.0,
+    concentration: float,
     seed: int = 0,
 ) -> list[dict]:
     """[{"name": ..., "weights": {domain: w}}]: "prior", "uniform", then "dirichlet_00" ... K samples."""

@@ -3,39 +3,23 @@
 The default file is the schema: every key a run may set is present there with its default value
 and a comment naming its source. Validation rejects unknown keys and values of the wrong type with
 a one-line `ConfigError` naming the dotted key, e.g. `filter.gopher.min_words: expected int, got str`.
-Numbers must be non-negative; probabilities and fractions (by name: `*_frac`, `*_prob`,
-`lang_min_score`, ...) must lie in [0, 1]; counts (`shuffle_partitions`, `max_shard_tokens`, ...)
-must be at least 1; rates and caps (`e_max`, `lr`, ...) above 0; list items must have the type of
-the default list's items.
+A number must be finite and lie in the range declared on its settings field (`pipeline/settings.py`,
+e.g. `lr: float = positive()`; the helpers are below); list items must have the type of the default
+list's items, and a numeric list's items lie in its field's range.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
-FRACTION_SUFFIXES = ("_frac", "_fraction", "_ratio_max", "_prob")
-# Other keys (by their last name part) that hold a probability, a share or a Jaccard similarity.
-PROBABILITY_KEYS = frozenset(
-    {"lang_min_score", "threshold", "verify_threshold", "character_coverage", "anneal_hq_weight",
-     "hq_weight", "fp_weight", "fn_weight"}
-)  # fmt: skip
-# Counts where 0 means nothing can run (a partition, a shard, a step, a hash, ...).
-COUNT_KEYS = frozenset(
-    {"shuffle_partitions", "arrow_batch_rows", "max_shard_tokens", "max_html_bytes", "ngram", "num_perm",
-     "bands", "rows", "cc_checkpoint_every", "cc_max_iterations", "max_count", "vocab_size", "sample_docs",
-     "sample_max_chars", "max_sentence_length", "num_threads", "micro_batch", "grad_accum", "steps",
-     "log_every", "eval_every", "eval_windows", "ckpt_every", "keep_checkpoints", "workers", "k", "n_starts",
-     "min_positives", "epoch", "dim", "bucket", "soft_word_threshold", "short_line_length",
-     "max_word_length", "tokens_per_param"}
-)  # fmt: skip
-POSITIVE_KEYS = frozenset({"e_max", "timeout_s", "lr", "pareto_alpha", "concentration", "huber_delta"})
-NEGATIVE_OK = ("seed", "offset")  # name fragments of numeric keys that may be negative
 
 
 class ConfigError(ValueError):
@@ -132,36 +116,97 @@ def _merge(base: dict[str, Any], user: dict[str, Any], prefix: str) -> None:
         base[key] = _check_value(dotted, default, value)
 
 
-def _check_range(dotted: str, value: float) -> None:
-    name = dotted.rsplit(".", 1)[-1]
-    if value < 0 and not any(frag in name for frag in NEGATIVE_OK):
-        raise ConfigError(f"{dotted}: must be >= 0, got {value!r}")
-    if (name.endswith(FRACTION_SUFFIXES) or name in PROBABILITY_KEYS) and not 0 <= value <= 1:
-        raise ConfigError(f"{dotted}: a fraction must lie in [0, 1], got {value!r}")
-    if name in COUNT_KEYS and value < 1:
-        raise ConfigError(f"{dotted}: a count must be at least 1, got {value!r}")
-    if name in POSITIVE_KEYS and value <= 0:
-        raise ConfigError(f"{dotted}: must be > 0, got {value!r}")
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts: finite, and within [low, high] (an open end excludes the
+    bound; None: unbounded on that side). Declared on the settings field it checks."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def check(self, dotted: str, value: float) -> None:
+        if not math.isfinite(value):  # NaN passes every comparison, so a NaN threshold is a rule switched off
+            raise ConfigError(f"{dotted}: must be a finite number, got {value!r}")
+        low, high = self.low, self.high
+        if (low is not None and (value <= low if self.low_open else value < low)) or (
+            high is not None and (value >= high if self.high_open else value > high)
+        ):
+            raise ConfigError(f"{dotted}: must be {self}, got {value!r}")
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+# Field declarations for pipeline/settings.py: `name: float = fraction()` declares the field's range.
+def within(
+    low: float | None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
+) -> Any:
+    return dataclasses.field(metadata={"range": Range(low, high, low_open, high_open)})
+
+
+def fraction() -> Any:
+    """A share, probability or similarity: [0, 1]."""
+    return within(0, 1)
+
+
+def count() -> Any:
+    """Something of which 0 means nothing can run (a partition, a shard, a step, a hash): >= 1."""
+    return within(1)
+
+
+def non_negative() -> Any:
+    return within(0)
+
+
+def positive() -> Any:
+    """A rate, a cap or a budget, where 0 would stop everything: > 0."""
+    return within(0, low_open=True)
+
+
+@functools.cache
+def _declared() -> dict[str, tuple[type | None, Range | None]]:
+    """Dotted key -> (the scalar type of its settings field, the range declared on it)."""
+    from pipeline.settings import SECTIONS, leaf_fields  # settings imports this module: read it late
+
+    return {
+        dotted: (kind, field.metadata.get("range"))
+        for cls in SECTIONS
+        for dotted, field, kind in leaf_fields(cls)
+    }
+
+
+def _check_number(dotted: str, value: Any, kind: type | None) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{dotted}: expected a number, got {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise ConfigError(f"{dotted}: expected an integer, got {value!r}")
+    _kind, declared = _declared().get(dotted, (None, None))
+    if declared is None:
+        raise ConfigError(f"{dotted}: no range declared on its field in pipeline/settings.py")
+    declared.check(dotted, value)
+    return value
 
 
 def _check_value(dotted: str, default: Any, value: Any) -> Any:
     if value is None:
         return None  # unset: the stage's own choice (or the rule is off)
-    if default is None:  # optional setting: any scalar/list, but a number still within its range
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            _check_range(dotted, value)
+    if default is None:  # optional setting: its field's type says what a value must be
+        kind = _declared().get(dotted, (None, None))[0]
+        if kind in (int, float):
+            return _check_number(dotted, value, kind)
         return copy.deepcopy(value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{dotted}: expected true/false, got {value!r}")
         return value
     if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{dotted}: expected a number, got {value!r}")
-        if isinstance(default, int) and not isinstance(value, int):
-            raise ConfigError(f"{dotted}: expected an integer, got {value!r}")
-        _check_range(dotted, value)
-        return value
+        return _check_number(dotted, value, _declared().get(dotted, (None, None))[0] or type(default))
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{dotted}: expected a string, got {value!r}")
@@ -174,5 +219,7 @@ def _check_value(dotted: str, default: Any, value: Any) -> Any:
             for item in value:
                 if type(item) is not kind and not (kind is float and type(item) is int):
                     raise ConfigError(f"{dotted}: items must be {kind.__name__}, got {item!r}")
+                if kind in (int, float):
+                    _check_number(dotted, item, kind)
         return copy.deepcopy(value)
     return value

@@ -1,9 +1,18 @@
-"""Small file helpers shared by the stages (model and shard provenance)."""
+"""Small file helpers shared by the stages: where a configured path points, and file provenance."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """A configured path: absolute, "~/...", or relative to the repository root (as default.yaml writes them)."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else REPO_ROOT / p
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -62,7 +62,7 @@ def files_fingerprint(paths: list[str]) -> list:
     some keys one way, some the other): every file either names is hashed. A path that is absent is
     recorded as absent, so creating it later changes the fingerprint too.
     """
-    from pipeline.filters.nsfw import resolve_path  # relative to the repository root
+    from pipeline.files import resolve_path  # relative to the repository root
 
     entries: list = []
     for given in paths:

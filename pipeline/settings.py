@@ -8,6 +8,10 @@ leaves out of a partial dict is read from default.yaml, never from a Python lite
 is a `ConfigError` naming it. Keys the dict holds beyond the fields (values a job adds at run time,
 e.g. quality's `model_path`) are not the settings' business and are ignored.
 
+Each numeric field declares the values it accepts where it is declared (`fraction()`, `count()`,
+`positive()`, `non_negative()`, `within(low, high)`; helpers in `pipeline/config.py`); loading a
+config checks every value against it and refuses NaN and infinity.
+
 A value several stages use has one owner section, and the others read it there: the URL pre-checks
 of `extract` read `filter.nsfw`, the tokenizer of `shards` reads `filter.pii.placeholders`, the
 trainer reads `mix.e_max` through the shards' manifest. `tests/test_settings.py` walks default.yaml
@@ -20,11 +24,11 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from pipeline.config import ConfigError, _defaults, section
+from pipeline.config import ConfigError, _defaults, count, fraction, non_negative, positive, section, within
 
 Frozen = Mapping[str, Any]  # a mapping value (read-only view)
 
@@ -66,6 +70,20 @@ def _field_types(cls: type[Section]) -> dict[str, Any]:
     return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
 
 
+def leaf_fields(cls: type[Section]) -> Iterator[tuple[str, dataclasses.Field, type | None]]:
+    """(dotted key, field, scalar type) of every leaf field of a section, nested sections walked; the
+    scalar type of a list is its items' type, of an optional value the value's, of a mapping None."""
+    for field in dataclasses.fields(cls):
+        kind = _field_types(cls)[field.name]
+        if isinstance(kind, type) and issubclass(kind, Section):
+            yield from leaf_fields(kind)
+            continue
+        args = [arg for arg in typing.get_args(kind) if arg is not type(None) and arg is not Ellipsis]
+        if typing.get_origin(kind) is tuple or (args and len(args) == 1):
+            kind = args[0]  # tuple[float, ...] -> float; float | None -> float
+        yield f"{cls.PATH}.{field.name}", field, kind if kind in (int, float, str, bool) else None
+
+
 def _frozen(value: Any, kind: Any) -> Any:
     """Lists become tuples and mappings read-only views; an int given for a float field becomes a float."""
     if isinstance(value, list):
@@ -81,7 +99,7 @@ def _frozen(value: Any, kind: Any) -> Any:
 class RunSettings(Section):
     PATH = "run"
     name: str
-    seed: int
+    seed: int = within(0, 2**32 - 1)
 
 
 @dataclass(frozen=True)
@@ -100,13 +118,13 @@ class ImportSettings(Section):
 class SparkSettings(Section):
     PATH = "spark"
     master: str
-    shuffle_partitions: int | None
-    shuffle_input_mb: int
-    max_shuffle_partitions: int
+    shuffle_partitions: int | None = count()
+    shuffle_input_mb: int = count()
+    max_shuffle_partitions: int = count()
     driver_memory: str | None
-    driver_memory_fraction: float
-    driver_memory_max_gb: int
-    arrow_batch_rows: int
+    driver_memory_fraction: float = within(0, 1, low_open=True)
+    driver_memory_max_gb: int = count()
+    arrow_batch_rows: int = count()
     local_java_options: str | None
 
 
@@ -125,20 +143,20 @@ class ExtractSettings(Section):
     PATH = "extract"
     commoncrawl_base_url: str
     url_prechecks: tuple[str, ...]
-    max_html_bytes: int
+    max_html_bytes: int = count()
     allowed_mime: tuple[str, ...]
     fast: bool
     favor_precision: bool
     favor_recall: bool
     include_comments: bool
     include_tables: bool
-    baseline_below_frac: float
-    quality_first_below_frac: float
+    baseline_below_frac: float = fraction()
+    quality_first_below_frac: float = fraction()
     quality_first: QualityFirstSettings
-    timeout_s: float
-    min_text_chars: int
+    timeout_s: float = within(0, 3600, low_open=True)
+    min_text_chars: int = non_negative()
     lang_keep: tuple[str, ...]
-    lang_min_score: float
+    lang_min_score: float = fraction()
 
 
 @dataclass(frozen=True)
@@ -153,10 +171,10 @@ class NsfwSettings(Section):
     url_banned_words: str | None
     url_soft_banned_words: str | None
     url_banned_subwords: str | None
-    soft_word_threshold: int
+    soft_word_threshold: int = count()
     ldnoobw_dir: str
     ldnoobw_fallback_lang: str
-    nsfw_word_ratio_max: float | None
+    nsfw_word_ratio_max: float | None = fraction()
 
 
 @dataclass(frozen=True)
@@ -167,42 +185,42 @@ class PiiSettings(Section):
     enabled: bool
     types: tuple[str, ...]
     placeholders: Frozen
-    max_pii_hits: int | None
-    timeout_s: float
+    max_pii_hits: int | None = non_negative()
+    timeout_s: float = within(0, 3600, low_open=True)
 
 
 @dataclass(frozen=True)
 class GopherRepetitionSettings(Section):
     PATH = "filter.gopher_repetition"
     enabled: bool
-    dup_line_frac: float | None
-    dup_para_frac: float | None
-    dup_line_char_frac: float | None
-    dup_para_char_frac: float | None
-    top_2gram_char_frac: float | None
-    top_3gram_char_frac: float | None
-    top_4gram_char_frac: float | None
-    dup_5gram_char_frac: float | None
-    dup_6gram_char_frac: float | None
-    dup_7gram_char_frac: float | None
-    dup_8gram_char_frac: float | None
-    dup_9gram_char_frac: float | None
-    dup_10gram_char_frac: float | None
+    dup_line_frac: float | None = fraction()
+    dup_para_frac: float | None = fraction()
+    dup_line_char_frac: float | None = fraction()
+    dup_para_char_frac: float | None = fraction()
+    top_2gram_char_frac: float | None = fraction()
+    top_3gram_char_frac: float | None = fraction()
+    top_4gram_char_frac: float | None = fraction()
+    dup_5gram_char_frac: float | None = fraction()
+    dup_6gram_char_frac: float | None = fraction()
+    dup_7gram_char_frac: float | None = fraction()
+    dup_8gram_char_frac: float | None = fraction()
+    dup_9gram_char_frac: float | None = fraction()
+    dup_10gram_char_frac: float | None = fraction()
 
 
 @dataclass(frozen=True)
 class GopherQualitySettings(Section):
     PATH = "filter.gopher_quality"
     enabled: bool
-    min_words: int | None
-    max_words: int | None
-    min_mean_word_length: int | None
-    max_mean_word_length: int | None
-    max_symbol_word_ratio: float | None
-    max_bullet_lines_frac: float | None
-    max_ellipsis_lines_frac: float | None
-    min_alpha_words_frac: float | None
-    min_stop_words: int | None
+    min_words: int | None = non_negative()
+    max_words: int | None = non_negative()
+    min_mean_word_length: int | None = non_negative()
+    max_mean_word_length: int | None = non_negative()
+    max_symbol_word_ratio: float | None = non_negative()
+    max_bullet_lines_frac: float | None = fraction()
+    max_ellipsis_lines_frac: float | None = fraction()
+    min_alpha_words_frac: float | None = fraction()
+    min_stop_words: int | None = non_negative()
     stop_words: tuple[str, ...]
 
 
@@ -210,9 +228,9 @@ class GopherQualitySettings(Section):
 class C4Settings(Section):
     PATH = "filter.c4"
     enabled: bool
-    min_words_per_line: int | None
-    min_num_sentences: int | None
-    max_word_length: int | None
+    min_words_per_line: int | None = non_negative()
+    min_num_sentences: int | None = non_negative()
+    max_word_length: int | None = count()
     remove_citations: bool
     filter_no_terminal_punct: bool
     filter_lorem_ipsum: bool
@@ -227,11 +245,11 @@ class C4Settings(Section):
 class FineWebSettings(Section):
     PATH = "filter.fineweb"
     enabled: bool
-    min_line_punct_frac: float | None
-    max_short_line_frac: float | None
-    short_line_length: int
-    max_dup_line_char_frac: float | None
-    max_newline_word_ratio: float | None
+    min_line_punct_frac: float | None = fraction()
+    max_short_line_frac: float | None = fraction()
+    short_line_length: int = non_negative()
+    max_dup_line_char_frac: float | None = fraction()
+    max_newline_word_ratio: float | None = non_negative()
 
 
 @dataclass(frozen=True)
@@ -250,7 +268,7 @@ class PerplexitySettings(Section):
     PATH = "quality.perplexity"
     enabled: bool
     model: str | None
-    bucket_percentiles: tuple[float, ...]
+    bucket_percentiles: tuple[float, ...] = fraction()
 
 
 @dataclass(frozen=True)
@@ -258,58 +276,58 @@ class QualityTrainSettings(Section):
     PATH = "quality.train"
     reference_urls: str | None
     wikipedia: str | None
-    min_positives: int
-    valid_fraction: float
-    dim: int
-    epoch: int
-    lr: float
-    wordNgrams: int  # noqa: N815 - fastText's own option names
-    minCount: int  # noqa: N815
-    bucket: int
+    min_positives: int = count()
+    valid_fraction: float = within(0, 1, low_open=True, high_open=True)
+    dim: int = count()
+    epoch: int = count()
+    lr: float = positive()
+    wordNgrams: int = count()  # noqa: N815 - fastText's own option names
+    minCount: int = count()  # noqa: N815
+    bucket: int = count()
 
 
 @dataclass(frozen=True)
 class QualitySettings(Section):
     PATH = "quality"
     model: str | None
-    max_words: int
+    max_words: int = count()
     selection: str
-    threshold: float
-    top_fraction: float
-    pareto_alpha: float
+    threshold: float = fraction()
+    top_fraction: float = within(0, 1, low_open=True)
+    pareto_alpha: float = positive()
     hq_mode: str
-    hq_top_fraction: float
+    hq_top_fraction: float = fraction()
     hq_domains: tuple[str, ...]
     hq_domains_file: str | None
     perplexity: PerplexitySettings
-    max_perplexity: float | None
+    max_perplexity: float | None = positive()
     train: QualityTrainSettings
 
 
 @dataclass(frozen=True)
 class MinHashSettings(Section):
     PATH = "dedup.minhash"
-    ngram: int
-    num_perm: int
-    bands: int
-    rows: int
-    threshold: float | None
-    fp_weight: float
-    fn_weight: float
-    seed: int
+    ngram: int = count()
+    num_perm: int = count()
+    bands: int = count()
+    rows: int = count()
+    threshold: float | None = fraction()
+    fp_weight: float = fraction()
+    fn_weight: float = fraction()
+    seed: int = within(0, 2**32 - 1)
     scheme: str
     hash: str
     verify_jaccard: bool
-    verify_threshold: float
-    cc_checkpoint_every: int
-    cc_max_iterations: int
+    verify_threshold: float = fraction()
+    cc_checkpoint_every: int = count()
+    cc_max_iterations: int = count()
 
 
 @dataclass(frozen=True)
 class LineDedupSettings(Section):
     PATH = "dedup.lines"
-    max_count: int
-    min_words: int | None
+    max_count: int = count()
+    min_words: int | None = non_negative()
 
 
 @dataclass(frozen=True)
@@ -326,13 +344,13 @@ class DedupSettings(Section):
 class DecontamSettings(Section):
     PATH = "decontam"
     eval_sets: tuple[str, ...]
-    ngram_percentile: int
-    min_ngram: int
-    max_ngram: int
+    ngram_percentile: int = within(0, 100)
+    min_ngram: int = count()
+    max_ngram: int = count()
     mode: str
-    cut_window_chars: int
-    cut_min_piece_chars: int
-    cut_max_pieces: int
+    cut_window_chars: int = non_negative()
+    cut_min_piece_chars: int = non_negative()
+    cut_max_pieces: int = count()
 
 
 @dataclass(frozen=True)
@@ -341,7 +359,7 @@ class DomainSettings(Section):
     default: str
     rules: tuple[Frozen, ...]
     classifier_model: str | None
-    classifier_min_prob: float
+    classifier_min_prob: float = fraction()
 
 
 @dataclass(frozen=True)
@@ -349,39 +367,39 @@ class TokenizerSettings(Section):
     PATH = "mix.tokenizer"
     model: str | None
     type: str
-    vocab_size: int
+    vocab_size: int = count()
     byte_fallback: bool
     split_digits: bool
-    character_coverage: float
+    character_coverage: float = within(0, 1, low_open=True)
     normalization: str
-    sample_docs: int
-    sample_max_chars: int
-    max_sentence_length: int
-    num_threads: int
+    sample_docs: int = count()
+    sample_max_chars: int = count()
+    max_sentence_length: int = count()
+    num_threads: int = count()
 
 
 @dataclass(frozen=True)
 class ShardSettings(Section):
     PATH = "mix.shards"
-    max_shard_tokens: int
-    val_fraction: float
-    min_val_docs: int
-    anneal_hq_weight: float
+    max_shard_tokens: int = count()
+    val_fraction: float = within(0, 1, high_open=True)
+    min_val_docs: int = non_negative()
+    anneal_hq_weight: float = fraction()
 
 
 @dataclass(frozen=True)
 class ProposeSettings(Section):
     PATH = "mix.propose"
-    k: int
-    concentration: float
+    k: int = count()
+    concentration: float = positive()
 
 
 @dataclass(frozen=True)
 class FitSettings(Section):
     PATH = "mix.fit"
-    n_starts: int
-    huber_delta: float
-    min_spearman: float
+    n_starts: int = count()
+    huber_delta: float = positive()
+    min_spearman: float = within(-1, 1)
     target_weights: Frozen | None
 
 
@@ -393,10 +411,10 @@ class MixSettings(Section):
     domains: DomainSettings
     tokenizer: TokenizerSettings
     shards: ShardSettings
-    model_params: float | None
-    tokens_per_param: int
-    token_budget: float | None
-    e_max: float
+    model_params: float | None = positive()
+    tokens_per_param: int = count()
+    token_budget: float | None = positive()
+    e_max: float = positive()
     weights_file: str | None
     propose: ProposeSettings
     fit: FitSettings
@@ -406,37 +424,37 @@ class MixSettings(Section):
 class TrainSettings(Section):
     PATH = "train"
     preset: str
-    seq_len: int | None
-    micro_batch: int
-    grad_accum: int
-    steps: int
-    lr: float
-    min_lr_frac: float
-    warmup_steps: int
-    decay_fraction: float
-    weight_decay: float
-    beta1: float
-    beta2: float
-    grad_clip: float
-    seed: int
-    max_epochs: float | None
-    hq_weight: float | None
-    dataloader_workers: int
-    log_every: int
-    eval_every: int
-    eval_windows: int
-    ckpt_every: int
-    ckpt_every_min: float | None
+    seq_len: int | None = count()
+    micro_batch: int = count()
+    grad_accum: int = count()
+    steps: int = count()
+    lr: float = within(0, 1, low_open=True)
+    min_lr_frac: float = fraction()
+    warmup_steps: int = non_negative()
+    decay_fraction: float = fraction()
+    weight_decay: float = non_negative()
+    beta1: float = within(0, 1, high_open=True)
+    beta2: float = within(0, 1, high_open=True)
+    grad_clip: float = non_negative()
+    seed: int = within(0, 2**32 - 1)
+    max_epochs: float | None = positive()
+    hq_weight: float | None = fraction()
+    dataloader_workers: int = non_negative()
+    log_every: int = count()
+    eval_every: int = count()
+    eval_windows: int = count()
+    ckpt_every: int = count()
+    ckpt_every_min: float | None = positive()
     ckpt_async: bool
-    keep_checkpoints: int
-    max_failures: int
+    keep_checkpoints: int = count()
+    max_failures: int = non_negative()
     run_name: str
-    workers: int
+    workers: int = count()
     gpu: bool
     compile: bool
     fsdp: str
-    threads: int | None
-    replay: float
+    threads: int | None = count()
+    replay: float = within(0, 1, high_open=True)
 
 
 SECTIONS: tuple[type[Section], ...] = (

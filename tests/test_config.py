@@ -30,7 +30,7 @@ def test_defaults_load_and_user_values_override(tmp_path):
         ("nonsense: 1\n", "nonsense: unknown key"),
         ("extract:\n  lang_min_score: high\n", "extract.lang_min_score: expected a number"),
         ("extract:\n  max_html_bytes: 1.5\n", "extract.max_html_bytes: expected an integer"),
-        ("extract:\n  timeout_s: -1\n", "extract.timeout_s: must be >= 0"),
+        ("extract:\n  timeout_s: -1\n", "extract.timeout_s: must be in (0, 3600], got -1"),
         ("extract:\n  lang_keep: en\n", "extract.lang_keep: expected a list"),
         ("extract: 3\n", "extract: expected a mapping"),
         ("extract:\n  timeout_s: [1\n", "not valid YAML"),
@@ -66,11 +66,22 @@ def test_cli_reports_config_error_on_one_line(tmp_path):
 @pytest.mark.parametrize(
     "key, value, message",
     [
-        ("extract.lang_min_score", 7, "extract.lang_min_score: a fraction must lie in [0, 1], got 7"),
-        ("quality.threshold", 1.5, "quality.threshold: a fraction must lie in [0, 1], got 1.5"),
-        ("spark.shuffle_partitions", 0, "spark.shuffle_partitions: a count must be at least 1, got 0"),
-        ("mix.shards.max_shard_tokens", 0, "mix.shards.max_shard_tokens: a count must be at least 1, got 0"),
+        ("extract.lang_min_score", 7, "extract.lang_min_score: must be in [0, 1], got 7"),
+        ("quality.threshold", 1.5, "quality.threshold: must be in [0, 1], got 1.5"),
+        ("spark.shuffle_partitions", 0, "spark.shuffle_partitions: must be >= 1, got 0"),
+        ("mix.shards.max_shard_tokens", 0, "mix.shards.max_shard_tokens: must be >= 1, got 0"),
         ("mix.e_max", 0, "mix.e_max: must be > 0, got 0"),
+        ("train.replay", 7.5, "train.replay: must be in [0, 1), got 7.5"),
+        ("train.beta1", 3, "train.beta1: must be in [0, 1), got 3"),
+        ("mix.fit.min_spearman", 9, "mix.fit.min_spearman: must be in [-1, 1], got 9"),
+        ("extract.timeout_s", float("inf"), "extract.timeout_s: must be a finite number, got inf"),
+        ("filter.pii.timeout_s", float("inf"), "filter.pii.timeout_s: must be a finite number, got inf"),
+        ("dedup.minhash.threshold", "high", "dedup.minhash.threshold: expected a number, got 'high'"),
+        (
+            "quality.perplexity.bucket_percentiles",
+            [0.3, 1.5],
+            "quality.perplexity.bucket_percentiles: must be in [0, 1], got 1.5",
+        ),
         ("extract.lang_keep", ["en", 3], "extract.lang_keep: items must be str, got 3"),
     ],
 )
@@ -85,3 +96,63 @@ def test_defaults_pass_their_own_checks():
 
     defaults = _read_yaml(DEFAULT_CONFIG)
     _merge(_read_yaml(DEFAULT_CONFIG), defaults, prefix="")  # every default value, checked as a user value
+
+
+def _numeric_keys(kinds):
+    from pipeline.config import _declared
+
+    return sorted(key for key, (kind, _range) in _declared().items() if kind in kinds)
+
+
+@pytest.mark.parametrize("key", _numeric_keys((float,)))
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_no_float_key_takes_nan_or_infinity(key, value):
+    """No comparison with NaN fails, so a NaN threshold would switch its rule off; infinity budgets crash."""
+    from pipeline.config import default
+
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={key: [value] if isinstance(default(key), list) else value})
+    assert str(err.value) == f"{key}: must be a finite number, got {value!r}"
+
+
+def test_every_numeric_key_declares_its_range_on_its_field():
+    from pipeline.config import DEFAULT_CONFIG, _declared, _read_yaml
+    from pipeline.settings import SECTIONS
+
+    def numeric_leaves(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from numeric_leaves(value, f"{prefix}{key}.")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                yield f"{prefix}{key}"
+
+    declared = _declared()
+    numeric = list(numeric_leaves(_read_yaml(DEFAULT_CONFIG), ""))
+    assert len(numeric) > 60 and {"train.replay", "extract.timeout_s"} <= set(numeric)
+    for key in numeric:
+        assert declared[key][1] is not None, f"{key}: no range declared on its field in pipeline/settings.py"
+    for key in _numeric_keys((int, float)):  # optional (null) numbers too
+        assert declared[key][1] is not None, key
+    assert {cls.PATH for cls in SECTIONS} == set(_read_yaml(DEFAULT_CONFIG))
+
+
+def test_cli_refuses_an_infinite_timeout_on_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobs",
+            "extract",
+            "--output",
+            str(tmp_path / "out"),
+            "--set",
+            "extract.timeout_s=.inf",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "config error: extract.timeout_s: must be a finite number, got inf"
+    ]

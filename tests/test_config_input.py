@@ -1,4 +1,4 @@
-"""Hostile or broken config input ends in one line naming the reason (issue #18 finding 6 and 8):
+"""Hostile or broken config input ends in one line naming the reason:
 YAML alias bombs are refused before they expand, a binary --config file and a bad --set value too."""
 
 from __future__ import annotations

@@ -26,11 +26,14 @@ def _union_find_components(edges: list[tuple[int, int]]) -> dict[int, int]:
     return {node: find(node) for node in list(parent)}
 
 
+CC = {"checkpoint_every": 3, "max_iterations": 60}  # the values of dedup.minhash.cc_*
+
+
 def _spark_components(spark, edges: list[tuple[int, int]], **kw) -> dict[int, int]:
     from jobs.dedup_components import connected_components
 
     df = spark.createDataFrame(edges, "src long, dst long")
-    rows = connected_components(df, **kw).collect()
+    rows = connected_components(df, **{**CC, **kw}).collect()
     result = {r["node"]: r["component"] for r in rows}
     assert len(result) == len(rows), "each node must appear once"
     return result
@@ -75,7 +78,7 @@ def test_non_converging_budget_is_an_error(spark):
 
     df = spark.createDataFrame([(i, i + 1) for i in range(64)], "src long, dst long")
     with pytest.raises(RuntimeError, match="did not converge"):
-        connected_components(df, max_iterations=1).collect()
+        connected_components(df, checkpoint_every=3, max_iterations=1).collect()
 
 
 def test_big_star_hub_is_aggregated_not_buffered(spark):
@@ -93,7 +96,7 @@ def test_big_star_hub_is_aggregated_not_buffered(spark):
     for step in (large_star, small_star):
         plan = step(edges)._jdf.queryExecution().executedPlan().toString()
         assert "Window" not in plan and "HashAggregate" in plan, plan
-    summary = connected_components(edges).agg(
+    summary = connected_components(edges, **CC).agg(
         F.count("*").alias("nodes"), F.countDistinct("component").alias("components"), F.max("component")
     )
     assert tuple(summary.first()) == (leaves + 9, 1, 0)

@@ -1,6 +1,6 @@
 """Decontam on Spark over a crawl of real pages with benchmark items planted in (pipeline/fixtures/planted_evals.py).
 
-Targets of issue 14: recall 1.0 on planted items of >= 13 words (whole, reformatted, embedded),
+Targets: recall 1.0 on planted items of >= 13 words (whole, reformatted, embedded),
 near-misses kept, and no real page of ../shared/data removed.
 """
 

@@ -2,7 +2,7 @@
 
 The extract job runs as a scheduled job would (`python -m jobs extract` in a subprocess) on
 `local[2,3]`: two cores, and a task may fail up to 3 times (local mode's spelling of
-spark.task.maxFailures). The test-only hook `WEBDATA_FAULT_KILL_ONCE` (pipeline/fixtures/faults.py)
+spark.task.maxFailures). The test-only hook `WEBDATA_FAULT_KILL_ONCE` (pipeline/faults.py)
 makes the first worker that gets there SIGKILL itself right after handing one batch of its file to
 Spark, so part of that task's rows were already on their way to the Parquet writer. The run must
 succeed and equal a clean run row for row.
@@ -22,7 +22,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipeline.config import load_config
-from pipeline.fixtures.faults import FAULT_KILL_ONCE_ENV
+from pipeline.faults import FAULT_KILL_ONCE_ENV
 from pipeline.fixtures.warc_writer import article_html
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The extraction cascade (issue #17 item 4) and trafilatura's nesting limit (issue #18 finding 9).
+"""The extraction cascade and trafilatura's nesting limit.
 
 Real trafilatura throughout. The cascade tests read real pages from ../shared/data (WCXB forum pages
 and the Zyte article benchmark) and skip when it is absent; the nesting tests build their pages here.
@@ -42,7 +42,7 @@ def nested_page(depth: int) -> str:
     )
 
 
-# --- nesting (issue #18 finding 9) ------------------------------------------------------------
+# --- nesting ------------------------------------------------------------
 def test_text_inside_300_nested_divs_is_kept():
     # libxml2 stops building the tree at depth 256 unless asked for huge trees, and trafilatura then
     # finds no text: this page used to come out as extract.empty_text with its paragraph lost.
@@ -66,7 +66,7 @@ def test_ordinary_page_is_not_deep():
     assert row["drop_reason"] is None and row["deep_nesting"] is False and row["extract_pass"] == FIRST
 
 
-# --- the cascade on real pages (issue #17 item 4) -----------------------------------------------
+# --- the cascade on real pages -----------------------------------------------
 EXTRACT = load_config()["extract"]
 TODAY = trafilatura_kwargs(EXTRACT)  # the first pass alone: what the stage ran before the cascade
 CASCADE = Cascade.from_config(EXTRACT)

@@ -1,4 +1,4 @@
-"""Faults and bad input through the real extract job on Spark (issue 9, item 3).
+"""Faults and bad input through the real extract job on Spark.
 
 One Spark run reads a folder of broken inputs built here: corrupt and cut gzip members in the middle
 of good files, a malformed WARC header, an HTML nesting bomb, a 50 MB page, a gzip-coded body that
@@ -309,7 +309,7 @@ def test_bad_item_counted_and_neighbours_kept(fault_run, name):
 
 
 def test_nesting_bomb_text_kept_and_counted(fault_run):
-    """Issue #18 finding 9: trafilatura finds nothing past libxml2's depth limit; the text walk keeps the
+    """Trafilatura finds nothing past libxml2's depth limit; the text walk keeps the
     text and OUT/stats/extract_passes.parquet counts the page."""
     _, _, out, _ = fault_run
     row = table(out, "docs").set_index("url").loc[normalize_url(BOMB_URL)]

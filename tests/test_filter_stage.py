@@ -125,3 +125,34 @@ def test_runs_on_spark_with_the_declared_schema(spark):
     assert [r["drop_reason"] for r in rows] == ["filter.gopher_min_words", None]
     assert rows[1]["c4_sentences"] == 5
     assert set(df.columns) >= {f.name for f in FilterStage.signals}
+
+
+def test_each_family_measures_every_declared_signal_by_name():
+    """`measure()` returns values by signal name: the set of names is the declared schema, nothing
+    positional, so a value cannot land in another signal's column."""
+    from pipeline.config import load_config
+    from pipeline.filters.stage import FAMILIES
+    from pipeline.filters.text_stats import DocStats
+
+    cfg = load_config()["filter"]
+    stats = [DocStats(t) for t in ("", GOOD_DOC, NAV, "lorem ipsum {x} [1]\n" * 3)]
+    families = [cls for cls in FAMILIES if hasattr(cls, "measure")]
+    assert {cls.section for cls in families} == {"gopher_repetition", "gopher_quality", "c4", "fineweb"}
+    for cls in families:
+        family = cls(cfg[cls.section])
+        for s in stats:
+            measured = family.measure(s)
+            assert {f.name for f in cls.signals} <= set(measured), cls.__name__
+            assert set(measured) - {f.name for f in cls.signals} <= {"cleaned_text"}, cls.__name__
+
+
+def test_each_family_names_its_config_section_once():
+    import dataclasses
+
+    from pipeline.filters.stage import FAMILIES
+    from pipeline.settings import FilterSettings
+
+    sections = [cls.section for cls in FAMILIES]
+    assert sorted(sections) == sorted(f.name for f in dataclasses.fields(FilterSettings)) and len(
+        set(sections)
+    ) == len(sections)

@@ -12,13 +12,15 @@ from pipeline.dedup.lsh import band_hashes, bands_rows, collision_probability, o
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.8, 0.9])
 def test_optimal_params_match_datasketch(threshold):
     lsh = MinHashLSH(threshold=threshold, num_perm=112)
-    assert optimal_bands_rows(threshold, 112) == (lsh.b, lsh.r)
+    assert optimal_bands_rows(threshold, 112, 0.5, 0.5) == (lsh.b, lsh.r)
 
 
 def test_fineweb_default_and_validation():
     cfg = {"num_perm": 112, "bands": 14, "rows": 8, "threshold": None, "fp_weight": 0.5, "fn_weight": 0.5}
     assert bands_rows(cfg) == (14, 8)
-    assert bands_rows({**cfg, "threshold": 0.8}) == optimal_bands_rows(0.8, 112)
+    assert bands_rows({**cfg, "threshold": 0.8}) == optimal_bands_rows(
+        0.8, 112, cfg["fp_weight"], cfg["fn_weight"]
+    )
     with pytest.raises(ValueError, match="num_perm"):
         bands_rows({**cfg, "bands": 15})
     # FineWeb's 14 x 8 S-curve: a 0.85-similar pair is almost always caught, a 0.5 one rarely.

@@ -46,7 +46,7 @@ def test_signatures_equal_datasketch(scheme, hash_name):
 @pytest.mark.parametrize("ngram", [1, 3, 13])
 def test_other_ngram_sizes_equal_datasketch(ngram):
     texts = _corpus(20, seed=ngram)
-    minhasher = MinHasher(num_perm=64, seed=7, ngram=ngram)
+    minhasher = MinHasher(num_perm=64, seed=7, scheme="affine32", hash_name="xxh32_ngram", ngram=ngram)
     sigs, _ = minhasher.signatures(texts)
     for text, sig in zip(texts, sigs):
         np.testing.assert_array_equal(sig, _datasketch(word_shingles(text, ngram), minhasher).hashvalues)
@@ -74,7 +74,7 @@ def test_estimate_tracks_jaccard():
     edited = list(words)
     for i in rng.sample(range(len(words)), 100):  # 5% of words replaced
         edited[i] = f"x{i}"
-    minhasher = MinHasher(num_perm=256, seed=1)
+    minhasher = MinHasher(num_perm=256, seed=1, scheme="affine32", hash_name="xxh32_ngram", ngram=5)
     sigs, _ = minhasher.signatures([" ".join(words), " ".join(edited)])
     a, b = set(word_shingles(" ".join(words))), set(word_shingles(" ".join(edited)))
     true_jaccard = len(a & b) / len(a | b)
@@ -83,6 +83,6 @@ def test_estimate_tracks_jaccard():
 
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="base hash"):
-        MinHasher(hash_name="md5")
+        MinHasher(112, 1, "affine32", "md5", 5)
     with pytest.raises(ValueError, match="scheme"):
-        MinHasher(scheme="affine16")
+        MinHasher(112, 1, "affine16", "xxh32_ngram", 5)

@@ -7,7 +7,8 @@ import pytest
 
 from pipeline.config import ConfigError, load_config
 from pipeline.extract.prechecks import build_prechecks, first_blocked
-from pipeline.filters.nsfw import BadWordCounter, NsfwFilter, UrlWordRule, resolve_path
+from pipeline.files import resolve_path
+from pipeline.filters.nsfw import BadWordCounter, NsfwFilter, UrlWordRule
 from pipeline.schema import DOC_SCHEMA, conform, with_signals
 
 

@@ -11,7 +11,7 @@ from jobs.frames import dataframe_from_arrow
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
 from pipeline import layout
-from pipeline.filters.length import MinWordsStage
+from pipeline.fixtures.stages import MinWordsStage
 from pipeline.schema import DOC_SCHEMA
 
 

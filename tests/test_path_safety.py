@@ -1,4 +1,4 @@
-"""Every name from config or data that becomes a path stays inside the run folder (issue #18 finding 4).
+"""Every name from config or data that becomes a path stays inside the run folder.
 
 Names that become paths: the mixing domains (`mix.domains.default`, each rule's `domain`, a topic
 classifier's labels) and the split, which name `OUT/shards/<split>/<domain>/`; the shard prefixes

@@ -1,4 +1,4 @@
-"""PII forms that reached the shards before (issue #18 finding 7), the linear overlap resolution and
+"""PII forms that reached the shards before, the linear overlap resolution and
 the per-document CPU budget of the PII step (finding 6)."""
 
 from __future__ import annotations

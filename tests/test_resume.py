@@ -1,7 +1,7 @@
 """Crash-safe resume: `crawl-to-shards` killed (SIGKILL, no clean-up) at three points and rerun gives
 byte-identical shards and identical stats to the uninterrupted run of the `demo_run` fixture.
 
-Kill points (pipeline/fixtures/faults.py): inside extract after its scratch output is written; between the
+Kill points (pipeline/faults.py): inside extract after its scratch output is written; between the
 filter and quality stages; inside dedup's publish step, after its documents were moved into place
 but before `_SUCCESS` (the moment a naive reader would take a half-published stage as complete).
 """

@@ -1,5 +1,5 @@
 """No lost, mixed or stale output: the run lock, stage fingerprints, refusing unfinished input, and
-atomic replacement of a complete output (issue #18 findings 1-3).
+atomic replacement of a complete output.
 
 The fingerprint tests work on a copy of the session's `demo_run` output, so only the stages a test
 changes really run again.
@@ -145,7 +145,7 @@ def _want(out: Path, cfg: dict, stage: str) -> dict:
 
 
 class _Killed(BaseException):
-    """Stands in for the SIGKILL of pipeline/fixtures/faults.py, in process (no second Spark start)."""
+    """Stands in for the SIGKILL of pipeline/faults.py, in process (no second Spark start)."""
 
 
 def test_forced_rerun_killed_at_publish_never_leaves_half_output_for_the_next_stage(

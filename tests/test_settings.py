@@ -110,3 +110,61 @@ def test_no_stage_restates_a_yaml_default_as_a_python_literal():
     ]
     assert hits == []
     assert RESTATED_DEFAULT.search('cfg.get("short_line_length", 30)')  # the pattern does find one
+
+
+# Parameters that hold a configured value under another name than its default.yaml key.
+CONFIG_ALIASES = {
+    "batch_rows",
+    "hash_name",
+    "checkpoint_every",
+    "max_iterations",
+    "max_payload_bytes",
+    "compression",
+}
+# Literal defaults allowed, each for a reason: none restates a default.yaml value.
+ALLOWED_LITERAL_DEFAULTS = {
+    # a statistical helper's own reproducibility seed; the jobs pass run.seed
+    "seed": "pure helpers (bootstrap, proposals, sampling) seed themselves; callers with a run pass run.seed",
+    # an HTTP download's socket timeout: no config key (extract.timeout_s and filter.pii.timeout_s are CPU budgets)
+    "timeout_s@pipeline/io/commoncrawl.py": "network timeout of a download",
+    "timeout_s@pipeline/filters/blocklists_download.py": "network timeout of a download",
+    # the decision threshold of a binary metric (precision/recall at P >= 0.5), not quality.threshold
+    "threshold@classifiers/quality.py": "metric cut at probability 0.5",
+}
+
+
+def _literal_defaults(path: Path):
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            positional = args.posonlyargs + args.args
+            pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults))
+            pairs += [(arg, d) for arg, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+            for arg, value in pairs:
+                if (
+                    isinstance(value, ast.Constant)
+                    and value.value is not None
+                    and not isinstance(value.value, bool)
+                ):
+                    yield node.lineno, arg.arg, value.value
+
+
+def test_no_library_signature_restates_a_configured_default():
+    """A parameter named like a config key (or one of its aliases) takes no literal default: the
+    caller passes the run's value or the function reads default.yaml (`pipeline.config.default`)."""
+    config_names = {key.rpartition(".")[2] for key in yaml_leaves(load_config(), "")} | CONFIG_ALIASES
+    found = []
+    for package in ("pipeline", "jobs", "classifiers", "mixing"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("pipeline/fixtures/"):
+                continue  # test data builders
+            for line, name, value in _literal_defaults(path):
+                if name in config_names and name not in ALLOWED_LITERAL_DEFAULTS:
+                    if f"{name}@{rel}" not in ALLOWED_LITERAL_DEFAULTS:
+                        found.append(f"{rel}:{line} {name}={value!r}")
+    assert found == [], "literal defaults of configured values (read default.yaml instead):\n" + "\n".join(
+        found
+    )

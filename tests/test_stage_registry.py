@@ -21,7 +21,7 @@ import yaml
 from jobs.chain import _due, stage_fingerprint
 from pipeline import fingerprint, layout, settings, stages
 from pipeline.config import load_config
-from pipeline.filters.nsfw import resolve_path
+from pipeline.files import resolve_path
 
 REPO = Path(__file__).resolve().parent.parent
 

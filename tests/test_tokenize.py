@@ -48,12 +48,12 @@ def test_placeholders_are_single_tokens_and_text_round_trips(model):
 def test_one_eos_per_document_and_arrow_column(model):
     sp = load_processor(model)
     texts = ["alpha beta", None, "gamma 12"]
-    values, offsets = encode_documents(sp, texts)
+    values, offsets = encode_documents(sp, texts, 1)
     docs = [values[offsets[i] : offsets[i + 1]].tolist() for i in range(3)]
     assert docs[0] == sp.encode("alpha beta") + [2] and docs[1] == [2]
     assert docs[2] == sp.encode("gamma 12") + [2]
     assert sp.encode("2024", out_type=str)[-4:] == ["2", "0", "2", "4"]  # split_digits
-    column = tokenize_array(sp, pa.array(texts))
+    column = tokenize_array(sp, pa.array(texts), 1)
     assert column.type == pa.list_(pa.int32()) and column.to_pylist() == docs
 
 

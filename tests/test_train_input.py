@@ -1,4 +1,4 @@
-"""Training input is checked against the manifest before Ray starts (issue #18 finding 8): a truncated,
+"""Training input is checked against the manifest before Ray starts: a truncated,
 corrupt or replaced shard, a token id past the vocabulary, and a manifest prefix pointing outside the
 shards folder each end in one line naming the file, within seconds."""
 

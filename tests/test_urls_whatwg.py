@@ -1,5 +1,4 @@
-"""URLs are read as browsers read them (WHATWG), and non-http(s) URLs are rejected with a reason
-(issue #18 finding 9)."""
+"""URLs are read as browsers read them (WHATWG), and non-http(s) URLs are rejected with a reason."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lying WARC Content-Lengths lose no record (issue #18 finding 5): every response record read is a
+"""Lying WARC Content-Lengths lose no record: every response record read is a
 row, kept or rejected with a named reason, and the reader resyncs at the next gzip member or record
 header. Proved by counting over crafted files."""
 

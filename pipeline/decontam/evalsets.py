@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import ConfigError
-from pipeline.filters.nsfw import resolve_path
+from pipeline.files import resolve_path
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ def false_negative_area(threshold: float, bands: int, rows: int) -> float:
 
 @functools.lru_cache(maxsize=64)
 def optimal_bands_rows(
-    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
+    threshold: float, num_perm: int, fp_weight: float, fn_weight: float
 ) -> tuple[int, int]:
     """(bands, rows) with bands * rows <= num_perm minimising the weighted FP + FN areas."""
     best, best_error = (1, 1), float("inf")

@@ -150,14 +150,8 @@ def permutations(num_perm: int, seed: int, scheme: str) -> tuple[np.ndarray, np.
 class MinHasher:
     """Signatures of word-shingled documents; one instance per (num_perm, seed, scheme, hash)."""
 
-    def __init__(
-        self,
-        num_perm: int = 112,
-        seed: int = 1,
-        scheme: str = "affine32",
-        hash_name: str = "xxh32_ngram",
-        ngram: int = 5,
-    ):
+    def __init__(self, num_perm: int, seed: int, scheme: str, hash_name: str, ngram: int):
+        """The values of `dedup.minhash` (num_perm, seed, scheme, hash, ngram); no defaults here."""
         if hash_name not in BASE_HASHES:
             raise ValueError(f"unknown base hash {hash_name!r}; expected one of {sorted(BASE_HASHES)}")
         self.num_perm, self.seed, self.scheme, self.ngram = num_perm, seed, scheme, ngram

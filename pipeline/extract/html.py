@@ -33,7 +33,7 @@ already removes boilerplate, so on pages where the first kept little, more text 
 far more often than not. Thresholds and figures: BENCHMARKS.md "Extraction cascade".
 
 Nesting. libxml2 stops building the tree at 256 levels unless asked for huge trees, and trafilatura
-then finds no text (issue #18). The page is parsed once here with `huge_tree` and that tree goes to
+then finds no text. The page is parsed once here with `huge_tree` and that tree goes to
 every pass; if trafilatura still finds nothing on a page that deep, a plain text walk of the body
 keeps the text. The result says which pass produced it and whether the page was that deep, so the
 stage can count both.

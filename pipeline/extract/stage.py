@@ -39,8 +39,8 @@ from pipeline.extract.charset import DecodeFailure, decode_html
 from pipeline.extract.html import Cascade, ExtractionTimeout, extract_with_cascade, time_budget
 from pipeline.extract.langid import identify, keep_language
 from pipeline.extract.prechecks import PRECHECKS, UrlCheck, build_prechecks, first_blocked
+from pipeline.faults import executor_kill_point
 from pipeline.filters.pii_outputs import OutputRedactor
-from pipeline.fixtures.faults import executor_kill_point
 from pipeline.io import warc
 from pipeline.schema import DOC_SCHEMA, conform, with_signals
 from pipeline.urls import normalize_url, registered_domain, url_host
@@ -104,21 +104,26 @@ _PRECHECK_CACHE: dict[str, list[tuple[str, UrlCheck]]] = {}
 
 
 def process_warc_file(
-    path: str, cfg: dict[str, Any], crawl: str, batch_rows: int = 256
+    path: str, cfg: dict[str, Any], crawl: str, batch_rows: int | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Rows of OUTPUT_SCHEMA for every record of one WARC file; `cfg` is the whole run config."""
+    """Rows of OUTPUT_SCHEMA for every record of one WARC file; `cfg` is the whole run config (None
+    `batch_rows`: its `spark.arrow_batch_rows`)."""
     max_bytes = int(cfg["extract"]["max_html_bytes"])
     records = warc.iter_records(path, crawl, max_payload_bytes=max_bytes)
     for i, batch in enumerate(process_records(records, cfg, crawl, batch_rows)):
         yield batch
         if i == 0:
-            executor_kill_point()  # test-only: one executor lost mid-task (pipeline/fixtures/faults.py)
+            executor_kill_point()  # armed by the tests only: one executor lost mid-task (pipeline/faults.py)
 
 
 def process_records(
-    records: Iterable[warc.RawRecord | warc.BadRecord], cfg: dict[str, Any], crawl: str, batch_rows: int = 256
+    records: Iterable[warc.RawRecord | warc.BadRecord],
+    cfg: dict[str, Any],
+    crawl: str,
+    batch_rows: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The stage on already-read records (the unit tests feed records built in memory)."""
+    batch_rows = batch_rows or int(cfg["spark"]["arrow_batch_rows"])
     extractor = _Extractor(cfg)
     pending: list[dict[str, Any]] = []
     for record in records:

@@ -28,11 +28,12 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from pipeline.config import ConfigError
+from pipeline.files import resolve_path
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
 from pipeline.rules import LineRule, Rule, line_columns, names
@@ -40,7 +41,6 @@ from pipeline.schema import set_column
 from pipeline.settings import C4Settings
 from pipeline.stage import kept_mask
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 END_MARKS = (".", "?", "!", '"')
 ELLIPSIS = "..."
@@ -126,6 +126,7 @@ NO_TERMINAL_PUNCT = _line_rule(
 TOO_FEW_WORDS = _line_rule("c4_too_few_words", "min_words_per_line", ">=", word_count, numeric=True)
 JAVASCRIPT = _line_rule("c4_javascript", "filter_javascript", "==", mentions_javascript, numeric=False)
 POLICY = _line_rule("c4_policy", "filter_policy", "==", mentions_policy, numeric=False)
+CLEANED_TEXT = "cleaned_text"
 LINE_RULES = (TOO_LONG_WORD, NO_TERMINAL_PUNCT, TOO_FEW_WORDS, JAVASCRIPT, POLICY)
 
 
@@ -167,13 +168,12 @@ class C4Filter(RuleFilter):
         self.remove_citations = settings.remove_citations
         self.badwords = None
         if settings.filter_badwords:
-            path = Path(settings.badwords_path or "").expanduser()
-            path = path if path.is_absolute() else REPO_ROOT / path
+            path = resolve_path(settings.badwords_path or "")
             if not path.is_file():
                 raise ConfigError(f"filter.c4.badwords_path: {path} not found (needed by filter_badwords)")
             self.badwords = load_badwords_regex(str(path))
 
-    def measure(self, stats: DocStats) -> tuple:
+    def measure(self, stats: DocStats) -> dict[str, Any]:
         limits = self.limits
         max_word_length = limits[TOO_LONG_WORD.name]
         removed = {r.name: 0 for r in LINE_RULES}
@@ -219,15 +219,26 @@ class C4Filter(RuleFilter):
             kept.append(line)
         cleaned = "\n".join(kept).strip()
         badword = None if self.badwords is None else self.badwords.search(cleaned.lower()) is not None
-        per_rule = [v for r in LINE_RULES for v in (removed[r.name], removed_chars[r.name])]
-        lines_removed = sum(removed.values())
-        chars_removed = sum(removed_chars.values()) + citation_chars
-        signals = (sentences, lorem, curly, badword, lines_removed, chars_removed, citation_chars, *per_rule)
-        return (*signals, *values.values(), cleaned)
+        out = {
+            "c4_sentences": sentences,
+            "c4_lorem_ipsum": lorem,
+            "c4_curly_bracket": curly,
+            "c4_badwords": badword,
+            "c4_lines_removed": sum(removed.values()),
+            "c4_chars_removed": sum(removed_chars.values()) + citation_chars,
+            "c4_citation_chars": citation_chars,
+            CLEANED_TEXT: cleaned,  # not a signal: the text a kept document continues with
+        }
+        for r in LINE_RULES:
+            out[r.line.lines] = removed[r.name]
+            out[r.line.chars] = removed_chars[r.name]
+            if r.signal:
+                out[r.signal] = values[r.name]
+        return out
 
-    def after(self, batch: pa.RecordBatch, rows: list[tuple]) -> pa.RecordBatch:
+    def after(self, batch: pa.RecordBatch, rows: list[dict[str, Any]]) -> pa.RecordBatch:
         """Kept rows get the cleaned text; rejected rows keep the text they were judged on."""
         keep = kept_mask(batch).to_pylist()
         texts = batch.column("text").to_pylist()
-        new = [row[-1] if k else old for row, k, old in zip(rows, keep, texts)]
+        new = [row[CLEANED_TEXT] if k else old for row, k, old in zip(rows, keep, texts)]
         return set_column(batch, "text", new, pa.string())

@@ -31,36 +31,34 @@ _FINEWEB = "FineWeb (Penedo et al. 2024 §3.3); datatrove FineWebQualityFilter d
 
 class FineWebFilter(RuleFilter):
     section = "fineweb"
+    # (rule = its float32 signal, config key, direction)
+    DECLARED = (
+        ("fineweb_line_punct_frac", "min_line_punct_frac", ">="),
+        ("fineweb_short_line_frac", "max_short_line_frac", "<="),
+        ("fineweb_dup_line_char_frac", "max_dup_line_char_frac", "<="),
+        ("fineweb_newline_word_ratio", "max_newline_word_ratio", "<="),
+    )
     RULES: ClassVar[tuple[Rule, ...]] = tuple(
         Rule("filter", signal, f"filter.fineweb.{key}", keep_if, signal, _FINEWEB)
-        for signal, key, keep_if in (
-            ("fineweb_line_punct_frac", "min_line_punct_frac", ">="),
-            ("fineweb_short_line_frac", "max_short_line_frac", "<="),
-            ("fineweb_dup_line_char_frac", "max_dup_line_char_frac", "<="),
-            ("fineweb_newline_word_ratio", "max_newline_word_ratio", "<="),
-        )
+        for signal, key, keep_if in DECLARED
     )
     rules = names(RULES)
-    signals: ClassVar[tuple[pa.Field, ...]] = (
-        pa.field("fineweb_line_punct_frac", pa.float32()),
-        pa.field("fineweb_short_line_frac", pa.float32()),
-        pa.field("fineweb_dup_line_char_frac", pa.float32()),
-        pa.field("fineweb_newline_word_ratio", pa.float32()),
+    signals: ClassVar[tuple[pa.Field, ...]] = tuple(
+        pa.field(signal, pa.float32()) for signal, _, _ in DECLARED
     )
 
     def __init__(self, cfg):
         super().__init__(cfg)
         self.short_line_length = FineWebSettings.from_section(self.cfg).short_line_length
 
-    def measure(self, stats: DocStats) -> tuple:
+    def measure(self, stats: DocStats) -> dict[str, float]:
         lines = stats.lines
-        if not lines:
-            return (0.0, 0.0, 0.0, 0.0)
-        n = len(lines)
-        _, _, dup_chars, chars = duplicate_stats(lines)
-        return (
-            sum(1 for line in lines if line.endswith(STOP_CHARS)) / n,
-            sum(1 for line in lines if len(line) <= self.short_line_length) / n,
-            dup_chars / (chars or 1),
-            stats.text.count("\n") / (len(stats.tokens) or 1),
-        )
+        newline_word_ratio = stats.text.count("\n") / (len(stats.tokens) or 1) if lines else 0.0
+        n = len(lines) or 1
+        _, _, dup_chars, chars = duplicate_stats(lines) if lines else (0, 0, 0, 0)
+        return {
+            "fineweb_line_punct_frac": sum(1 for line in lines if line.endswith(STOP_CHARS)) / n,
+            "fineweb_short_line_frac": sum(1 for line in lines if len(line) <= self.short_line_length) / n,
+            "fineweb_dup_line_char_frac": dup_chars / (chars or 1),
+            "fineweb_newline_word_ratio": newline_word_ratio,
+        }

@@ -38,44 +38,28 @@ class GopherQualityFilter(RuleFilter):
     fractions by all lines, blank ones included (we use non-blank lines)."""
 
     section = "gopher_quality"
+    _WORDS = _A11 + ': "between 50 and 100,000 words"'
+    # One line per rule: (rule, the signal it reads, the signal's type, config key, direction, source).
+    # "symbol-to-word ratio greater than 0.1 for either the hash symbol or the ellipsis": two rules, one key.
+    DECLARED = (
+        ("gopher_min_words", "gopher_word_count", pa.int64(), "min_words", ">=", _WORDS),
+        ("gopher_max_words", "gopher_word_count", pa.int64(), "max_words", "<=", _WORDS),
+        ("gopher_min_mean_word_length", "gopher_mean_word_length", pa.float32(), "min_mean_word_length", ">=", _A11),
+        ("gopher_max_mean_word_length", "gopher_mean_word_length", pa.float32(), "max_mean_word_length", "<=", _A11),
+        ("gopher_hash_word_ratio", "gopher_hash_word_ratio", pa.float32(), "max_symbol_word_ratio", "<=", _A11),
+        ("gopher_ellipsis_word_ratio", "gopher_ellipsis_word_ratio", pa.float32(), "max_symbol_word_ratio", "<=", _A11),
+        ("gopher_bullet_lines", "gopher_bullet_lines_frac", pa.float32(), "max_bullet_lines_frac", "<=", _A11),
+        ("gopher_ellipsis_lines", "gopher_ellipsis_lines_frac", pa.float32(), "max_ellipsis_lines_frac", "<=", _A11),
+        ("gopher_alpha_words", "gopher_alpha_words_frac", pa.float32(), "min_alpha_words_frac", ">=", _A11),
+        ("gopher_stop_words", "gopher_stop_words", pa.int32(), "min_stop_words", ">=", _A11),
+    )  # fmt: skip
     RULES: ClassVar[tuple[Rule, ...]] = tuple(
         Rule("filter", name, f"filter.gopher_quality.{key}", keep_if, signal, source)
-        for name, signal, key, keep_if, source in (
-            (
-                "gopher_min_words",
-                "gopher_word_count",
-                "min_words",
-                ">=",
-                _A11 + ': "between 50 and 100,000 words"',
-            ),
-            (
-                "gopher_max_words",
-                "gopher_word_count",
-                "max_words",
-                "<=",
-                _A11 + ': "between 50 and 100,000 words"',
-            ),
-            ("gopher_min_mean_word_length", "gopher_mean_word_length", "min_mean_word_length", ">=", _A11),
-            ("gopher_max_mean_word_length", "gopher_mean_word_length", "max_mean_word_length", "<=", _A11),
-            # "symbol-to-word ratio greater than 0.1 for either the hash symbol or the ellipsis"
-            ("gopher_hash_word_ratio", "gopher_hash_word_ratio", "max_symbol_word_ratio", "<=", _A11),
-            ("gopher_ellipsis_word_ratio", "gopher_ellipsis_word_ratio", "max_symbol_word_ratio", "<=", _A11),
-            ("gopher_bullet_lines", "gopher_bullet_lines_frac", "max_bullet_lines_frac", "<=", _A11),
-            ("gopher_ellipsis_lines", "gopher_ellipsis_lines_frac", "max_ellipsis_lines_frac", "<=", _A11),
-            ("gopher_alpha_words", "gopher_alpha_words_frac", "min_alpha_words_frac", ">=", _A11),
-            ("gopher_stop_words", "gopher_stop_words", "min_stop_words", ">=", _A11),
-        )
+        for name, signal, _, key, keep_if, source in DECLARED
     )
     rules = names(RULES)
-    signals: ClassVar[tuple[pa.Field, ...]] = (
-        pa.field("gopher_word_count", pa.int64()),
-        pa.field("gopher_mean_word_length", pa.float32()),
-        pa.field("gopher_hash_word_ratio", pa.float32()),
-        pa.field("gopher_ellipsis_word_ratio", pa.float32()),
-        pa.field("gopher_bullet_lines_frac", pa.float32()),
-        pa.field("gopher_ellipsis_lines_frac", pa.float32()),
-        pa.field("gopher_alpha_words_frac", pa.float32()),
-        pa.field("gopher_stop_words", pa.int32()),
+    signals: ClassVar[tuple[pa.Field, ...]] = tuple(
+        {signal: pa.field(signal, kind) for _, signal, kind, *_ in DECLARED}.values()
     )
 
     def __init__(self, cfg):
@@ -84,24 +68,24 @@ class GopherQualityFilter(RuleFilter):
         words = words or default("filter.gopher_quality.stop_words")  # null or []: the declared list
         self.stop_words = frozenset(w.lower() for w in words)
 
-    def measure(self, stats: DocStats) -> tuple:
+    def measure(self, stats: DocStats) -> dict[str, float]:
         tokens = stats.tokens
+        if not tokens:
+            return dict.fromkeys(self.signal_names, 0)
         n = len(tokens)
-        if n == 0:
-            return (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
         text, lines = stats.text, stats.lines
         n_lines = len(lines) or 1
-        return (
-            n,
-            sum(map(len, tokens)) / n,
-            text.count("#") / n,
-            (text.count("...") + text.count("…")) / n,
-            sum(1 for line in lines if line.startswith(BULLETS)) / n_lines,
-            sum(1 for line in lines if line.endswith(ELLIPSES)) / n_lines,
-            stats.alpha_tokens / n,
+        return {
+            "gopher_word_count": n,
+            "gopher_mean_word_length": sum(map(len, tokens)) / n,
+            "gopher_hash_word_ratio": text.count("#") / n,
+            "gopher_ellipsis_word_ratio": (text.count("...") + text.count("…")) / n,
+            "gopher_bullet_lines_frac": sum(1 for line in lines if line.startswith(BULLETS)) / n_lines,
+            "gopher_ellipsis_lines_frac": sum(1 for line in lines if line.endswith(ELLIPSES)) / n_lines,
+            "gopher_alpha_words_frac": stats.alpha_tokens / n,
             # "at least two of the following English words": distinct words, as the paper reads
-            len(self.stop_words.intersection(stats.words)),
-        )
+            "gopher_stop_words": len(self.stop_words.intersection(stats.words)),
+        }
 
 
 class GopherRepetitionFilter(RuleFilter):
@@ -122,35 +106,38 @@ class GopherRepetitionFilter(RuleFilter):
     """
 
     section = "gopher_repetition"
-    # config keys are the signal names without the "gopher_" prefix, e.g. dup_line_frac
+    # Each rule reads the float32 signal of its name plus "_char_frac" or as is; the config key is the
+    # signal's name without the "gopher_" prefix, e.g. dup_line_frac.
+    TOP_SIGNALS = tuple((n, f"gopher_top_{n}gram_char_frac") for n in TOP_NGRAM_SIZES)
+    DUP_SIGNALS = tuple((n, f"gopher_dup_{n}gram_char_frac") for n in DUP_NGRAM_SIZES)
+    DECLARED = (
+        *(
+            (name, name)
+            for name in ("gopher_dup_line_frac", "gopher_dup_para_frac", "gopher_dup_line_char_frac")
+        ),
+        ("gopher_dup_para_char_frac", "gopher_dup_para_char_frac"),
+        *((f"gopher_top_{n}gram", signal) for n, signal in TOP_SIGNALS),
+        *((f"gopher_dup_{n}gram", signal) for n, signal in DUP_SIGNALS),
+    )
     RULES: ClassVar[tuple[Rule, ...]] = tuple(
         Rule("filter", name, f"filter.gopher_repetition.{signal.removeprefix('gopher_')}", "<=", signal, _TA1)
-        for name, signal in (
-            *((r, r) for r in ("gopher_dup_line_frac", "gopher_dup_para_frac", "gopher_dup_line_char_frac")),
-            ("gopher_dup_para_char_frac", "gopher_dup_para_char_frac"),
-            *((f"gopher_top_{n}gram", f"gopher_top_{n}gram_char_frac") for n in TOP_NGRAM_SIZES),
-            *((f"gopher_dup_{n}gram", f"gopher_dup_{n}gram_char_frac") for n in DUP_NGRAM_SIZES),
-        )
+        for name, signal in DECLARED
     )
     rules = names(RULES)
-    signals: ClassVar[tuple[pa.Field, ...]] = (
-        pa.field("gopher_dup_line_frac", pa.float32()),
-        pa.field("gopher_dup_para_frac", pa.float32()),
-        pa.field("gopher_dup_line_char_frac", pa.float32()),
-        pa.field("gopher_dup_para_char_frac", pa.float32()),
-        *(pa.field(f"gopher_top_{n}gram_char_frac", pa.float32()) for n in TOP_NGRAM_SIZES),
-        *(pa.field(f"gopher_dup_{n}gram_char_frac", pa.float32()) for n in DUP_NGRAM_SIZES),
-    )
+    signals: ClassVar[tuple[pa.Field, ...]] = tuple(pa.field(signal, pa.float32()) for _, signal in DECLARED)
 
-    def measure(self, stats: DocStats) -> tuple:
+    def measure(self, stats: DocStats) -> dict[str, float]:
         line_dup, line_n, line_dup_chars, line_chars = duplicate_stats(stats.lines)
         para_dup, para_n, para_dup_chars, para_chars = duplicate_stats(stats.paragraphs)
         dup = dup_ngram_char_fracs(stats, DUP_NGRAM_SIZES)
-        return (
-            line_dup / (line_n or 1),
-            para_dup / (para_n or 1),
-            line_dup_chars / (line_chars or 1),
-            para_dup_chars / (para_chars or 1),
-            *(top_ngram_char_frac(stats, n) for n in TOP_NGRAM_SIZES),
-            *(dup[n] for n in DUP_NGRAM_SIZES),
-        )
+        values = {
+            "gopher_dup_line_frac": line_dup / (line_n or 1),
+            "gopher_dup_para_frac": para_dup / (para_n or 1),
+            "gopher_dup_line_char_frac": line_dup_chars / (line_chars or 1),
+            "gopher_dup_para_char_frac": para_dup_chars / (para_chars or 1),
+        }
+        for n, signal in self.TOP_SIGNALS:
+            values[signal] = top_ngram_char_frac(stats, n)
+        for n, signal in self.DUP_SIGNALS:
+            values[signal] = dup[n]
+        return values

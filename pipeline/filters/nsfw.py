@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.config import ConfigError, default
+from pipeline.files import resolve_path
 from pipeline.filters.blocklist import UrlBlocklist, load_hashed_set, read_entries
 from pipeline.rules import Rule, names
 from pipeline.schema import set_column
@@ -38,17 +39,11 @@ from pipeline.settings import NsfwSettings
 from pipeline.stage import Stage, first_failure
 from pipeline.urls import url_host
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 WORD_RE = re.compile(r"\w+")
 URL_SPLIT_RE = re.compile(r"[^a-z0-9]+")
 # Scripts written without spaces: LDNOOBW entries are matched as substrings and every word
 # character counts as a word (a rough stand-in for segmentation).
 UNSPACED_LANGS = frozenset({"zh", "ja", "th"})
-
-
-def resolve_path(path: str) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else REPO_ROOT / p
 
 
 def require_path(path: str, key: str) -> Path:
@@ -180,6 +175,7 @@ def _counter_for(path: str, unspaced: bool) -> BadWordCounter:
 
 class NsfwFilter(Stage):
     name: ClassVar[str] = "filter"
+    section: ClassVar[str] = "nsfw"  # its key under the `filter:` config section
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule(
             "filter",

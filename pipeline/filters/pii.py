@@ -254,6 +254,7 @@ def redact(text: str, spans: list[Span], placeholders: dict[str, str]) -> str:
 
 class PiiFilter(Stage):
     name: ClassVar[str] = "filter"
+    section: ClassVar[str] = "pii"  # its key under the `filter:` config section
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule("filter", "pii_too_many", "filter.pii.max_pii_hits", "<=", "pii_hits", "no published threshold"),
     )

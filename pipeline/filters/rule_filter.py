@@ -1,7 +1,9 @@
 """The shape every heuristic rule family shares (Gopher quality, Gopher repetition, C4, FineWeb).
 
-A family measures each document once (`measure(stats) -> tuple`, one value per declared signal,
-in `signals` order) and declares its thresholded rules once (`RULES`, `pipeline.rules.Rule`);
+A family declares each signal once, as a named, typed Arrow field (`signals`, built next to the
+rules that read them where a rule reads it) and its thresholded rules once (`RULES`,
+`pipeline.rules.Rule`). It measures each document once: `measure(stats)` returns a dict from signal
+name to value, so a value cannot land in another signal's column, and a missing one is a KeyError.
 `failures` applies every document-level rule to the measured columns. `apply` stores every signal
 for every row, rejected rows included, so a notebook can re-threshold, and names the first failing
 rule as `filter.<rule>`.
@@ -30,8 +32,9 @@ class RuleFilter(Stage):
 
     def __init__(self, cfg: dict[str, Any]):
         super().__init__(cfg or {})
+        self.signal_names = tuple(field.name for field in self.signals)
 
-    def measure(self, stats: DocStats) -> tuple:  # pragma: no cover - interface
+    def measure(self, stats: DocStats) -> dict[str, Any]:  # pragma: no cover - interface
         raise NotImplementedError
 
     def failures(self, columns: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
@@ -47,8 +50,8 @@ class RuleFilter(Stage):
             stats = [DocStats(t) for t in batch.column("text").to_pylist()]
         rows = [self.measure(s) for s in stats]
         columns = {}
-        for idx, field in enumerate(self.signals):
-            values = [row[idx] for row in rows]
+        for field in self.signals:
+            values = [row[field.name] for row in rows]
             batch = set_column(batch, field.name, values, field.type)
             # Rules judge the values as stored (float32 stays float32), so a re-threshold from the
             # stored signals reproduces every decision.
@@ -59,6 +62,6 @@ class RuleFilter(Stage):
         failed = [(rule, np.asarray(mask, dtype=bool).tolist()) for rule, mask in self.failures(columns)]
         return self.after(first_failure(batch, self.name, failed), rows)
 
-    def after(self, batch: pa.RecordBatch, rows: list[tuple]) -> pa.RecordBatch:
-        """Hook run once the rows are judged; `rows` may carry values past the declared signals."""
+    def after(self, batch: pa.RecordBatch, rows: list[dict[str, Any]]) -> pa.RecordBatch:
+        """Hook run once the rows are judged; `rows` may carry values beyond the declared signals."""
         return batch

@@ -30,14 +30,14 @@ from pipeline.schema import set_column
 from pipeline.settings import FilterSettings
 from pipeline.stage import Stage
 
-# (config sub-section, family class), in the order they run.
-FAMILIES: tuple[tuple[str, type], ...] = (
-    ("nsfw", NsfwFilter),
-    ("gopher_repetition", GopherRepetitionFilter),
-    ("gopher_quality", GopherQualityFilter),
-    ("c4", C4Filter),
-    ("fineweb", FineWebFilter),
-    ("pii", PiiFilter),
+# The families in the order they run; each names its config sub-section (`section`).
+FAMILIES: tuple[type[Stage], ...] = (
+    NsfwFilter,
+    GopherRepetitionFilter,
+    GopherQualityFilter,
+    C4Filter,
+    FineWebFilter,
+    PiiFilter,
 )
 
 
@@ -51,19 +51,19 @@ def _unique(fields):
 
 class FilterStage(Stage):
     name: ClassVar[str] = "filter"
-    RULES: ClassVar[tuple[Rule, ...]] = tuple(rule for _, cls in FAMILIES for rule in cls.RULES)
+    RULES: ClassVar[tuple[Rule, ...]] = tuple(rule for cls in FAMILIES for rule in cls.RULES)
     rules: ClassVar[tuple[str, ...]] = names(RULES)
     line_rules: ClassVar[dict[str, tuple[str, str]]] = line_columns(RULES)
-    signals: ClassVar[tuple[pa.Field, ...]] = _unique(f for _, cls in FAMILIES for f in cls.signals)
+    signals: ClassVar[tuple[pa.Field, ...]] = _unique(f for cls in FAMILIES for f in cls.signals)
 
     def __init__(self, cfg: dict[str, Any]):
         super().__init__(cfg or {})
         self.families: list[Stage] = []
         self.disabled: list[type] = []
         settings = FilterSettings.from_section(self.cfg)
-        for section, cls in FAMILIES:
-            if getattr(settings, section).enabled:
-                self.families.append(cls(self.cfg.get(section) or {}))
+        for cls in FAMILIES:
+            if getattr(settings, cls.section).enabled:
+                self.families.append(cls(self.cfg.get(cls.section) or {}))
             else:
                 self.disabled.append(cls)
 

@@ -1,8 +1,8 @@
 """The report's charts as inline SVG: bars and histograms drawn as a few rectangles.
 
 Written by hand because a chart is all the report needs: a run's report used to render its ~50 charts
-with matplotlib, and that took ~15 s of CPU, more than the extract and filter stages of a small crawl
-(issue #17). An SVG string costs microseconds, scales in the browser and keeps the page
+with matplotlib, and that took ~15 s of CPU, more than the extract and filter stages of a small
+crawl. An SVG string costs microseconds, scales in the browser and keeps the page
 self-contained (no server, no network, no font files). Inline SVG in HTML needs no namespace.
 """
 

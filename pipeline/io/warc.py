@@ -36,11 +36,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline.config import default
 from pipeline.io.warc_dates import parse_warc_date
 from pipeline.io.warc_http import decode_body, parse_http_head
 from pipeline.io.warc_stream import StreamError, WarcStream, open_input
 
-DEFAULT_MAX_PAYLOAD_BYTES = 5_000_000
 MAX_HEADER_LINES = 1000  # more WARC header lines than this is garbage, not a header
 MAX_LINE_BYTES = 65536
 RECORD_END_PEEK = 64  # bytes looked at after a block for the record's end (blank lines, then WARC/)
@@ -118,7 +118,7 @@ def doc_id_for(record_id: str | None, url: str, fetch_time: datetime | None) -> 
 
 
 def iter_records(
-    path: str, crawl: str = "", max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    path: str, crawl: str = "", max_payload_bytes: int | None = None
 ) -> Iterator[RawRecord | BadRecord]:
     """Every HTTP response of one WARC/ARC file (local path or http(s) URL), then its bad records.
 
@@ -130,6 +130,8 @@ def iter_records(
         yield BadRecord(path, 0, "read_error", f"{type(e).__name__}: {e}", crawl)
         return
     try:
+        if max_payload_bytes is None:
+            max_payload_bytes = default("extract.max_html_bytes")
         yield from _Parser(WarcStream(raw), path, crawl, max_payload_bytes).records()
     finally:
         try:

@@ -98,7 +98,7 @@ def load_processor(model: bytes | str) -> spm.SentencePieceProcessor:
 
 
 def encode_documents(
-    sp: spm.SentencePieceProcessor, texts: list[str | None], num_threads: int = 1
+    sp: spm.SentencePieceProcessor, texts: list[str | None], num_threads: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of each document followed by one EOS, flattened: (values int32, offsets int64).
 
@@ -117,7 +117,7 @@ def encode_documents(
     return values, offsets
 
 
-def tokenize_array(sp: spm.SentencePieceProcessor, texts: pa.Array, num_threads: int = 1) -> pa.ListArray:
+def tokenize_array(sp: spm.SentencePieceProcessor, texts: pa.Array, num_threads: int) -> pa.ListArray:
     """Arrow list<int32> column of token ids (EOS-terminated) for an Arrow string column.
 
     32-bit list offsets (what Spark's ArrayType maps to) hold 2^31 tokens per batch, far above any
