@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import layout, stages
-from pipeline.files import sha256_file
+from pipeline.files import resolve_path, sha256_file
 
 
 class MissingInput(RuntimeError):
@@ -62,8 +62,6 @@ def files_fingerprint(paths: list[str]) -> list:
     some keys one way, some the other): every file either names is hashed. A path that is absent is
     recorded as absent, so creating it later changes the fingerprint too.
     """
-    from pipeline.files import resolve_path  # relative to the repository root
-
     entries: list = []
     for given in paths:
         candidates = dict.fromkeys([Path(given).expanduser().resolve(), resolve_path(given).resolve()])
