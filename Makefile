@@ -19,6 +19,8 @@ TOKENS    ?=
 VARY      ?=
 ABLATE_ARGS ?=
 PYTEST_ARGS ?=
+# A user value as one shell word (spaces, quotes, `$`, `*` kept): $(call q,$(OUT)).
+q = '$(subst ','\'',$(1))'
 
 export PYSPARK_PYTHON := $(abspath $(PYTHON))
 export SPARK_LOCAL_IP := 127.0.0.1
@@ -41,10 +43,11 @@ venv: $(STAMP)
 # INPUT=<WARC files/dirs/globs> or CRAWL=CC-MAIN-2024-10 SEGMENTS=2 [WARCS_PER_SEGMENT=5];
 # neither = the generated demo crawl.
 crawl-to-shards: $(STAMP)
-	@if [ -n "$(CRAWL)" ]; then src="crawl:$(CRAWL)/$(SEGMENTS)/$(WARCS_PER_SEGMENT)"; \
-	elif [ -n "$(INPUT)" ]; then src="$(INPUT)"; \
-	else $(PYTHON) -m jobs demo-crawl --output $(OUT)/demo_crawl --config $(CONFIG) && src="$(OUT)/demo_crawl"; fi; \
-	$(PYTHON) -m jobs crawl-to-shards --input "$$src" --output $(OUT) --config $(CONFIG)
+	@if [ -n $(call q,$(CRAWL)) ]; then src=$(call q,crawl:$(CRAWL)/$(SEGMENTS)/$(WARCS_PER_SEGMENT)); \
+	elif [ -n $(call q,$(INPUT)) ]; then src=$(call q,$(INPUT)); \
+	else $(PYTHON) -m jobs demo-crawl --output $(call q,$(OUT)/demo_crawl) --config $(call q,$(CONFIG)) \
+	  && src=$(call q,$(OUT)/demo_crawl); fi; \
+	$(PYTHON) -m jobs crawl-to-shards --input "$$src" --output $(call q,$(OUT)) --config $(call q,$(CONFIG))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -55,23 +58,23 @@ test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 train: $(STAMP)
-	$(PYTHON) -m trainer train --out $(OUT) --preset $(PRESET) --steps $(STEPS) --workers $(WORKERS) $(TRAIN_ARGS)
+	$(PYTHON) -m trainer train --out $(call q,$(OUT)) --preset $(PRESET) --steps $(STEPS) --workers $(WORKERS) $(TRAIN_ARGS)
 
 fit-mixture: $(STAMP)
-	$(PYTHON) -m trainer fit-mixture --out $(OUT)
+	$(PYTHON) -m trainer fit-mixture --out $(call q,$(OUT))
 
 # Data ablation: equal-token small models on each run's shards -> $(OUT)/ablate/results.md
-ABLATE_OPTS = --out $(OUT) --preset $(PRESET) --seeds $(SEEDS) $(if $(TOKENS),--tokens $(TOKENS)) \
-	$(if $(filter-out configs/default.yaml,$(CONFIG)),--config $(CONFIG)) $(ABLATE_ARGS)
+ABLATE_OPTS = --out $(call q,$(OUT)) --preset $(PRESET) --seeds $(SEEDS) $(if $(TOKENS),--tokens $(TOKENS)) \
+	$(if $(filter-out configs/default.yaml,$(CONFIG)),--config $(call q,$(CONFIG))) $(ABLATE_ARGS)
 
 ablate: $(STAMP)
 	$(PYTHON) -m trainer ablate --runs $(RUNS) $(ABLATE_OPTS)
 
 ablate-variants: $(STAMP)
-	$(PYTHON) -m trainer ablate-variants --vary '$(VARY)' $(foreach i,$(INPUT),--input $(i)) $(ABLATE_OPTS)
+	$(PYTHON) -m trainer ablate-variants --vary $(call q,$(VARY)) $(foreach i,$(INPUT),--input $(call q,$(i))) $(ABLATE_OPTS)
 
 report: $(STAMP)
-	$(PYTHON) -m jobs report $(OUT)
+	$(PYTHON) -m jobs report $(call q,$(OUT))
 
 blocklists: $(STAMP)
 	$(PYTHON) -m pipeline.filters.blocklists_download --dest data/blocklists
