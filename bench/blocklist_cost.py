@@ -1,6 +1,6 @@
 """Cost of the 4.6 M-domain UT1 blocklist: load time, resident memory, lookup ns per URL.
 
-    .venv/bin/python bench/blocklist_cost.py [--reps 2] [--urls 200000]
+    .venv/bin/python -m bench.blocklist_cost [--reps 2] [--urls 200000]
 
 Ours (pipeline.filters.blocklist: sorted uint64 xxhash64 array, .npy memory-mapped) against the peer
 approach datatrove's URLFilter uses: a Python `set` of the domain strings read from the list.
@@ -101,7 +101,15 @@ def main() -> None:
         runs: dict[str, list[dict]] = {"ours": [], "set": []}
         for _ in range(args.reps):
             for approach in ("ours", "set"):
-                cmd = [sys.executable, __file__, "--child", approach, str(urls_file), str(cache)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "bench.blocklist_cost",
+                    "--child",
+                    approach,
+                    str(urls_file),
+                    str(cache),
+                ]
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
                 runs[approach].append(json.loads(out.strip().splitlines()[-1]))
 

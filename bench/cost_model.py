@@ -1,6 +1,6 @@
 """Cost model on paper: CPU core-hours per TB of WARC and per Common Crawl dump, for each stage.
 
-    .venv/bin/python bench/cost_model.py [--e2e bench/out/e2e_vs_datatrove.json]
+    .venv/bin/python -m bench.cost_model [--e2e bench/out/e2e_vs_datatrove.json]
 
 Inputs are the per-core rates measured by bench/e2e_vs_datatrove.py (CPU seconds per document entering
 each stage, medians of its rounds) and the published size of one crawl. What is published and what is

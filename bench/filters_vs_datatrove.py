@@ -1,6 +1,6 @@
 """Heuristic filters vs datatrove's (GopherRepetition, GopherQuality, C4Quality, FineWebQuality).
 
-    .venv/bin/python bench/filters_vs_datatrove.py [--rounds 3]
+    .venv/bin/python -m bench.filters_vs_datatrove [--rounds 3]
 
 1. Corpus: the Common Crawl texts of ../shared/data/cc_text_samples plus the pages of the four
    extraction benchmarks (wcxb, scrapinghub, readability, trafilatura_eval) extracted with
@@ -268,7 +268,7 @@ def worker(side: str, task: str) -> None:
 def call(side: str, task: str):
     py = PY_OURS if side == "ours" else PY_DT
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(Path.home())}
-    cmd = ["taskset", "-c", "0", str(py), __file__, "worker", side, task]
+    cmd = ["taskset", "-c", "0", str(py), "-m", "bench.filters_vs_datatrove", "worker", side, task]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 

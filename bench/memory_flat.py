@@ -13,7 +13,7 @@ longer, so a task streams FACTOR times more records). A sampler thread reads the
 Flat means the per-process peaks at FACTOR x input stay below 1.3x those at 1x: the reader streams
 records, stages see bounded Arrow batches (`spark.arrow_batch_rows`), and Spark spills.
 
-    .venv/bin/python bench/memory_flat.py [--pages 100] [--factor 10] [--stages extract,filter]
+    .venv/bin/python -m bench.memory_flat [--pages 100] [--factor 10] [--stages extract,filter]
 """
 
 from __future__ import annotations

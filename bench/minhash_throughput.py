@@ -8,7 +8,7 @@ shingle byte strings, so its time includes building them; both include normalisa
 Rounds are interleaved (ours, theirs, ours, ...) and the best round of each is reported, because
 the machine is shared.
 
-    .venv/bin/python bench/minhash_throughput.py [--rounds 5]
+    .venv/bin/python -m bench.minhash_throughput [--rounds 5]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ E_max = 4); true laws L_j(w) = c_j + exp(t_j . w). Proxy runs: `python -m mixing
 (prior, uniform, K Dirichlet samples), losses = true laws + Gaussian noise. Reported per setting over
 seeds: L1 distance of the fitted optimum to the true optimum, the loss it gives up, and rho.
 
-    .venv/bin/python bench/mixing_synthetic.py [--seeds 5]
+    .venv/bin/python -m bench.mixing_synthetic [--seeds 5]
 """
 
 from __future__ import annotations

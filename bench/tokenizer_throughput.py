@@ -11,7 +11,7 @@ same vocabulary size, one core each:
 
 Rounds interleave the three so machine contention hits them alike. Usage:
 
-    .venv/bin/python bench/tokenizer_throughput.py [--mb 4] [--rounds 3]
+    .venv/bin/python -m bench.tokenizer_throughput [--mb 4] [--rounds 3]
 """
 
 from __future__ import annotations
