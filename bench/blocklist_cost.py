@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.results_table import write_result
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "../shared/data/blocklists"
 DOMAINS = DATA / "datatrove_url_filter/domains.xz"
@@ -134,6 +136,37 @@ def main() -> None:
         f"RSS {med('set', 'rss_mb') / max(med('ours', 'rss_mb'), 1):.1f}x, "
         f"lookup {med('set', 'lookup_ns') / med('ours', 'lookup_ns'):.2f}x"
     )
+    keys = ("load_s", "rss_mb", "rss_anon_mb", "rss_file_mb", "lookup_ns")
+    figures = {
+        "urls": args.urls,
+        "reps": args.reps,
+        "blocked": runs["ours"][0]["blocked"],
+        "cache_build_s": build_s,
+        "npy_mb": npy_mb,
+        "medians": {approach: {key: med(approach, key) for key in keys} for approach in ("ours", "set")},
+    }
+    print(write_result("blocklist_cost", [table(figures)], figures))
+
+
+APPROACHES = {"ours": "ours (hashed, memory-mapped)", "set": "Python `set` of str (datatrove)"}
+
+
+def _three_digits(x: float) -> str:
+    return f"{float(f'{x:.3g}'):,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def table(figures: dict) -> dict:
+    rows = []
+    for approach, label in APPROACHES.items():
+        m = figures["medians"][approach]
+        rss = f"{m['rss_mb']:.0f} ({m['rss_anon_mb']:.0f} + {m['rss_file_mb']:.0f})"
+        rows.append([label, _three_digits(m["load_s"]), rss, _three_digits(m["lookup_ns"])])
+    return {
+        "title": f"URL blocklist: UT1 adult domains, {figures['urls']:,} URLs, medians of {figures['reps']} fresh processes",
+        "command": f"python -m bench.blocklist_cost --reps {figures['reps']} --urls {figures['urls']}",
+        "columns": ["approach", "load s", "RSS MB (anon + file-backed)", "lookup ns/URL (host + parents)"],
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":
