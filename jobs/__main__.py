@@ -220,10 +220,12 @@ if __name__ == "__main__":
         sys.exit(main())
     except SystemExit as exc:
         if isinstance(exc.code, str):  # a reason: print it last, exit 1
+            failures.end_jvm()
             print(f"FAILED: {exc.code}", file=sys.stderr)
             sys.exit(1)
         raise
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: locks released and Spark stopped on the way here
+        failures.end_jvm()
         reason, code = failures.interrupted_exit(exc)
         print(f"FAILED: {reason}", file=sys.stderr)
         sys.exit(code)
@@ -234,5 +236,6 @@ if __name__ == "__main__":
             reason = failures.reason_line(exc)
         else:  # the trace says nothing more than the reason
             logging.getLogger("jobs").debug("job failed", exc_info=True)
+        failures.end_jvm()
         print(f"FAILED: {reason}", file=sys.stderr)
         sys.exit(1)

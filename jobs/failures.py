@@ -16,6 +16,8 @@ import logging
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -196,6 +198,23 @@ def raise_on_signals() -> None:
         signal.signal(signum, _raise_interrupted)
     root = logging.getLogger()
     root.addFilter(lambda record: _not_from_py4j(record) or root.isEnabledFor(logging.DEBUG))
+
+
+def end_jvm(timeout_s: float = 30.0) -> None:
+    """Let a JVM this process launched exit before the last line is printed, so that nothing it logs
+    while shutting down (e.g. the traces of tasks killed by an interrupt) lands after that line. The
+    gateway JVM exits when its stdin closes; under spark-submit there is no such child."""
+    pyspark = sys.modules.get("pyspark")
+    if pyspark is None:  # never imported: no JVM was started
+        return
+    proc = getattr(pyspark.SparkContext._gateway, "proc", None)
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.stdin.close()
+        proc.wait(timeout_s)
+    except (OSError, subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C: it dies with us
+        pass
 
 
 def interrupted_exit(exc: BaseException) -> tuple[str, int]:

@@ -93,7 +93,7 @@ def _interrupt_when(proc: subprocess.Popen, marker: str, signum: int) -> list[st
     for line in proc.stdout:
         seen.append(line)
         if marker in line:
-            time.sleep(2)  # inside the Spark job, not before it
+            time.sleep(1)  # inside the stage, not before it
             proc.send_signal(signum)
             break
     else:
@@ -109,7 +109,7 @@ def _interrupt_when(proc: subprocess.Popen, marker: str, signum: int) -> list[st
 def test_interrupt_ends_in_one_line_releases_the_lock_and_resumes(tmp_path, crawl, signum, marker, code):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        _crawl_to_shards(crawl, out, "--until", "dedup"),
+        _crawl_to_shards(crawl, out, "--until", "quality"),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -127,10 +127,10 @@ def test_interrupt_ends_in_one_line_releases_the_lock_and_resumes(tmp_path, craw
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     with run_lock(out):
         pass
-    assert not layout.stage_done(out, "dedup")  # the interrupted stage left no output that looks complete
+    assert not layout.stage_done(out, "quality")  # the interrupted stage left no output that looks complete
     if signum == signal.SIGINT:  # the stages finished before the interrupt are kept; the rest reruns
         rerun = subprocess.run(
-            _crawl_to_shards(crawl, out, "--until", "dedup"),
+            _crawl_to_shards(crawl, out, "--until", "quality"),
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -138,7 +138,7 @@ def test_interrupt_ends_in_one_line_releases_the_lock_and_resumes(tmp_path, craw
         )
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         assert "[extract] already complete" in rerun.stdout and "[filter] already complete" in rerun.stdout
-        assert layout.stage_done(out, "dedup")
+        assert layout.stage_done(out, "quality")
 
 
 def test_makefile_passes_user_paths_with_spaces_and_quotes_as_one_argument(tmp_path):
