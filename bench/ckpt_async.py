@@ -8,7 +8,7 @@ OUT/train/<run>/checkpoint_<step>; asynchronously: copying the state to CPU memo
 still running when the next one is due). The final checkpoint, which every run waits for, is in the wall time.
 -> bench/results/ckpt_async.json
 
-    .venv/bin/python bench/ckpt_async.py [--preset 124m] [--steps 8] [--out /tmp/bench_ckpt_async]
+    .venv/bin/python -m bench.ckpt_async [--preset 124m] [--steps 8] [--out /tmp/bench_ckpt_async]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from bench.results_table import write_result
 from pipeline.config import load_config
 from trainer.demo_shards import write_demo_shards
 from trainer.local import local_report
@@ -67,10 +68,7 @@ def main() -> None:
             print(mode, runs[mode][-1], flush=True)
     losses = {r["train_loss"] for rs in runs.values() for r in rs}
     assert len(losses) == 1, f"the modes trained differently: {losses}"
-    blocked = {mode: statistics.median(r["blocked_s"] for r in rs) for mode, rs in runs.items()}
     result = {
-        "benchmark": "ckpt_async",
-        "command": f"python bench/ckpt_async.py --preset {a.preset} --steps {a.steps}",
         "preset": a.preset,
         "params": runs["sync"][0]["params"],
         "checkpoint_bytes": runs["sync"][0]["checkpoint_bytes"],
@@ -78,11 +76,36 @@ def main() -> None:
         "checkpoints_timed": a.steps // CKPT_EVERY - 1,
         "blocked_s": {mode: [round(r["blocked_s"], 3) for r in rs] for mode, rs in runs.items()},
         "wall_s": {mode: [round(r["wall_s"], 2) for r in rs] for mode, rs in runs.items()},
-        "blocked_async_over_sync": blocked["async"] / blocked["sync"],
     }
-    path = Path(__file__).parent / "results" / "ckpt_async.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    print(write_result("ckpt_async", [table(result)], result))
+
+
+def table(result: dict) -> dict:
+    """The BENCHMARKS.md table: time blocked and wall time per run, and the async/sync ratio of medians."""
+
+    def runs(values: list[float]) -> str:
+        return ", ".join(f"{v:.1f}" for v in values)
+
+    def ratio(key: str) -> float:
+        return statistics.median(result[key]["async"]) / statistics.median(result[key]["sync"])
+
+    n, steps = result["checkpoints_timed"], result["steps"]
+    return {
+        "title": f"Checkpoints sync vs async: {result['preset']} ({result['params'] / 1e6:.0f} M parameters, "
+        f"{result['checkpoint_bytes'] / 1e9:.2f} GB per checkpoint), one rank on CPU",
+        "command": f"python -m bench.ckpt_async --preset {result['preset']} --steps {steps}",
+        "columns": [
+            "mode",
+            f"blocked s, {n} checkpoints (run 1, run 2)",
+            f"wall s, {steps} steps (run 1, run 2)",
+        ],
+        "rows": [
+            ["sync (`--no-ckpt-async`)", runs(result["blocked_s"]["sync"]), runs(result["wall_s"]["sync"])],
+            ["async (default)", runs(result["blocked_s"]["async"]), runs(result["wall_s"]["async"])],
+            ["async / sync (medians)", f"**{ratio('blocked_s'):.2f}**", f"{ratio('wall_s'):.2f}"],
+        ],
+    }
 
 
 if __name__ == "__main__":

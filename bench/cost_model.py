@@ -1,6 +1,6 @@
 """Cost model on paper: CPU core-hours per TB of WARC and per Common Crawl dump, for each stage.
 
-    .venv/bin/python bench/cost_model.py [--e2e bench/out/e2e_vs_datatrove.json]
+    .venv/bin/python -m bench.cost_model [--e2e bench/out/e2e_vs_datatrove.json]
 
 Inputs are the per-core rates measured by bench/e2e_vs_datatrove.py (CPU seconds per document entering
 each stage, medians of its rounds) and the published size of one crawl. What is published and what is
@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from bench.results_table import write_result
 
 REPO = Path(__file__).resolve().parent.parent
 TIB = 2**40
@@ -113,7 +115,7 @@ def main() -> None:
     )
     print("|---|---:|" + "---:|---:|" * len(sides))
     docs = stage_docs(DUMP_PAGES)
-    for stage in ("extract", "filter", "dedup"):
+    for stage in STAGES:
         cells = []
         for side in sides:
             h = hours[side].get(stage)
@@ -131,6 +133,46 @@ def main() -> None:
     for step, h in FINEWEB_ALLOCATION.items():
         print(f"- {step}: <= {h:,.0f} core-hours ({h / warc_tb:,.1f} per TB)")
     print(f"- total: <= {sum(FINEWEB_ALLOCATION.values()):,.0f} core-hours")
+    figures = {
+        "dump": DUMP,
+        "warc_tb": warc_tb,
+        "docs_entering": {stage: docs[stage] for stage in STAGES},
+        "core_hours": {  # side -> stage -> [per TB of compressed WARC, per dump]
+            side: {stage: [h / warc_tb, h] for stage, h in hours[side].items()} for side in sides
+        },
+        "total": {side: [sum(hours[side].values()) / warc_tb, sum(hours[side].values())] for side in sides},
+    }
+    print(write_result("cost_model", [table(figures)], figures))
+
+
+STAGES = ("extract", "filter", "dedup")
+SIDE_NAMES = {"spark": "ours spark", "pure": "ours pure"}  # the sides of bench/e2e_vs_datatrove.py
+
+
+def table(figures: dict) -> dict:
+    """Core-hours per TB and per dump, per stage and side, with the totals."""
+    sides = list(figures["core_hours"])
+    columns = ["stage", "docs entering per dump"]
+    for side in sides:
+        columns += [f"{SIDE_NAMES.get(side, side)}: core-h/TB", "per dump"]
+    rows = []
+    for stage in STAGES:
+        row = [stage, f"{figures['docs_entering'][stage] / 1e9:.2f} B"]
+        for side in sides:
+            cell = figures["core_hours"][side].get(stage)
+            row += ["\u2013", "\u2013"] if cell is None else [f"{cell[0]:,.1f}", f"{cell[1]:,.0f}"]
+        rows.append(row)
+    total = ["**total**", ""]
+    for side in sides:
+        per_tb, per_dump = figures["total"][side]
+        total += [f"**{per_tb:,.1f}**", f"**{per_dump:,.0f}**"]
+    rows.append(total)
+    return {
+        "title": f"CPU core-hours for one Common Crawl dump ({figures['dump']}), from the end-to-end rates",
+        "command": "python -m bench.cost_model",
+        "columns": columns,
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 whole process tree (JVM and Spark's Python workers included), optionally side by side with another
 checkout of the code (e.g. the commit before a change), alternating in each round.
 
-    .venv/bin/python bench/crawl_to_shards.py [--rounds 1] [--before /path/to/other/checkout]
+    .venv/bin/python -m bench.crawl_to_shards [--rounds 1] [--before /path/to/other/checkout]
 
 The demo crawl is generated once under bench/out/cts/ (gitignored) by `python -m jobs demo-crawl`.
 Each side runs `python -m jobs crawl-to-shards --input CRAWL --output OUT` with its checkout as the
@@ -16,16 +16,13 @@ import argparse
 import shutil
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-PY_OURS = REPO / ".venv" / "bin" / "python"
-WORK = REPO / "bench" / "out" / "cts"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common.env import OUT, PY_OURS, REPO
+from bench.common.proc_cpu import become_subreaper, run_measured
+from bench.results_table import write_result
 
-from proc_cpu import become_subreaper, run_measured  # noqa: E402
-from results_table import write_result  # noqa: E402
+WORK = OUT / "cts"
 
 
 def run_side(checkout: Path, crawl: Path, out: Path) -> dict:
@@ -65,7 +62,7 @@ def main() -> None:
             ["before / this (ratio)", round(rows[1][1] / rows[0][1], 2), round(rows[1][2] / rows[0][2], 2)]
         )
     command = (
-        "python bench/crawl_to_shards.py --rounds "
+        "python -m bench.crawl_to_shards --rounds "
         + str(args.rounds)
         + (" --before CHECKOUT" if args.before else "")
     )

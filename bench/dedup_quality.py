@@ -11,7 +11,7 @@ Both sides use 112 permutations and 14 bands x 8 rows (FineWeb). Ours: `jobs.ded
 (MinHash step only) on local Spark. datasketch: MinHash (its default sha1 hash) + MinHashLSH with
 params=(14, 8), clusters by union-find over query results, smallest doc_id kept.
 
-    .venv/bin/python bench/dedup_quality.py
+    .venv/bin/python -m bench.dedup_quality
 """
 
 from __future__ import annotations

@@ -4,14 +4,14 @@ memory per process kind vs corpus size.
 Two corpora (seeded). `synthetic`: documents of 80-320 words from a 20k-word Zipf vocabulary, 10% of
 them near-duplicate copies (2% of words replaced, shingle Jaccard ~0.8) of another document, 5%
 sharing a boilerplate line and 2% repeating a URL. `real`: the same shape built from the sentences of
-../shared/data (bench/real_text_corpus.py). Each stage runs whole (`jobs.dedup.run`: URL, MinHash
+../shared/data (bench/common/real_text_corpus.py). Each stage runs whole (`jobs.dedup.run`: URL, MinHash
 with connected components, lines, writing docs/rejected/stats; `jobs.shards.run`: tokenizer training,
 tokenization, Megatron shards). Memory is sampled every 0.25 s: the driver Python process RSS, the
 Spark JVM RSS (in local mode the driver and the executors share this JVM) and the JVM heap in use,
 and the summed RSS of the Python worker processes.
 
-    .venv/bin/python bench/dedup_scale.py --sizes 10000 100000 1000000
-    .venv/bin/python bench/dedup_scale.py --corpus real --stages dedup shards --sizes 10000 100000 1000000
+    .venv/bin/python -m bench.dedup_scale --sizes 10000 100000 1000000
+    .venv/bin/python -m bench.dedup_scale --corpus real --stages dedup shards --sizes 10000 100000 1000000
 
 Prints one row per (size, stage) and the log-log slope of time vs N (the growth exponent); merges the
 rows into bench/results/dedup_scale.json under the corpus name.
@@ -24,7 +24,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -36,9 +35,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.real_text_corpus` as a script too
-
-from pipeline.schema import DOC_SCHEMA  # noqa: E402
+from pipeline.schema import DOC_SCHEMA
 
 
 def write_corpus(path: Path, n: int, seed: int = 3, chunk: int = 20000) -> None:
@@ -148,7 +145,7 @@ def main() -> None:
     }
     print(f"settings: {settings}", flush=True)
     if args.corpus == "real":
-        from bench.real_text_corpus import write_real_corpus as build
+        from bench.common.real_text_corpus import write_real_corpus as build
     else:
         build = write_corpus
     rows = []
@@ -220,7 +217,7 @@ def tables(results: dict) -> list[dict]:
             {
                 "title": f"Global stages on the default config, {corpus} corpus "
                 f"(driver memory {settings['spark.driver.memory']}, AQE {settings['spark.sql.adaptive.enabled']})",
-                "command": f"python bench/dedup_scale.py --corpus {corpus} --stages dedup shards "
+                "command": f"python -m bench.dedup_scale --corpus {corpus} --stages dedup shards "
                 "--sizes 10000 100000 1000000",
                 "columns": [
                     "N", "stage", "docs in", "wall s", "docs/s", "driver Python MB", "JVM RSS MB",

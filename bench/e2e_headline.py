@@ -1,6 +1,6 @@
 """The end-to-end headline: what a user runs, side by side with datatrove, one core each.
 
-    .venv/bin/python bench/e2e_headline.py [--repeats 3 24] [--rounds 1]
+    .venv/bin/python -m bench.e2e_headline [--repeats 3 24] [--rounds 1]
 
 Input: the real held-out crawl excerpts of ../shared/data/warc_samples (Common Crawl 2020-34 and
 2024-22, dolma, Internet Archive, Wikipedia, ClueWeb; the `.warc.gz` files, not the deliberately
@@ -11,7 +11,7 @@ are 693 records (the "~700" size of issue #17), 24 copies 5,544 (its "8x", ~5,50
              them, `--set spark.master=local[1]`, under `taskset -c 0`;
   ours fused `python -m jobs crawl-to-shards --until filter`: one process, extract and filter fused in one
              Spark pass (both stages' outputs and stats written, as `make crawl-to-shards` runs them);
-  datatrove  bench/peer_datatrove_fineweb.py --main-only --no-extract-dedup (WarcReader -> URLFilter -> Trafilatura with a
+  datatrove  bench/peers/datatrove_fineweb.py --main-only --no-extract-dedup (WarcReader -> URLFilter -> Trafilatura with a
              timeout that drops no page -> LanguageFilter -> Gopher/C4/FineWeb filters -> PIIFormatter
              -> JsonlWriter) in .venv-bench, under `taskset -c 0`.
 
@@ -19,7 +19,7 @@ datatrove's WarcReader yields fewer documents from the same files (it skips reco
 that are not HTML responses, e.g. all of the ClueWeb09 file), so it also extracts fewer pages; the input
 column shows both counts.
 
-Both sides are measured as whole process trees (bench/proc_cpu.py): process start, imports, JVM,
+Both sides are measured as whole process trees (bench/common/proc_cpu.py): process start, imports, JVM,
 Spark's Python workers and datatrove's extraction sandbox are all counted, for both. The headline is
 datatrove's CPU time over ours (higher = we are faster); wall time is shown too, but the machine is
 shared, so CPU time is the fair figure. Kept documents are compared by normalised URL.
@@ -32,33 +32,20 @@ import argparse
 import json
 import shutil
 import statistics
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data" / "warc_samples"
-WORK = REPO / "bench" / "out" / "headline"
-PY_OURS = REPO / ".venv" / "bin" / "python"
-PY_PEER = REPO / ".venv-bench" / "bin" / "python"
-ONE_CORE = ["taskset", "-c", "0"]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(REPO))
+from bench.common.env import ONE_CORE, OUT, PY_OURS, PY_PEER, REPO
+from bench.common.inputs import copy_warc_samples
+from bench.common.proc_cpu import become_subreaper, run_measured
+from bench.results_table import write_result
+from pipeline import layout
+from pipeline.stats import TOTAL
 
-from proc_cpu import become_subreaper, run_measured  # noqa: E402
-from results_table import write_result  # noqa: E402
-
-from pipeline import layout  # noqa: E402
-from pipeline.stats import TOTAL  # noqa: E402
+WORK = OUT / "headline"
 
 
 def build_input(repeats: int) -> Path:
-    folder = WORK / f"warcs_x{repeats}"
-    if not folder.exists():
-        folder.mkdir(parents=True)
-        for copy in range(repeats):
-            for src in sorted(DATA.glob("*.warc.gz")):
-                shutil.copyfile(src, folder / f"r{copy}-{src.name}")
-    return folder
+    return copy_warc_samples(WORK / f"warcs_x{repeats}", repeats)
 
 
 def kept_urls_parquet(folder: Path) -> list[str]:
@@ -101,7 +88,8 @@ def side_datatrove(warcs: Path) -> dict:
     cmd = [
         *ONE_CORE,
         str(PY_PEER),
-        str(REPO / "bench" / "peer_datatrove_fineweb.py"),
+        "-m",
+        "bench.peers.datatrove_fineweb",
         "--main-only",
         "--no-extract-dedup",
     ]
@@ -121,7 +109,6 @@ def side_datatrove(warcs: Path) -> dict:
 
 
 def same_urls(a: list[str], b: list[str]) -> float:
-    sys.path.insert(0, str(REPO))
     from pipeline.urls import normalize_url
 
     sa = {normalize_url(u) or u for u in a if u}
@@ -192,7 +179,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     table = {
         "title": "End to end, extract + filter, one core each (taskset -c 0, Spark local[1]), process start included",
-        "command": "python bench/e2e_headline.py --repeats "
+        "command": "python -m bench.e2e_headline --repeats "
         + " ".join(map(str, args.repeats))
         + f" --rounds {args.rounds}",
         "columns": [
@@ -212,7 +199,7 @@ def main() -> None:
         "notes": "Ours: `python -m jobs extract` then `python -m jobs filter` (two processes), and "
         "`python -m jobs crawl-to-shards --until filter` (one process, the two stages fused; same kept documents, "
         "asserted). datatrove 0.10.1: "
-        "FineWeb's main chain with PIIFormatter (bench/peer_datatrove_fineweb.py --main-only --no-extract-dedup). CPU = whole "
+        "FineWeb's main chain with PIIFormatter (bench/peers/datatrove_fineweb.py --main-only --no-extract-dedup). CPU = whole "
         "process tree, imports and start-up included on both sides."
         + (
             " Our side was reused from the previous run (--reuse-ours), not alternated with the peer."

@@ -1,6 +1,6 @@
 """End to end: the same WARCs through our pipeline and datatrove's FineWeb pipeline, side by side.
 
-    .venv/bin/python bench/e2e_vs_datatrove.py [--rounds 2] [--dup-every 2] [--sides spark,pure,datatrove]
+    .venv/bin/python -m bench.e2e_vs_datatrove [--rounds 2] [--dup-every 2] [--sides spark,pure,datatrove]
 
 Input (built under bench/out/e2e/warcs/, gitignored): the real WARC excerpts of
 ../shared/data/warc_samples (Common Crawl 2020-34 and 2024-22, dolma, Internet Archive, Wikipedia,
@@ -12,10 +12,10 @@ extra banner line, so MinHash has near-duplicates to find.
 Three sides, alternating in each round (the machine is shared, so only ratios within a run mean much):
   spark      our stages as a scheduled job runs them: `python -m jobs extract|filter|dedup` with
              `--set spark.master=local[1]`, one process tree per stage (JVM start-up included);
-  pure       bench/e2e_pure.py: our stage functions in one Python process, no Spark: `process_warc_file`, then
+  pure       bench/peers/ours_pure.py: our stage functions in one Python process, no Spark: `process_warc_file`, then
              `FilterStage(cfg["filter"]).apply`, then URL dedup, MinHash signatures + LSH bands +
              union-find and CCNet line dedup (`pipeline.dedup`): the per-document work without the engine;
-  datatrove  bench/peer_datatrove_fineweb.py in .venv-bench (its steps are listed there).
+  datatrove  bench/peers/datatrove_fineweb.py in .venv-bench (its steps are listed there).
 CPU time is that of the whole process tree: this driver makes itself a child subreaper, so the JVM,
 Spark's Python daemon and datatrove's extraction sandbox are reaped here and counted in
 RUSAGE_CHILDREN; Spark's Python workers are auto-reaped (their daemon ignores SIGCHLD), so their CPU
@@ -34,30 +34,21 @@ import json
 import re
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
-OUT = REPO / "bench" / "out"
+from bench.common.corpora import load_aeb, load_wcxb
+from bench.common.env import OUT, PY_OURS, PY_PEER, REPO
+from bench.common.inputs import copy_warc_samples
+from bench.common.proc_cpu import become_subreaper, run_measured
+
 E2E = OUT / "e2e"
 WARCS = E2E / "warcs"
-PY_OURS = REPO / ".venv" / "bin" / "python"
-PY_PEER = REPO / ".venv-bench" / "bin" / "python"
 STAGES = ("extract", "filter", "dedup")
 SPARK_SETTINGS = ["spark.master=local[1]", "spark.shuffle_partitions=2"]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from extraction_quality import load_aeb, load_wcxb  # noqa: E402
-from proc_cpu import become_subreaper, run_measured  # noqa: E402
 
 
 # --- input -----------------------------------------------------------------------------------------
-def sample_warcs() -> list[Path]:
-    return sorted((DATA / "warc_samples").glob("*.warc.gz"))
-
-
 def write_bench_warc(path: Path, dup_every: int, limit: int | None = None) -> int:
     """The benchmark pages as Common-Crawl-like response records; returns the number of records."""
     from warcio.statusandheaders import StatusAndHeaders
@@ -95,9 +86,7 @@ def write_bench_warc(path: Path, dup_every: int, limit: int | None = None) -> in
 
 def build_inputs(dup_every: int) -> dict:
     shutil.rmtree(WARCS, ignore_errors=True)
-    WARCS.mkdir(parents=True)
-    for src in sample_warcs():
-        shutil.copyfile(src, WARCS / src.name)
+    copy_warc_samples(WARCS)
     pages = write_bench_warc(WARCS / "bench-pages.warc.gz", dup_every)
     files = sorted(WARCS.glob("*.warc.gz"))
     return {"files": len(files), "bench_pages": pages, "bytes": sum(f.stat().st_size for f in files)}
@@ -161,7 +150,7 @@ def fixed_costs(runners: dict, sides: list[str]) -> dict:
 
 def side_datatrove(warcs: Path = WARCS) -> dict:
     result_path = E2E / "peer.json"
-    cmd = [str(PY_PEER), str(REPO / "bench" / "peer_datatrove_fineweb.py"), "--warcs", str(warcs)]
+    cmd = [str(PY_PEER), "-m", "bench.peers.datatrove_fineweb", "--warcs", str(warcs)]
     cmd += ["--work", str(E2E / "peer_work"), "--json", str(result_path)]
     measured = run_measured(cmd, env={"HF_HOME": str(OUT / "hf_home")}, cwd=REPO)
     result = json.loads(result_path.read_text())
@@ -215,8 +204,8 @@ def datatrove_stages(executors: list[dict]) -> dict:
 
 def side_pure(warcs: Path = WARCS) -> dict:
     result_path = E2E / "pure.json"
-    script = REPO / "bench" / "e2e_pure.py"
-    run_measured([str(PY_OURS), str(script), "--warcs", str(warcs), "--json", str(result_path)], cwd=REPO)
+    cmd = [str(PY_OURS), "-m", "bench.peers.ours_pure", "--warcs", str(warcs), "--json", str(result_path)]
+    run_measured(cmd, cwd=REPO)
     return json.loads(result_path.read_text())
 
 
@@ -343,7 +332,6 @@ def main() -> None:
     args = parser.parse_args()
 
     become_subreaper()
-    sys.path.insert(0, str(REPO))
     started = time.monotonic()
     inputs = build_inputs(args.dup_every)
     print(

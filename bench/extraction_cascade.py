@@ -1,6 +1,6 @@
 """The extraction cascade (issue #17 item 4): choose its threshold on developer pages, report held-out ones.
 
-Pages (../shared/data, loaders and metric from bench/extraction_quality.py):
+Pages (../shared/data, loaders and metric from bench/common/corpora.py):
   wcxb-dev   every 2nd WCXB page in id order (the set BENCHMARKS.md "Extraction" reports), 268 pages
   wcxb-held  the other WCXB pages, 272: never looked at while choosing the threshold
   aeb        the 92 Zyte articles: the cascade must not make them worse
@@ -14,25 +14,20 @@ Two parts, one process:
    before the cascade) against `pipeline.extract.html.extract_with_cascade` with configs/default.yaml,
    alternating page by page so machine load hits both alike; CPU is `time.process_time` per page.
 
-    .venv/bin/python bench/extraction_cascade.py [--json bench/results/extraction_cascade.json]
+    .venv/bin/python -m bench.extraction_cascade [--json bench/results/extraction_cascade.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-
-from extraction_quality import load_aeb, load_wcxb, prf  # noqa: E402
-
-from bench.results_table import write_result  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.extract.html import (  # noqa: E402
+from bench.common.corpora import load_aeb, load_wcxb, prf
+from bench.results_table import write_result
+from pipeline.config import load_config
+from pipeline.extract.html import (
     Cascade,
     extract_with_cascade,
     nonspace_chars,
@@ -42,7 +37,7 @@ from pipeline.extract.html import (  # noqa: E402
     visible_chars,
 )
 
-COMMAND = "python bench/extraction_cascade.py"
+COMMAND = "python -m bench.extraction_cascade"
 BASELINE_FRACS = (0.0, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3)
 QUALITY_FIRST_FRACS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15)
 MAX_CPU_RATIO = 1.2  # issue #17: at most 1.2x today's CPU per page

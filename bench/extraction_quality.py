@@ -14,25 +14,21 @@ Systems: trafilatura 2.3.1 (the project's .venv) with several option sets, our c
 resiliparse `extract_plain_text(main_content=True)` and datatrove's `Trafilatura` extractor (its
 defaults: favour_precision, no comments, deduplicate, timeout 1 s; trafilatura 1.11, which datatrove pins).
 
-    .venv/bin/python bench/extraction_quality.py [--wcxb-every 1] [--json bench/out/extraction_quality.json]
+    .venv/bin/python -m bench.extraction_quality [--wcxb-every 1] [--json bench/out/extraction_quality.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import logging
-import re
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
-BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
+from bench.common.corpora import load_aeb, load_wcxb, prf
+from bench.common.env import OUT, PY_PEER, REPO
 
 # trafilatura option sets tried (the .venv's trafilatura); "ours" is whatever configs/default.yaml says.
 VARIANTS: dict[str, dict] = {
@@ -44,61 +40,6 @@ VARIANTS: dict[str, dict] = {
     "fast, no comments, favor_recall": {"fast": True, "include_comments": False, "favor_recall": True},
     "favor_precision, no comments": {"favor_precision": True, "include_comments": False},
 }
-
-
-# --- data -------------------------------------------------------------------------------------
-def load_aeb() -> list[dict]:
-    root = DATA / "extraction_scrapinghub_aeb"
-    truth = json.loads((root / "ground-truth.json").read_text())
-    pages = []
-    for page_id in sorted(truth):
-        html = gzip.decompress((root / "html" / f"{page_id}.html.gz").read_bytes()).decode("utf-8")
-        pages.append(
-            {
-                "id": page_id,
-                "url": truth[page_id]["url"],
-                "html": html,
-                "truth": truth[page_id]["articleBody"],
-            }
-        )
-    return pages
-
-
-def load_wcxb(every: int = 1) -> list[dict]:
-    """Pages with a non-empty ground truth; `every` > 1 keeps every n-th page in id order."""
-    root = DATA / "extraction_wcxb"
-    pages = []
-    with gzip.open(root / "ground-truth.jsonl.gz", "rt", encoding="utf-8") as lines:
-        records = sorted((json.loads(line) for line in lines), key=lambda r: r["file_id"])
-    for i, rec in enumerate(records):
-        truth = rec["ground_truth"]["main_content"] or ""
-        if i % every or not truth.strip():
-            continue
-        html = gzip.decompress((root / "html" / f"{rec['file_id']}.html.gz").read_bytes()).decode("utf-8")
-        page_type = rec["_internal"]["page_type"]["primary"]
-        pages.append(
-            {"id": rec["file_id"], "url": rec["url"], "html": html, "truth": truth, "type": page_type}
-        )
-    return pages
-
-
-# --- metric -----------------------------------------------------------------------------------
-_WORD = re.compile(r"\w+")
-
-
-def tokens(text: str, dataset: str) -> Counter:
-    if dataset == "wcxb":
-        return Counter(_WORD.findall((text or "").lower()))
-    return Counter((text or "").split())
-
-
-def prf(pred: str, truth: str, dataset: str) -> tuple[float, float, float]:
-    p_tok, t_tok = tokens(pred, dataset), tokens(truth, dataset)
-    overlap = sum((p_tok & t_tok).values())
-    if not p_tok or not t_tok or not overlap:
-        return (0.0, 0.0, 0.0) if t_tok else (float(not p_tok),) * 3
-    precision, recall = overlap / sum(p_tok.values()), overlap / sum(t_tok.values())
-    return precision, recall, 2 * precision * recall / (precision + recall)
 
 
 def summarize(outputs: dict[str, str], pages: list[dict], dataset: str) -> dict:
@@ -150,8 +91,9 @@ def peer_extract(system: str, pages: list[dict]) -> dict[str, str]:
 
 
 def run_peer(system: str, dataset: str, every: int) -> tuple[dict[str, str], float]:
-    cmd = [str(BENCH_PYTHON), __file__, "--peer", system, "--dataset", dataset, "--wcxb-every", str(every)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    cmd = [str(PY_PEER), "-m", "bench.extraction_quality", "--peer", system, "--dataset", dataset]
+    cmd += ["--wcxb-every", str(every)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
     result = json.loads(proc.stdout)
     return result["outputs"], result["cpu_s"]
 
@@ -163,7 +105,7 @@ def main() -> None:
     )
     parser.add_argument("--wcxb-every", type=int, default=1, help="use every n-th WCXB page (1 = all)")
     parser.add_argument("--datasets", default="aeb,wcxb")
-    parser.add_argument("--json", default=str(REPO / "bench" / "out" / "extraction_quality.json"))
+    parser.add_argument("--json", default=str(OUT / "extraction_quality.json"))
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -175,7 +117,6 @@ def main() -> None:
         json.dump({"outputs": outputs, "cpu_s": time.process_time() - started}, sys.stdout)
         return
 
-    sys.path.insert(0, str(REPO))
     logging.getLogger("trafilatura").setLevel(logging.ERROR)  # one warning per discarded page otherwise
     results = []
     for dataset in args.datasets.split(","):
@@ -185,7 +126,7 @@ def main() -> None:
             systems[f"trafilatura: {name}"] = lambda pages=pages, kwargs=kwargs: run_trafilatura(
                 pages, kwargs
             )
-        if BENCH_PYTHON.exists():
+        if PY_PEER.exists():
             for peer in ("resiliparse", "datatrove"):
                 systems[peer] = lambda peer=peer, dataset=dataset: run_peer(peer, dataset, args.wcxb_every)
         for name, run in systems.items():

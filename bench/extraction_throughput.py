@@ -14,7 +14,7 @@ Runs alternate (ours, ours quality-first, datatrove, ours, ...) and we report me
 so only ratios measured in the same run mean anything. Both sides also return their kept texts, scored
 against the ground truth with the quality benchmark's metric, so speed is compared at known F1.
 
-    .venv/bin/python bench/extraction_throughput.py [--rounds 3] [--wcxb-every 2]
+    .venv/bin/python -m bench.extraction_throughput [--rounds 3] [--wcxb-every 2]
 """
 
 from __future__ import annotations
@@ -32,13 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "bench" / "out"
-BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
-OURS_PYTHON = REPO / ".venv" / "bin" / "python"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from extraction_quality import load_aeb, load_wcxb, prf  # noqa: E402
+from bench.common.corpora import load_aeb, load_wcxb, prf
+from bench.common.env import OUT, REPO
+from bench.common.env import PY_OURS as OURS_PYTHON
+from bench.common.env import PY_PEER as BENCH_PYTHON
 
 # The slower, higher-recall alternative documented in configs/default.yaml.
 QUALITY_FIRST = {"extract.fast": False, "extract.favor_recall": False}
@@ -147,7 +144,6 @@ def run_side(side: str, warc: str, overrides: dict) -> dict:
         import datatrove.utils.lid  # noqa: F401
         import trafilatura  # noqa: F401
     else:
-        sys.path.insert(0, str(REPO))
         import trafilatura  # noqa: F401
 
         import pipeline.extract.stage  # noqa: F401
@@ -181,7 +177,6 @@ def main() -> None:
         json.dump(run_side(args.side, args.warc, json.loads(args.overrides)), sys.stdout)
         return
 
-    sys.path.insert(0, str(REPO))
     from pipeline.io.warc import doc_id_for
 
     warc = OUT / "extraction_bench.warc.gz"
@@ -196,7 +191,8 @@ def main() -> None:
         for name, (python, side, overrides) in sides.items():
             cmd = [
                 str(python),
-                __file__,
+                "-m",
+                "bench.extraction_throughput",
                 "--side",
                 side,
                 "--warc",

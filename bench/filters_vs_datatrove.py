@@ -1,6 +1,6 @@
 """Heuristic filters vs datatrove's (GopherRepetition, GopherQuality, C4Quality, FineWebQuality).
 
-    .venv/bin/python bench/filters_vs_datatrove.py [--rounds 3]
+    .venv/bin/python -m bench.filters_vs_datatrove [--rounds 3]
 
 1. Corpus: the Common Crawl texts of ../shared/data/cc_text_samples plus the pages of the four
    extraction benchmarks (wcxb, scrapinghub, readability, trafilatura_eval) extracted with
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.results_table import write_result
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -268,7 +270,7 @@ def worker(side: str, task: str) -> None:
 def call(side: str, task: str):
     py = PY_OURS if side == "ours" else PY_DT
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(Path.home())}
-    cmd = ["taskset", "-c", "0", str(py), __file__, "worker", side, task]
+    cmd = ["taskset", "-c", "0", str(py), "-m", "bench.filters_vs_datatrove", "worker", side, task]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -282,24 +284,99 @@ def main() -> None:
 
     ours, dt = call("ours", "decisions"), call("datatrove", "decisions")
     print("| rule / family | same decision | ours drop | datatrove drop |\n|---|---|---|---|")
+    agreement = {}
     for label in list(RULES) + list(FAMILIES):
         a, b = ours[label], dt[label]
         same = sum(x == y for x, y in zip(a, b)) / len(a)
         print(f"| {label} | {same:.1%} | {sum(a)} | {sum(b)} |")
+        agreement[label] = {"same": same, "ours_drop": sum(a), "datatrove_drop": sum(b)}
 
     rows = {"ours": [], "datatrove": []}
     for _ in range(args.rounds):
         for side in ("ours", "datatrove"):
             rows[side].append(call(side, "speed"))
     print("\n| side | docs/CPU-s (median of rounds) | docs/wall-s | kept |\n|---|---|---|---|")
-    rate = {}
+    rate, speed = {}, {}
     for side, runs in rows.items():
         rate[side] = statistics.median(len(texts) / cpu for _, cpu, _ in runs)
         wall = statistics.median(len(texts) / w for w, _, _ in runs)
         print(f"| {side} | {rate[side]:.0f} | {wall:.0f} | {runs[0][2]} |")
+        speed[side] = {"docs_per_cpu_s": rate[side], "docs_per_wall_s": wall, "kept": runs[0][2]}
     print(
         f"\nspeed-up (CPU time): {rate['ours'] / rate['datatrove']:.2f}x over {args.rounds} alternating rounds"
     )
+    figures = {"docs": len(texts), "rounds": args.rounds, "agreement": agreement, "speed": speed}
+    print(write_result("filters_vs_datatrove", tables(figures), figures))
+
+
+LABELS = {  # rule or family -> its row in BENCHMARKS.md
+    "gopher words 50-100k": "gopher words 50–100k",
+    "gopher mean word length 3-10": "gopher mean word length 3–10",
+    "gopher # and ellipsis ratio 0.1": "gopher `#` and ellipsis ratio 0.1",
+    "gopher bullet lines 0.9": "gopher bullet lines 0.9",
+    "gopher ellipsis lines 0.3": "gopher ellipsis lines 0.3",
+    "gopher alpha words 0.8": "gopher alpha words 0.8",
+    "gopher stop words 2": "gopher stop words 2",
+    "gopher dup line frac": "gopher dup line frac 0.30",
+    "gopher dup para frac": "gopher dup para frac 0.30",
+    "gopher dup line char frac": "gopher dup line char frac 0.20",
+    "gopher dup para char frac": "gopher dup para char frac 0.20",
+    "gopher top 2-gram": "gopher top 2-gram 0.20",
+    "gopher top 3-gram": "gopher top 3-gram 0.18",
+    "gopher top 4-gram": "gopher top 4-gram 0.16",
+    "gopher dup 5-gram": "gopher dup 5-gram 0.15",
+    "gopher dup 6-gram": "gopher dup 6-gram 0.14",
+    "gopher dup 7-gram": "gopher dup 7-gram 0.13",
+    "gopher dup 8-gram": "gopher dup 8-gram 0.12",
+    "gopher dup 9-gram": "gopher dup 9-gram 0.11",
+    "gopher dup 10-gram": "gopher dup 10-gram 0.10",
+    "c4 lorem ipsum": "c4 lorem ipsum",
+    "c4 curly bracket": "c4 curly bracket",
+    "c4 min sentences (5 words/line, 3 sent.)": "c4 min sentences (both with the reference's 5 words/line, 3 sentences)",
+    "fineweb line punct 0.12": "fineweb line punct 0.12",
+    "fineweb short lines 0.67": "fineweb short lines 0.67",
+    "fineweb dup line chars 0.01": "fineweb dup line chars 0.01",
+    "fineweb newline/word 0.3": "fineweb newline/word 0.3",
+    "Gopher repetition": "Gopher repetition",
+    "Gopher quality": "Gopher quality",
+    "C4 (reference params: 5 words/line, 3 sentences)": "C4, reference params (5 words/line, 3 sentences) on both sides",
+    "C4 (datatrove defaults: 3 words/line, 5 sentences)": "C4, datatrove's defaults (3 words/line, 5 sentences) on both sides",
+    "FineWeb": "FineWeb",
+}
+
+
+def tables(figures: dict) -> list[dict]:
+    """Throughput (table 1) and agreement per rule and family (table 2)."""
+    command = f"taskset -c 0 python -m bench.filters_vs_datatrove --rounds {figures['rounds']}"
+    sides = {"ours": "ours", "datatrove": "datatrove 0.10.1"}
+    speed = figures["speed"]
+    agreement = []
+    for key, label in LABELS.items():
+        a = figures["agreement"][key]
+        label = f"**family: {label}**" if key in FAMILIES else label
+        agreement.append([label, f"{a['same']:.1%}", a["ours_drop"], a["datatrove_drop"]])
+    return [
+        {
+            "title": "Heuristic filters, whole chain, one core (medians of the rounds)",
+            "command": command,
+            "columns": ["side", "docs per CPU-s", "docs per wall-s", "kept"],
+            "rows": [
+                [
+                    name,
+                    f"{speed[side]['docs_per_cpu_s']:.0f}",
+                    f"{speed[side]['docs_per_wall_s']:.0f}",
+                    speed[side]["kept"],
+                ]
+                for side, name in sides.items()
+            ],
+        },
+        {
+            "title": "Same keep/drop decision as datatrove, each rule alone and each family",
+            "command": command,
+            "columns": ["rule", "same decision", "ours drop", "datatrove drop"],
+            "rows": agreement,
+        },
+    ]
 
 
 if __name__ == "__main__":

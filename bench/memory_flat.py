@@ -13,7 +13,7 @@ longer, so a task streams FACTOR times more records). A sampler thread reads the
 Flat means the per-process peaks at FACTOR x input stay below 1.3x those at 1x: the reader streams
 records, stages see bounded Arrow batches (`spark.arrow_batch_rows`), and Spark spills.
 
-    .venv/bin/python bench/memory_flat.py [--pages 100] [--factor 10] [--stages extract,filter]
+    .venv/bin/python -m bench.memory_flat [--pages 100] [--factor 10] [--stages extract,filter]
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from bench.results_table import write_result
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("WEBDATA_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -135,7 +137,14 @@ def main() -> None:
             results.append(row)
             print(json.dumps(row), flush=True)
 
-    report = {"machine": f"{os.cpu_count()}-core {os.uname().machine}", "results": results, "ratios": {}}
+    report = {
+        "machine": f"{os.cpu_count()}-core {os.uname().machine}",
+        "pages": args.pages,
+        "factor": args.factor,
+        "results": results,
+        "ratios": {},
+        "peaks": [],
+    }
     print(f"\n| stage | process | peak MB at {args.pages} pages | at {args.pages * args.factor} | ratio |")
     print("|---|---|---|---|---|")
     for stage in stages:
@@ -146,9 +155,36 @@ def main() -> None:
             key = f"{kind}_peak_mb"
             ratio = big[key] / small[key] if small[key] else float("nan")
             report["ratios"][f"{stage}.{kind}"] = round(ratio, 2)
+            report["peaks"].append(
+                {"stage": stage, "kind": kind, "small_mb": small[key], "big_mb": big[key], "ratio": ratio}
+            )
             flag = "" if ratio < FLAT else "  (not flat)"
             print(f"| {stage} | {kind} | {small[key]:.0f} | {big[key]:.0f} | {ratio:.2f}{flag} |")
     (args.work / "memory_flat.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(write_result("memory_flat", [table(report)], report))
+
+
+PROCESSES = {"jvm": "Spark JVM", "worker": "one Python worker (max)", "workers": "all Python workers"}
+
+
+def table(report: dict) -> dict:
+    pages, big = report["pages"], report["pages"] * report["factor"]
+    return {
+        "title": f"Peak RSS per process at {pages} and {big} pages of the demo crawl, `local[2]`",
+        "command": f"python -m bench.memory_flat --pages {pages} --factor {report['factor']}",
+        "columns": ["stage", "process", f"peak RSS, {pages} pages", f"{big} pages", "ratio"],
+        "rows": [
+            [
+                p["stage"],
+                PROCESSES[p["kind"]],
+                f"{p['small_mb']:.0f} MB",
+                f"{p['big_mb']:.0f} MB",
+                f"{p['ratio']:.2f}",
+            ]
+            for p in report["peaks"]
+            if p["kind"] in PROCESSES
+        ],
+    }
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ shingle byte strings, so its time includes building them; both include normalisa
 Rounds are interleaved (ours, theirs, ours, ...) and the best round of each is reported, because
 the machine is shared.
 
-    .venv/bin/python bench/minhash_throughput.py [--rounds 5]
+    .venv/bin/python -m bench.minhash_throughput [--rounds 5]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 import xxhash
 from datasketch import MinHash
 
+from bench.results_table import write_result
 from pipeline.dedup.minhash import MinHasher
 from pipeline.dedup.shingles import word_shingles
 
@@ -70,6 +71,40 @@ def main() -> None:
     print(f"{'path':26s} {'best s':>8s} {'docs/s/core':>12s} {'vs datasketch':>14s}")
     for name, secs in best.items():
         print(f"{name:26s} {secs:8.3f} {len(texts) / secs:12.0f} {ref / secs:13.2f}x")
+    paths = {
+        name: {"best_s": secs, "docs_per_s": len(texts) / secs, "vs_datasketch": ref / secs}
+        for name, secs in best.items()
+    }
+    figures = {"docs": len(texts), "words": words, "rounds": args.rounds, "paths": paths}
+    print(write_result("minhash_throughput", [table(figures)], figures))
+
+
+ROWS = {  # contender -> (row, same signatures as the datasketch run)
+    "ours xxh32": ("ours, `hash: xxh32` (XXH32 of shingle bytes)", "yes"),
+    "ours xxh32_ngram": ("ours, `hash: xxh32_ngram` (default)", "no (other hash)"),
+    "datasketch bulk xxh32": ("datasketch 2.0 `MinHash.bulk`, XXH32", "\u2013"),
+}
+
+
+def table(figures: dict) -> dict:
+    docs, rows = figures["docs"], []
+    for name, (label, same) in ROWS.items():
+        path = figures["paths"][name]
+        speed, ratio = f"{path['docs_per_s']:.0f}", f"{path['vs_datasketch']:.2f}x"
+        rows.append([label, same, f"{path['best_s']:.3f}", speed, ratio])
+    rows[0][-1] = f"**{rows[0][-1]}**"  # the same-output headline
+    return {
+        "title": f"MinHash signatures, 112 permutations, one core: {docs} real page texts, best of {figures['rounds']} rounds",
+        "command": f"taskset -c 0 python -m bench.minhash_throughput --rounds {figures['rounds']}",
+        "columns": [
+            "path",
+            "same signatures as the datasketch run",
+            "best s",
+            "docs/s/core",
+            "vs datasketch",
+        ],
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ E_max = 4); true laws L_j(w) = c_j + exp(t_j . w). Proxy runs: `python -m mixing
 (prior, uniform, K Dirichlet samples), losses = true laws + Gaussian noise. Reported per setting over
 seeds: L1 distance of the fitted optimum to the true optimum, the loss it gives up, and rho.
 
-    .venv/bin/python bench/mixing_synthetic.py [--seeds 5]
+    .venv/bin/python -m bench.mixing_synthetic [--seeds 5]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from bench.results_table import write_result
 from mixing.budget import caps
 from mixing.fit import MixingLaw, fit_mixture, optimal_mixture
 from mixing.propose import propose_mixtures
@@ -38,6 +39,7 @@ def main() -> None:
     true_w, true_loss = optimal_mixture(TRUE_LAWS, target, upper, [target])
     print(f"true optimum {np.round(true_w, 3).tolist()} (caps {upper.tolist()}), loss {true_loss:.4f}")
     print("K  noise  conc  | L1 mean  L1 max | loss gap max | rho min | methods | s/fit")
+    rows = []
     for k, noise, conc in SETTINGS:
         l1, gap, rho, methods, secs = [], [], [], set(), []
         for seed in range(args.seeds):
@@ -67,6 +69,47 @@ def main() -> None:
             f"{k:<3d}{noise:<7g}{conc:<6g}| {np.mean(l1):.3f}    {max(l1):.3f}  | {max(gap):.5f}      "
             f"| {min(rho):.3f}   | {','.join(sorted(methods))} | {np.mean(secs):.1f}"
         )
+        rows.append(
+            {
+                "k": k,
+                "noise": noise,
+                "concentration": conc,
+                "l1_mean": float(np.mean(l1)),
+                "l1_max": float(max(l1)),
+                "loss_gap_max": float(max(gap)),
+                "rho_min": float(min(rho)),
+                "methods": sorted(methods),
+                "fit_s_mean": float(np.mean(secs)),
+            }
+        )
+    figures = {"seeds": args.seeds, "true_optimum": np.round(true_w, 3).tolist(), "rows": rows}
+    print(write_result("mixing_synthetic", [table(figures)], figures))
+
+
+def table(figures: dict) -> dict:
+    return {
+        "title": f"Data Mixing Law fit on synthetic ground truth, {figures['seeds']} seeds per row",
+        "command": f"python -m bench.mixing_synthetic --seeds {figures['seeds']}",
+        "columns": [
+            "K",
+            "noise (nats)",
+            "concentration",
+            "L1 to true optimum, mean / max",
+            "loss given up, max",
+            "LOO Spearman rho, min",
+        ],
+        "rows": [
+            [
+                r["k"],
+                f"{r['noise']:.3f}",
+                f"{r['concentration']:g}",
+                f"{r['l1_mean']:.3f} / {r['l1_max']:.3f}",
+                f"{r['loss_gap_max']:.5f}",
+                f"{r['rho_min']:.3f}",
+            ]
+            for r in figures["rows"]
+        ],
+    }
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Recall and precision per PII type of pipeline.filters.pii on the Presidio synthetic set.
 
-    .venv/bin/python bench/pii_eval.py [--data ../shared/data/pii_presidio_synthetic/synth_dataset_v2_shared.json]
+    .venv/bin/python -m bench.pii_eval [--data ../shared/data/pii_presidio_synthetic/synth_dataset_v2_shared.json]
 
 Data: microsoft/presidio-research `synth_dataset_v2.json` (developer half, 750 template sentences with
 labelled character spans). A predicted span is a true positive when it overlaps a labelled span of
@@ -17,12 +17,12 @@ import json
 import time
 from pathlib import Path
 
+from bench.common.env import DATA
+from bench.results_table import write_result
 from pipeline.filters.pii import TYPES, find_pii
 
-CC_SAMPLES = Path(__file__).resolve().parents[1] / "../shared/data/cc_text_samples"
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[1] / "../shared/data/pii_presidio_synthetic/synth_dataset_v2_shared.json"
-)
+CC_SAMPLES = DATA / "cc_text_samples"
+DEFAULT_DATA = DATA / "pii_presidio_synthetic" / "synth_dataset_v2_shared.json"
 # Presidio entity type -> our type
 ENTITY_MAP = {
     "EMAIL_ADDRESS": "email",
@@ -77,10 +77,16 @@ def main() -> None:
     result = evaluate(records)
     elapsed = time.perf_counter() - t0
     print(f"{len(records)} records, {elapsed * 1e3 / len(records):.3f} ms/record (incl. scoring)")
-    print("| type | gold spans | predicted | recall | precision |")
-    print("|---|---:|---:|---:|---:|")
-    for kind, s in result.items():
-        print(f"| {kind} | {s['gold']} | {s['predicted']} | {s['recall']:.3f} | {s['precision']:.3f} |")
+    table = {
+        "title": f"PII detection on the Presidio synthetic set ({len(records)} sentences)",
+        "command": "python -m bench.pii_eval",
+        "columns": ["type", "gold spans", "predicted", "recall", "precision"],
+        "rows": [
+            [kind, s["gold"], s["predicted"], f"{s['recall']:.3f}", f"{s['precision']:.3f}"]
+            for kind, s in result.items()
+        ],
+    }
+    print(write_result("pii_eval", [table]))
     # Real web text has no labels: every hit is printed with context for inspection by hand.
     texts = [
         json.loads(line)["text"]

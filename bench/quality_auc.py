@@ -1,6 +1,6 @@
 """Quality-stage figures for BENCHMARKS.md: agreement with human labels, drop shares, throughput.
 
-    /work/main/.venv/bin/python bench/quality_auc.py [--docs 2000] [--rounds 2] [--runs demo=OUT ...]
+    .venv/bin/python -m bench.quality_auc [--docs 2000] [--rounds 2] [--runs demo=OUT ...]
 
 1. ROC AUC against DCLM's human high/low labels (../shared/data/quality_human_labels_dclm, developer
    half, never trained on) for the fastText `quality_score`, the reference-LM perplexity (lower =
@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+from bench.common.env import REPO, RESULTS
+from bench.results_table import write_result
+
 DATA = Path(os.environ.get("WEBDATA_SHARED_DATA", REPO.parent / "shared" / "data"))
 LABELS = DATA / "quality_human_labels_dclm" / "human_quality_labels.jsonl"
-RESULT = REPO / "bench" / "results" / "quality.json"
+RESULT = RESULTS / "quality.json"
 
 
 def agreement(model_path: Path, lm_path: Path) -> dict:
@@ -197,7 +199,7 @@ def main() -> None:
     result = {
         "model": str(model_path.relative_to(REPO) if model_path.is_relative_to(REPO) else model_path),
         "reference_lm": str(lm_path.relative_to(REPO) if lm_path.is_relative_to(REPO) else lm_path),
-        "command": "python bench/quality_auc.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.quality_auc " + " ".join(sys.argv[1:]),
         "agreement": agreement(model_path, lm_path),
     }
     print(json.dumps(result["agreement"], indent=2), flush=True)
@@ -206,12 +208,121 @@ def main() -> None:
     if not args.skip_throughput:
         result["throughput"] = throughput(model_path, lm_path, args.docs, args.rounds)
     # Parts not measured in this invocation (--skip-throughput, no --runs) keep their recorded values.
-    previous = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps({**previous, **result}, indent=2, sort_keys=True) + "\n")
+    previous = json.loads(RESULT.read_text()).get("figures", {}) if RESULT.exists() else {}
+    figures = {**previous, **result}
     print(json.dumps({k: v for k, v in result.items() if k != "agreement"}, indent=2))
+    print(write_result("quality", tables(figures), figures))
+
+
+# --- the BENCHMARKS.md tables ---------------------------------------------------------------------
+SIGNALS = {  # agreement signal -> how BENCHMARKS.md names it, in its order
+    "quality_score": "`quality_score` (shipped fastText)",
+    "perplexity (lower = better)": "`perplexity`, lower = better (shipped bigram LM)",
+    "combination": "combination {w} z(quality) + {rest} z(\u2212log ppl)",
+    "baseline: length (chars)": "baseline: length (characters)",
+    "baseline: line punctuation share": 'baseline: share of lines ending in `.`, `!`, `?`, `"`',
+}
+RUNS = {
+    "demo": "demo crawl (`make crawl-to-shards`, generated, seed 1234)",
+    "warc_samples": "`../shared/data/warc_samples` (all 12 files, `--input` the folder)",
+}
+THROUGHPUT = [  # (row, key, the key it is compared with)
+    ("Spark stage `local[1]`, classifier only", "spark_stage_fasttext_only", "spark_stage_fasttext_only"),
+    (
+        "Spark stage `local[1]`, classifier + perplexity",
+        "spark_stage_fasttext_plus_perplexity",
+        "spark_stage_fasttext_only",
+    ),
+    (
+        "\u2014 perplexity's own share of that stage (added time per doc)",
+        "spark_stage_perplexity_alone",
+        "spark_stage_fasttext_only",
+    ),
+    ("plain Python loop, `QualityModel.score`", "fasttext_python_loop", "fasttext_python_loop"),
+    ("plain Python loop, `NgramLM.perplexity`", "ngram_lm_python_loop", "fasttext_python_loop"),
+    (
+        "the project's GPT, `tiny` preset (2 layers, d 96), forward pass only, 1 torch thread",
+        "gpt_tiny_forward_only",
+        "fasttext_python_loop",
+    ),
+]
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}".replace("-", "\u2212")
+
+
+def tables(figures: dict) -> list[dict]:
+    """Agreement with the human labels, drop shares of the runs, throughput (each from the last run of its part)."""
+    command = figures["command"]
+    agreement = figures["agreement"]
+    w = agreement["combination_weight"]
+    rows = []
+    for key, label in SIGNALS.items():
+        name = next(n for n in agreement["signals"] if n.startswith(key))
+        s = agreement["signals"][name]
+        low, high = s["ci95_report"]
+        auc = f"{s['auc_report']:.3f} ({low:.3f}\u2013{high:.3f})"
+        if key == "baseline: length (chars)":
+            versus, beats = "\u2014", "\u2014"
+        else:
+            lo, hi = s["minus_length_ci95"]
+            versus = f"{_signed(s['minus_length_report'])} ({_signed(lo)}, {_signed(hi)})"
+            beats = "yes" if s["beats_length"] else "no"
+        label = label.format(w=f"{w:.2f}", rest=f"{1 - w:.2f}")
+        rows.append([label, auc, versus, beats, f"{s['auc_tune']:.3f}"])
+    out = [
+        {
+            "title": "Agreement with DCLM's human labels (REPORT part; nothing was tuned on it)",
+            "command": command,
+            "columns": [
+                f"signal (REPORT part, {agreement['n_report']} docs)",
+                "ROC AUC (95% CI)",
+                "\u2212 length (95% CI)",
+                "beats length?",
+                "TUNE AUC",
+            ],
+            "rows": rows,
+        }
+    ]
+    shares = figures.get("drop_shares", {})
+    out.append(
+        {
+            "title": "Drop share of the quality stage with the defaults, and at the former threshold",
+            "command": command,
+            "columns": [
+                "run (default config, `crawl-to-shards` as a user runs it)",
+                "docs reaching quality",
+                "dropped by quality",
+                "would drop at `threshold: 0.5`",
+                "ppl buckets head / middle / tail",
+            ],
+            "rows": [
+                [
+                    RUNS.get(name, name),
+                    r["docs_in"],
+                    f"{r['docs_dropped']} ({100 * r['drop_share']:.0f} %)",
+                    f"{round(r['share_below_0_5'] * r['docs_in'])} ({100 * r['share_below_0_5']:.0f} %)",
+                    " / ".join(str(r["ppl_buckets"][b]) for b in ("head", "middle", "tail")),
+                ]
+                for name, r in shares.items()
+            ],
+        }
+    )
+    rates = figures["throughput"]["docs_per_s_per_core"]
+    out.append(
+        {
+            "title": f"Quality-stage throughput, {figures['throughput']['docs']:,} docs",
+            "command": command,
+            "columns": ["side", "docs/s (wall, contended)", "vs fastText in the same setting"],
+            "rows": [
+                [label, f"{rates[key]:.1f}", "1x" if key == base else f"{rates[key] / rates[base]:.2f}x"]
+                for label, key, base in THROUGHPUT
+            ],
+        }
+    )
+    return out
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     main()

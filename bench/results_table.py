@@ -3,16 +3,20 @@ BENCHMARKS.md (`make bench-tables`; `make bench` runs it after the benchmarks).
 
 A result file `bench/results/<name>.json` is
 
-    {"tables": [{"title": "...", "command": "python bench/x.py --flag",
+    {"tables": [{"title": "...", "command": "python -m bench.x --flag",
                  "columns": ["side", "CPU s", ...], "rows": [["ours", 1.2, ...], ...],
-                 "notes": "optional sentence under the table"}]}
+                 "notes": "optional sentence under the table"}],
+     "figures": {...}}  # optional: the raw measurements the tables are made from
+
 
 and its tables go into BENCHMARKS.md between the markers `<!-- results:<name> -->` and
-`<!-- /results:<name> -->`; a result with no markers yet gets them appended at the end of the file.
+`<!-- /results:<name> -->`, or one table at a time between `<!-- results:<name>:<i> -->` and
+`<!-- /results:<name>:<i> -->` (i = 1, 2, ...: prose may stand between the tables of one result); a
+result with no markers yet gets them appended at the end of the file.
 Everything between the markers is regenerated, so no figure there is edited by hand. A result file
 in another shape (older benchmarks write their own JSON) is skipped with a one-line note naming it.
 
-    python bench/results_table.py [--check]     # --check: exit 1 when BENCHMARKS.md is stale
+    python -m bench.results_table [--check]     # --check: exit 1 when BENCHMARKS.md is stale
 """
 
 from __future__ import annotations
@@ -23,19 +27,21 @@ import re
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+from bench.common.env import REPO, RESULTS
+
 BENCHMARKS = REPO / "BENCHMARKS.md"
 
 
-def write_result(name: str, tables: list[dict]) -> Path:
-    """Write `bench/results/<name>.json` (each table: title, command, columns, rows[, notes])."""
+def write_result(name: str, tables: list[dict], figures: dict | None = None) -> Path:
+    """Write `bench/results/<name>.json` (each table: title, command, columns, rows[, notes]; `figures`:
+    the raw measurements, kept beside the tables for whoever wants more than the tables show)."""
     problem = _format_problem({"tables": tables})
     if problem:
         raise ValueError(f"{name}: {problem}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"tables": tables}, indent=1) + "\n")
+    data = {"tables": tables, **({"figures": figures} if figures else {})}
+    path.write_text(json.dumps(data, indent=1) + "\n")
     return path
 
 
@@ -60,13 +66,17 @@ def render(tables: list[dict]) -> str:
 
 def regenerate(text: str, results: dict[str, list[dict]]) -> str:
     for name, tables in sorted(results.items()):
-        start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
-        block = f"{start}\n{render(tables)}\n{end}"
-        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-        if pattern.search(text):
-            text = pattern.sub(lambda _, block=block: block, text)
-        else:
-            text = text.rstrip("\n") + f"\n\n{block}\n"
+        found = False
+        parts = [(name, tables)] + [(f"{name}:{i}", [table]) for i, table in enumerate(tables, 1)]
+        for key, shown in parts:
+            start, end = f"<!-- results:{key} -->", f"<!-- /results:{key} -->"
+            block = f"{start}\n{render(shown)}\n{end}"
+            pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+            if pattern.search(text):
+                text, found = pattern.sub(lambda _, block=block: block, text), True
+        if not found:
+            start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+            text = text.rstrip("\n") + f"\n\n{start}\n{render(tables)}\n{end}\n"
     return text
 
 

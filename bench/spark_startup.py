@@ -1,10 +1,10 @@
 """What a local run's JVM options and class archive save, on the user's path (issue #17).
 
-    .venv/bin/python bench/spark_startup.py [--repeats 3] [--rounds 2]
+    .venv/bin/python -m bench.spark_startup [--repeats 3] [--rounds 2]
 
 `python -m jobs crawl-to-shards --until filter` (extract + filter fused, the report built) over
 `--repeats` copies of ../shared/data/warc_samples, one core (`taskset -c 0`, `local[1]`), CPU of the
-whole process tree (bench/proc_cpu.py), three JVM settings alternated round by round:
+whole process tree (bench/common/proc_cpu.py), three JVM settings alternated round by round:
 
   JVM defaults       `--set spark.local_java_options=null` (C2 JIT, G1, no class archive)
   options only       the configured options with their flags in reverse order: the same JVM settings
@@ -27,20 +27,16 @@ import json
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from e2e_headline import ONE_CORE, PY_OURS, REPO, WORK, build_input, kept_urls_parquet  # noqa: E402
-from proc_cpu import become_subreaper, run_measured  # noqa: E402
-from results_table import write_result  # noqa: E402
-
-from jobs.session import class_archive_path  # noqa: E402
-from pipeline import layout  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
+from bench.common.env import ONE_CORE, PY_OURS, REPO
+from bench.common.proc_cpu import become_subreaper, run_measured
+from bench.e2e_headline import WORK, build_input, kept_urls_parquet
+from bench.results_table import write_result
+from jobs.session import class_archive_path
+from pipeline import layout
+from pipeline.config import load_config
 
 
 def variants() -> dict[str, str | None]:
@@ -75,7 +71,7 @@ def global_stages(n: int, rounds: int) -> dict:
         for name, options in sides.items() if r % 2 == 0 else reversed(sides.items()):
             with tempfile.TemporaryDirectory() as folder:
                 result = Path(folder) / "scale.json"
-                cmd = [*ONE_CORE, str(PY_OURS), str(REPO / "bench" / "dedup_scale.py"), "--sizes", str(n)]
+                cmd = [*ONE_CORE, str(PY_OURS), "-m", "bench.dedup_scale", "--sizes", str(n)]
                 cmd += ["--stages", "dedup", "shards", "--master", "local[1]", "--json", str(result)]
                 cmd += ["--set", f"spark.local_java_options={options}"] if options else []
                 subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
@@ -89,7 +85,7 @@ def global_stages(n: int, rounds: int) -> dict:
         rows.append([stage, n, round(base, 1), round(configured, 1), f"{base / configured:.2f}x"])
     return {
         "title": "Local JVM settings on the JVM-heavy global stages, one core",
-        "command": f"python bench/spark_startup.py --global-stages {n} --rounds {rounds}",
+        "command": f"python -m bench.spark_startup --global-stages {n} --rounds {rounds}",
         "columns": ["stage", "documents", "JVM defaults wall s", "configured options wall s", "speed-up"],
         "rows": rows,
         "notes": "bench/dedup_scale.py's synthetic corpus, `local[1]` under `taskset -c 0`; medians over the "
@@ -130,7 +126,7 @@ def main() -> None:
         rows.append([name, round(cpu, 1), round(wall, 1), f"{base / cpu:.2f}x"])
     table = {
         "title": f"Local JVM settings, extract + filter fused on {args.repeats} x warc_samples, one core, process start included",
-        "command": f"python bench/spark_startup.py --repeats {args.repeats} --rounds {args.rounds}",
+        "command": f"python -m bench.spark_startup --repeats {args.repeats} --rounds {args.rounds}",
         "columns": ["JVM", "CPU s (median)", "wall s (median)", "CPU vs JVM defaults"],
         "rows": rows,
         "notes": f"Configured options: `{configured}` (configs/default.yaml spark.local_java_options). "

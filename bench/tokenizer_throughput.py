@@ -11,7 +11,7 @@ same vocabulary size, one core each:
 
 Rounds interleave the three so machine contention hits them alike. Usage:
 
-    .venv/bin/python bench/tokenizer_throughput.py [--mb 4] [--rounds 3]
+    .venv/bin/python -m bench.tokenizer_throughput [--mb 4] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.results_table import write_result
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO.parent / "shared" / "data" / "cc_text_samples"
@@ -156,6 +158,61 @@ def main() -> None:
     print(f"ratio ours/spark : hf = {best['ours/spark'] / best['hf']:.2f} (tokens/s), "
           f"{mb_s['ours/spark'] / mb_s['hf']:.2f} (MB/s)")  # fmt: skip
     print(f"ratio ours/inproc : hf = {best['ours/inproc'] / best['hf']:.2f}")
+    sides = {
+        name: {
+            "mb_s": mb_s[name],
+            "vs_hf_per_byte": mb_s[name] / mb_s["hf"],
+            "tokens_s_best": best[name],
+            "tokens_s_rounds": rates,
+            "tokens": tokens["hf" if name == "hf" else "ours"],
+        }
+        for name, rates in results.items()
+    }
+    figures = {
+        "mb": args.mb,
+        "corpus_mb": corpus_mb,
+        "docs": len(corpus),
+        "vocab": vocab,
+        "rounds": args.rounds,
+    }
+    figures["sides"] = sides
+    print(write_result("tokenizer_throughput", [result_table(figures)], figures))
+
+
+SIDES = {
+    "ours/spark": "ours, in the Spark stage",
+    "ours/inproc": "ours, same call without Spark",
+    "hf": "HF `tokenizers`",
+}
+
+
+def result_table(figures: dict) -> dict:
+    rows = []
+    for name, label in SIDES.items():
+        side = figures["sides"][name]
+        rounds = "; ".join(f"{r:,.0f}" for r in side["tokens_s_rounds"])
+        rows.append(
+            [
+                label,
+                f"{side['mb_s']:.2f}",
+                f"{side['vs_hf_per_byte']:.2f}x",
+                f"{side['tokens_s_best']:,.0f} ({rounds})",
+                f"{side['tokens']:,}",
+            ]
+        )
+    return {
+        "title": f"Tokenizer throughput per core, {figures['corpus_mb']:.1f} MB of Dolma CC text, best of "
+        f"{figures['rounds']} interleaved rounds",
+        "command": f"python -m bench.tokenizer_throughput --mb {figures['mb']:g} --rounds {figures['rounds']}",
+        "columns": [
+            "tokenizer",
+            "MB/s/core",
+            "vs HF per byte",
+            "tokens/s/core (best; rounds)",
+            f"tokens for the {figures['corpus_mb']:.1f} MB",
+        ],
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 (FSDP2 sharded vs DDP vs one full model + Adam state), and how far a 2-rank FSDP2 run resumed on 1 rank
 drifts from the uninterrupted run. -> bench/results/train_dist_cpu.json
 
-    .venv/bin/python bench/train_dist_cpu.py [--out /tmp/bench_train_dist]
+    .venv/bin/python -m bench.train_dist_cpu [--out /tmp/bench_train_dist]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from bench.results_table import write_result
 from pipeline.config import load_config
 from trainer.demo_shards import write_demo_shards
 from trainer.local import local_report, run_ranks
@@ -54,10 +55,6 @@ def main() -> None:
     full = {m["step"]: m for m in read_metrics(out, "fsdp")}
     resumed = {m["step"]: m for m in read_metrics(out, "fsdp-on-1")}
     result = {
-        "benchmark": "train_dist_cpu",
-        "command": "python bench/train_dist_cpu.py",
-        "ranks": 2,
-        "preset": "tiny",
         "params": trainer.n_params,
         "full_model_plus_adam_bytes": full_state_bytes,
         "fsdp_checkpoint_bytes_per_rank": rank_bytes(out / "train" / "fsdp" / "checkpoint_000008"),
@@ -68,10 +65,41 @@ def main() -> None:
         "resume_2_to_1_rank_abs_val_loss_diff": abs(resumed[STEPS]["val_loss"] - full[STEPS]["val_loss"]),
         "two_rank_processes_wall_s": ranks_wall_s,
     }
-    path = Path(__file__).parent / "results" / "train_dist_cpu.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    print(write_result("train_dist_cpu", [table(result)], result))
+
+
+def table(result: dict) -> dict:
+    """The BENCHMARKS.md table of one run's figures."""
+
+    def mb(n: float) -> str:
+        return f"{n / 1e6:.2f} MB"
+
+    def small(x: float) -> str:
+        return f"{x:.1e}".replace("e-0", "e-")
+
+    return {
+        "title": f"2 gloo ranks, tiny preset ({result['params']:,} parameters), 8 steps",
+        "command": "python -m bench.train_dist_cpu",
+        "columns": ["figure", "value"],
+        "rows": [
+            ["one full copy of fp32 weights + Adam m, v", mb(result["full_model_plus_adam_bytes"])],
+            [
+                "FSDP2 checkpoint, bytes written per rank (DCP)",
+                ", ".join(map(mb, result["fsdp_checkpoint_bytes_per_rank"])),
+            ],
+            [
+                "DDP checkpoint, bytes written per rank (DCP spreads the replicated tensors)",
+                ", ".join(map(mb, result["ddp_checkpoint_bytes_per_rank"])),
+            ],
+            [
+                "2-rank FSDP2 run resumed on 1 rank: max abs. train-loss difference vs uninterrupted (steps 6, 8)",
+                small(result["resume_2_to_1_rank_max_abs_train_loss_diff"]),
+            ],
+            ["same, final validation loss", small(result["resume_2_to_1_rank_abs_val_loss_diff"])],
+        ],
+        "notes": f"Two rank processes: {result['two_rank_processes_wall_s']:.0f} s wall.",
+    }
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ comes from its metrics.jsonl (first step excluded, as in the baseline). Runs are
 baseline) so machine load hits both. Also reported: Ray's wall time for the whole fit,
 which adds the cluster and worker-group start.
 
-    .venv/bin/python bench/train_throughput.py [--threads 1] [--out /tmp/bench_train]
+    .venv/bin/python -m bench.train_throughput [--threads 1] [--out /tmp/bench_train]
 """
 
 from __future__ import annotations

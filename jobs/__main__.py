@@ -224,14 +224,29 @@ def _run(spark, cfg: dict, args: argparse.Namespace, inputs) -> None:
 
 
 if __name__ == "__main__":
+    from jobs import failures
+
+    failures.raise_on_signals()
     try:
         sys.exit(main())
     except SystemExit as exc:
         if isinstance(exc.code, str):  # a reason: print it last, exit 1
+            failures.end_jvm()
             print(f"FAILED: {exc.code}", file=sys.stderr)
             sys.exit(1)
         raise
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: locks released and Spark stopped on the way here
+        failures.end_jvm()
+        reason, code = failures.interrupted_exit(exc)
+        print(f"FAILED: {reason}", file=sys.stderr)
+        sys.exit(code)
     except Exception as exc:  # the reason goes on the last line for schedulers
-        logging.getLogger("jobs").exception("job failed")
-        print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reason = failures.out_of_disk_reason(exc, failures.output_arg(sys.argv[1:]))
+        if reason is None:
+            logging.getLogger("jobs").exception("job failed")
+            reason = failures.reason_line(exc)
+        else:  # the trace says nothing more than the reason
+            logging.getLogger("jobs").debug("job failed", exc_info=True)
+        failures.end_jvm()
+        print(f"FAILED: {reason}", file=sys.stderr)
         sys.exit(1)

@@ -1,5 +1,7 @@
-"""A stage that runs out of memory ends the job with one line naming the stage and the setting to
-raise, not a Py4J trace.
+"""A job that fails for a reason the user can act on ends with one line saying so, not a Py4J trace:
+a stage out of memory (naming the setting to raise), a full disk (naming where it wrote; the stage's
+scratch under `OUT/_work` is removed so the failed attempt does not keep the disk full), or an
+interrupt (SIGINT/SIGTERM, exit code 128 + the signal's number, like a shell reports it).
 
 In local mode every task runs inside the driver JVM, so a task's `OutOfMemoryError` makes Spark
 exit that JVM (exit code 52, SparkExitCode.OOM) and the Python side then sees a dead gateway or a
@@ -8,7 +10,18 @@ stopped context rather than the error itself; both are recognised here.
 
 from __future__ import annotations
 
+import argparse
+import errno
+import logging
+import re
+import shutil
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+from pipeline import layout
 
 OOM_MARKERS = ("OutOfMemory", "Java heap space", "GC overhead limit exceeded", "Direct buffer memory")
 JVM_UNREACHABLE = "<the JVM did not answer>"
@@ -87,3 +100,135 @@ def is_out_of_memory(spark, exc: BaseException) -> bool:
     # The JVM may still be exiting when the Python call fails: give it a moment to report why.
     wait_s = 60.0 if any(marker in text for marker in JVM_GONE_MARKERS) else 0.0
     return _jvm_exit_code(spark, wait_s) == SPARK_OOM_EXIT_CODE
+
+
+NO_SPACE_TEXT = "No space left on device"  # strerror(ENOSPC), also what the JVM's IOException says
+# Where a Java or Spark message names the file it was writing when the disk filled up.
+_WRITTEN_PATH = (
+    re.compile(r"(\S+) \(No space left on device\)"),  # java.io.FileNotFoundException
+    re.compile(r"writing rows to (\S+?)\.?(?:\s|$)"),  # Spark's TASK_WRITE_FAILED
+)
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def is_out_of_disk(exc: BaseException) -> bool:
+    """ENOSPC from Python (OSError errno 28), from a Python worker, or from the JVM inside a Py4J error."""
+    if any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in _chain(exc)):
+        return True
+    return NO_SPACE_TEXT in _messages(exc) or "[Errno 28]" in _messages(exc)
+
+
+def written_path(exc: BaseException) -> str | None:
+    """The file being written when the disk filled up, when the error names it."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.filename:
+            return str(e.filename)
+    text = _messages(exc)
+    for pattern in _WRITTEN_PATH:
+        match = pattern.search(text)
+        if match:
+            return match.group(1).removeprefix("file:")
+    return None
+
+
+def output_arg(argv: list[str]) -> str | None:
+    """The `--output` of a jobs command line (None when it has none)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--output")
+    return parser.parse_known_args(argv)[0].output
+
+
+def remove_scratch(out: str | Path) -> list[Path]:
+    """Remove the scratch folders of `out` (`OUT/_work/*`), unless another job has taken OUT since."""
+    from pipeline.runlock import RunLocked, run_lock
+
+    scratch = layout.work_dir(out, layout.STAGES[0]).parent
+    if not scratch.is_dir():
+        return []
+    try:
+        with run_lock(out):
+            folders = sorted(p for p in scratch.iterdir() if p.is_dir())
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+    except (RunLocked, OSError):  # another writer owns OUT now: its scratch is not ours to remove
+        return []
+    return folders
+
+
+def out_of_disk_reason(exc: BaseException, out: str | None) -> str | None:
+    """The one line for a full disk, after removing the failed attempt's scratch; None for other errors."""
+    if not is_out_of_disk(exc):
+        return None
+    removed = remove_scratch(out) if out else []
+    where = written_path(exc) or (", ".join(map(str, removed)) if removed else out) or "the output"
+    cleaned = "its scratch was removed; " if removed else ""
+    return f"no space left on device writing {where} ({cleaned}free space there and rerun to resume)"
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised as a KeyboardInterrupt: locks are released, py4j drops the connection it
+    was reading and Spark is stopped on the way out. (Once Spark runs, its own SIGINT handler cancels
+    the running jobs and raises a plain KeyboardInterrupt, which ends the same way.)"""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame) -> None:
+    raise Interrupted(signum)
+
+
+def _not_from_py4j(record: logging.LogRecord) -> bool:
+    return record.name != "root" or "py4j" not in Path(record.pathname).parts
+
+
+def raise_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into `Interrupted` in the main thread (Python's default ends the process
+    silently on SIGTERM; a job started in the background inherits SIGINT ignored), and keep py4j's own traces of an interrupted call (it logs them on the root logger) to debug level:
+    the interrupt, or the error the call raises, is reported in one line by the caller."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupted)
+    root = logging.getLogger()
+    root.addFilter(lambda record: _not_from_py4j(record) or root.isEnabledFor(logging.DEBUG))
+
+
+def end_jvm(timeout_s: float = 30.0) -> None:
+    """Let a JVM this process launched exit before the last line is printed, so that nothing it logs
+    while shutting down (e.g. the traces of tasks killed by an interrupt) lands after that line. The
+    gateway JVM exits when its stdin closes; under spark-submit there is no such child."""
+    pyspark = sys.modules.get("pyspark")
+    if pyspark is None:  # never imported: no JVM was started
+        return
+    proc = getattr(pyspark.SparkContext._gateway, "proc", None)
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.stdin.close()
+        proc.wait(timeout_s)
+    except (OSError, subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C: it dies with us
+        pass
+
+
+def interrupted_exit(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit code (128 + signal number) for a KeyboardInterrupt or `Interrupted`."""
+    signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+    return f"interrupted ({signal.Signals(signum).name})", 128 + signum
+
+
+def reason_line(exc: BaseException) -> str:
+    """One line for an unexpected failure: the exception's first line (the trace is logged before it)."""
+    try:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    except Exception:  # str() of a Py4JJavaError asks the JVM, which may be gone
+        lines = [JVM_UNREACHABLE]
+    if "Traceback (most recent call last):" in lines:  # a Python worker's error: its last line says it
+        return lines[-1]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"

@@ -1,15 +1,10 @@
 """bench/results_table.py: result JSON -> generated tables in BENCHMARKS.md (`make bench-tables`)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("results_table", ROOT / "bench" / "results_table.py")
-results_table = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(results_table)
+from bench import results_table
 
 TABLE = {
     "title": "Speed",
@@ -35,6 +30,22 @@ def test_regenerate_replaces_only_between_markers_and_appends_missing_ones():
     assert new.count("<!-- results:speed -->") == 1 and new.count("<!-- /results:fresh -->") == 1
     assert new.index("after") < new.index("<!-- results:fresh -->")  # a new result goes at the end
     assert results_table.regenerate(new, {"speed": [TABLE], "fresh": [TABLE]}) == new  # idempotent
+
+
+def test_one_table_of_a_result_can_stand_alone_between_prose():
+    second = {**TABLE, "title": "Memory", "rows": [["ours", 2.0, "x"]]}
+    doc = "<!-- results:speed:2 -->\nOLD\n<!-- /results:speed:2 -->\nprose\n<!-- results:speed:1 -->\n<!-- /results:speed:1 -->\n"
+    new = results_table.regenerate(doc, {"speed": [TABLE, second]})
+    assert "OLD" not in new and new.index("**Memory**") < new.index("prose") < new.index("**Speed**")
+    assert "<!-- results:speed -->" not in new  # placed by its parts: not appended again
+    assert results_table.regenerate(new, {"speed": [TABLE, second]}) == new
+
+
+def test_write_result_keeps_the_raw_figures_beside_the_tables(tmp_path, monkeypatch):
+    monkeypatch.setattr(results_table, "RESULTS", tmp_path)
+    path = results_table.write_result("ok", [TABLE], {"cpu_s": [1.2, 1.3]})
+    assert json.loads(path.read_text()) == {"tables": [TABLE], "figures": {"cpu_s": [1.2, 1.3]}}
+    assert results_table.load_results(tmp_path)[0] == {"ok": [TABLE]}
 
 
 def test_files_in_other_shapes_are_skipped_with_a_note(tmp_path):

@@ -1,6 +1,6 @@
-"""Our stages as plain functions in one process, no engine: the "pure" side of e2e_vs_datatrove.py.
+"""Our stages as plain functions in one process, no engine: the "pure" side of bench/e2e_vs_datatrove.py.
 
-    .venv/bin/python bench/e2e_pure.py --warcs DIR --json OUT.json
+    .venv/bin/python -m bench.peers.ours_pure --warcs DIR --json OUT.json
 
 `process_warc_file` per file, `FilterStage(cfg["filter"]).apply` per batch, then URL dedup, MinHash
 signatures + LSH bands + union-find and CCNet line dedup from `pipeline.dedup` (the per-document work

