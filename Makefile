@@ -111,6 +111,7 @@ BENCHES = \
 	"bench.crawl_to_shards" \
 	"bench.e2e_headline --repeats 3 24 --rounds 2" \
 	"bench.spark_startup --repeats 3 --rounds 2 --global-stages 50000" \
+	"bench.data_value_vs_datatrove --seeds 3" \
 	"bench.cost_model"
 
 bench: $(STAMP) bench-env

