@@ -37,6 +37,28 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     return base
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` pairs of a command line -> {dotted key: YAML value}, for `load_config`'s
+    `overrides` (which checks each as a config file's value); a pair without `=` is a ConfigError."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {pair}: expected KEY=VALUE")
+        out[key] = parse_yaml(value, f"--set {key}")
+    return out
+
+
+def check_key(dotted: str, value: Any) -> Any:
+    """`value` for the key `dotted`, checked as a config file's value is (known key, type, declared
+    range): for a library caller that sets a key in code rather than through `load_config`."""
+    try:
+        default_value = section(_defaults(), dotted)
+    except (KeyError, TypeError):
+        raise ConfigError(f"{dotted}: unknown key (see configs/default.yaml for the allowed keys)") from None
+    return _check_value(dotted, default_value, value)
+
+
 @functools.cache
 def _defaults() -> dict[str, Any]:
     return _read_yaml(DEFAULT_CONFIG)
