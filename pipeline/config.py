@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import functools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,12 @@ class _NoAliasLoader(yaml.SafeLoader):
                 f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed"
             )
         return super().compose_node(parent, index)
+
+
+# YAML 1.1 (PyYAML) reads `3e-4` as a string (its floats need a dot); YAML 1.2 and people read a number
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def parse_yaml(text: str, where: str) -> Any:
