@@ -40,9 +40,7 @@ def _presets() -> list[str]:
 TRAIN_KEY_FLAGS = ("preset", "steps", "workers", "run_name")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="run directory holding shards/ (input) and train/ (output)")
-    p.add_argument("--config", help="YAML merged over configs/default.yaml")
+def _set_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
         action="append",
@@ -50,6 +48,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one config key, e.g. --set train.lr=3e-4 --set train.gpu=true (YAML value)",
     )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="run directory holding shards/ (input) and train/ (output)")
+    p.add_argument("--config", help="YAML merged over configs/default.yaml")
+    _set_flag(p)
     p.add_argument("--preset", choices=_presets(), help="train.preset")
     p.add_argument("--steps", type=int, help="train.steps")
     p.add_argument("--workers", type=int, help="train.workers: Ray workers (one per GPU with train.gpu)")
@@ -95,9 +99,7 @@ def _ablation_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
     p.add_argument("--gpu", action="store_true", help="train.gpu: one GPU per model")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key (YAML value)"
-    )
+    _set_flag(p)
     p.add_argument(
         "--engine",
         choices=ENGINES,
