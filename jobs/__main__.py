@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from pipeline import stages
-from pipeline.config import ConfigError, load_config, parse_yaml
+from pipeline.config import ConfigError, load_config, parse_overrides
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,12 +64,7 @@ def _import_fields() -> tuple[str, ...]:
 def _overrides(pairs: list[str], args: argparse.Namespace | None = None) -> dict:
     out = {f"import.{name}": getattr(args, name, None) for name in _import_fields()}
     out = {key: value for key, value in out.items() if value is not None}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {pair}: expected KEY=VALUE")
-        out[key] = parse_yaml(value, f"--set {key}")
-    return out
+    return {**out, **parse_overrides(pairs)}
 
 
 def _offline_command(argv: list[str]) -> int | None:

@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import functools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,28 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     for dotted, value in (overrides or {}).items():
         _merge(base, _nest(dotted, value), prefix="")
     return base
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` pairs of a command line -> {dotted key: YAML value}, for `load_config`'s
+    `overrides` (which checks each as a config file's value); a pair without `=` is a ConfigError."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {pair}: expected KEY=VALUE")
+        out[key] = parse_yaml(value, f"--set {key}")
+    return out
+
+
+def check_key(dotted: str, value: Any) -> Any:
+    """`value` for the key `dotted`, checked as a config file's value is (known key, type, declared
+    range): for a library caller that sets a key in code rather than through `load_config`."""
+    try:
+        default_value = section(_defaults(), dotted)
+    except (KeyError, TypeError):
+        raise ConfigError(f"{dotted}: unknown key (see configs/default.yaml for the allowed keys)") from None
+    return _check_value(dotted, default_value, value)
 
 
 @functools.cache
@@ -66,6 +89,12 @@ class _NoAliasLoader(yaml.SafeLoader):
                 f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed"
             )
         return super().compose_node(parent, index)
+
+
+# YAML 1.1 (PyYAML) reads `3e-4` as a string (its floats need a dot); YAML 1.2 and people read a number
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def parse_yaml(text: str, where: str) -> Any:

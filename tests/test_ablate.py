@@ -20,6 +20,7 @@ import pytest
 from pipeline import layout, stages
 from pipeline.config import load_config
 from pipeline.files import sha256_file
+from pipeline.settings import TrainSettings
 from trainer.ablate import AblationError, contamination, make_plan, run_ablation
 from trainer.ablate_eval import EvalSet, text_file_documents
 from trainer.ablate_report import paired_interval, summary, verdict
@@ -72,11 +73,11 @@ def test_paired_interval_and_verdict():
 def test_plan_refuses_a_budget_beyond_the_epoch_cap(demo_run):
     out, _, _ = demo_run
     cfg = _small_cfg()
-    plan = make_plan([out, out], train_cfg=cfg["train"], preset="tiny", tokens=None, seeds=2)
+    plan = make_plan([out, out], train=TrainSettings.from_config(cfg), preset="tiny", tokens=None, seeds=2)
     assert plan["tokens"] == plan["steps"] * plan["tokens_per_step"]
     assert all(not r["repeated"] for r in plan["runs"])
     with pytest.raises(AblationError, match=r"training tokens: .* beyond the cap of 4"):
-        make_plan([out, out], train_cfg=cfg["train"], preset="tiny", tokens=10**9, seeds=1)
+        make_plan([out, out], train=TrainSettings.from_config(cfg), preset="tiny", tokens=10**9, seeds=1)
 
 
 @pytest.mark.skipif(not WIKITEXT.exists(), reason="needs ../shared/data/wikitext2/valid.txt")

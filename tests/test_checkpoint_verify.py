@@ -98,7 +98,8 @@ def test_ray_rerun_skips_the_damaged_checkpoints_and_says_so(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_TMPDIR=str(temp_dir), RAY_USAGE_STATS_ENABLED="0")
     cmd = [sys.executable, "-m", "trainer", "train", "--out", str(out), "--config", str(config)]
-    cmd += ["--preset", "tiny", "--steps", "10", "--workers", "1", "--threads", "1", "--log-every", "2"]
+    cmd += ["--preset", "tiny", "--steps", "10", "--workers", "1"]
+    cmd += ["--set", "train.threads=1", "--set", "train.log_every=2"]
     run_dir = layout.train_dir(out) / "main"
 
     def train(*extra: str) -> subprocess.CompletedProcess:

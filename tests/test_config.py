@@ -156,3 +156,13 @@ def test_cli_refuses_an_infinite_timeout_on_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "config error: extract.timeout_s: must be a finite number, got inf"
     ]
+
+
+def test_set_pairs_parse_exponents_without_a_dot_as_numbers():
+    from pipeline.config import parse_overrides
+
+    overrides = parse_overrides(["train.lr=3e-4", "train.run_name=a=b", "train.gpu=true"])
+    assert overrides == {"train.lr": 3e-4, "train.run_name": "a=b", "train.gpu": True}
+    assert load_config(overrides=overrides)["train"]["lr"] == 3e-4
+    with pytest.raises(ConfigError, match="--set train.lr: expected KEY=VALUE"):
+        parse_overrides(["train.lr"])

@@ -180,7 +180,7 @@ def test_two_nodes_train_and_survive_losing_the_worker_node(cluster, tmp_path):
     with log.open("w") as f:
         proc = _train(
             cluster, out, "--config", str(config), "--preset", "tiny", "--steps", str(STEPS), "--workers", "2",
-            "--threads", "1", "--max-failures", "1", "--run-name", "cluster", stdout=f, stderr=subprocess.STDOUT,
+            "--set", "train.threads=1", "--set", "train.max_failures=1", "--run-name", "cluster", stdout=f, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         # both workers run (one per node) once steps are logged; past a checkpoint step, kill the worker node
@@ -239,7 +239,7 @@ def test_sigterm_to_a_trainer_on_a_cluster_only_disconnects(cluster, tmp_path):
     with log.open("w") as f:
         proc = _train(
             cluster, out, "--config", str(config), "--preset", "tiny", "--steps", "5000", "--workers", "2",
-            "--threads", "1", "--log-every", "1", stdout=subprocess.DEVNULL, stderr=f,
+            "--set", "train.threads=1", "--set", "train.log_every=1", stdout=subprocess.DEVNULL, stderr=f,
         )  # fmt: skip
     try:
         _wait(lambda: _metrics(out) or proc.poll() is not None, 240, "a training step")
@@ -343,7 +343,9 @@ def test_ray_job_submit_runs_the_trainer_and_returns_its_status(cluster, tmp_pat
         cmd += [sys.executable, "-m", "trainer", "train", "--out", str(out), *args]
         return subprocess.run(cmd, env=cluster["env"], capture_output=True, text=True, timeout=300)
 
-    done = submit("--preset", "tiny", "--steps", "4", "--workers", "1", "--threads", "1", "--run-name", "job")
+    done = submit(
+        "--preset", "tiny", "--steps", "4", "--workers", "1", "--set", "train.threads=1", "--run-name", "job"
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     # the entrypoint joined the cluster through RAY_ADDRESS (set by the job server), not a local instance
     assert "Connected to Ray cluster" in done.stdout and "Started a local Ray instance" not in done.stdout

@@ -70,10 +70,15 @@ def test_more_gpu_workers_than_gpus_are_refused_before_ray(out):
     import torch
 
     workers = torch.cuda.device_count() + 1
-    proc = trainer_cli("train", "--out", str(out), "--gpu", "--workers", str(workers), "--steps", "2")
+    proc = trainer_cli(
+        "train", "--out", str(out), "--set", "train.gpu=true", "--workers", str(workers), "--steps", "2"
+    )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
-    assert lines[0] == f"FAILED: --gpu: {workers} worker(s) need one GPU each, this machine has {workers - 1}"
+    assert (
+        lines[0]
+        == f"FAILED: train.gpu: {workers} worker(s) need one GPU each, this machine has {workers - 1}"
+    )
     assert not (out / "train").exists()
 
 
@@ -89,3 +94,47 @@ def test_more_cpu_workers_than_cores_run_with_a_note(monkeypatch):
     assert placement_check(cores + 1, False, "10.0.0.1:6379") == (None, None)  # a cluster places them
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
     assert placement_check(cores + 1, True, None) == (None, None)
+
+
+def test_set_pairs_and_daily_flags_reach_the_workers_config(tmp_path):
+    from pipeline.settings import TrainSettings
+    from trainer.__main__ import _settings, parse_args
+
+    argv = ["train", "--out", str(tmp_path), "--steps", "7", "--run-name", "r1", "--set", "train.lr=3e-4"]
+    argv += ["--set", "train.threads=1", "--set", "train.gpu=true", "--set", "train.steps=9"]
+    cfg, given = _settings(parse_args(argv))
+    assert given == {"lr": 3e-4, "threads": 1, "gpu": True, "steps": 7, "run_name": "r1"}  # the flag wins
+    train = TrainSettings.from_config(cfg)
+    assert (train.gpu, train.run_name, train.workers) == (True, "r1", load_config()["train"]["workers"])
+    config = loop_config(train, tmp_path, train.run_name)
+    assert (config["lr"], config["threads"], config["steps"], config["run_name"]) == (3e-4, 1, 7, "r1")
+    for removed in (["--lr", "3e-4"], ["--gpu"], ["--replay", "0.1"]):  # config keys: --set train.KEY=VALUE
+        with pytest.raises(SystemExit):
+            parse_args(["train", "--out", str(tmp_path), *removed])
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("train.lr=-1", "FAILED: train.lr: must be in (0, 1], got -1"),
+        ("train.warmup_stepz=3", "FAILED: train.warmup_stepz: unknown key"),
+        ("train.steps", "FAILED: --set train.steps: expected KEY=VALUE"),
+        ("train.preset=huge", "FAILED: train.preset: 'huge' is none of tiny"),
+    ],
+)
+def test_a_bad_set_value_is_one_line_before_ray(out, pair, message):
+    proc = trainer_cli("train", "--out", str(out), "--set", pair)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith(message), lines
+    assert not (out / "train").exists()
+
+
+def test_library_overrides_are_checked_against_the_settings_fields(tmp_path):
+    from pipeline.config import ConfigError
+
+    train = load_config()["train"]
+    with pytest.raises(ConfigError, match=r"train.decay_fraction: must be in \[0, 1\], got 1.5"):
+        loop_config(train, tmp_path, "main", decay_fraction=1.5)
+    with pytest.raises(ConfigError, match="train.fsdp: 'sometimes' is none of auto, on, off"):
+        loop_config(train, tmp_path, "main", fsdp="sometimes")

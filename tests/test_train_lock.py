@@ -94,7 +94,8 @@ def test_running_training_excludes_a_second_training_and_the_shards_stage(tmp_pa
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_TMPDIR=str(temp_dir), RAY_USAGE_STATS_ENABLED="0")
     cmd = [sys.executable, "-m", "trainer", "train", "--out", str(out), "--config", str(config)]
-    cmd += ["--preset", "tiny", "--steps", "5000", "--workers", "1", "--threads", "1", "--log-every", "1"]
+    cmd += ["--preset", "tiny", "--steps", "5000", "--workers", "1"]
+    cmd += ["--set", "train.threads=1", "--set", "train.log_every=1"]
     metrics = layout.metrics_path(layout.train_dir(out))
     with (tmp_path / "stderr.log").open("w") as stderr:
         first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)

@@ -57,7 +57,8 @@ def test_signal_stops_training_and_every_ray_process(tmp_path, signum):
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env.update(RAY_TMPDIR=str(temp_dir), PYTHONPATH=pythonpath, RAY_USAGE_STATS_ENABLED="0")
     cmd = [sys.executable, "-m", "trainer", "train", "--out", str(out), "--config", str(config)]
-    cmd += ["--preset", "tiny", "--steps", "5000", "--workers", "1", "--threads", "1", "--log-every", "1"]
+    cmd += ["--preset", "tiny", "--steps", "5000", "--workers", "1"]
+    cmd += ["--set", "train.threads=1", "--set", "train.log_every=1"]
     metrics = out / "train" / "metrics.jsonl"
     known: dict[int, float] = {}
     with (tmp_path / "stdout.log").open("w") as stdout, (tmp_path / "stderr.log").open("w") as stderr:

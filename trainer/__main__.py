@@ -1,14 +1,17 @@
 """Command line: `python -m trainer train|fit-mixture --out OUT ...`.
 
     python -m trainer train --out runs/demo --preset tiny --steps 200 --workers 1
-    python -m trainer train --out runs/demo --run-name anneal-hq80 --branch-from-pre-decay main --hq-weight 0.8
+    python -m trainer train --out runs/demo --run-name anneal-hq80 --branch-from-pre-decay main \
+        --set train.hq_weight=0.8
     python -m trainer train --out runs/crawl2 --run-name cont --init-from runs/demo/train/main/checkpoint_000200 \
-        --replay 0.05 --lr 3e-4
+        --set train.replay=0.05 --set train.lr=3e-4
     python -m trainer fit-mixture --out runs/demo --steps 60
     python -m trainer ablate --runs runs/a runs/b --out runs/ablate --seeds 3
     python -m trainer ablate-variants --input crawl/ --out runs/sel --vary quality.selection=none,threshold
 
-Flags override the `train:` section of the config (configs/default.yaml merged with --config).
+The `train:` section of the config (configs/default.yaml, merged with --config) is what a run trains with;
+`--set train.KEY=VALUE` overrides any key (checked like the YAML's, in one line before Ray starts), and
+--preset, --steps, --workers and --run-name are shorthands for their `train.` key.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import sys
 from pathlib import Path
 
 from pipeline import layout
-from pipeline.config import load_config
+from pipeline.config import ConfigError, load_config, parse_overrides
+from pipeline.settings import TrainSettings
 
 # WikiText-2's validation articles (Merity et al. 2016): held-out encyclopedic text for ablations
 DEFAULT_EVAL_TEXT = "../shared/data/wikitext2/valid.txt"
@@ -32,32 +36,45 @@ def _presets() -> list[str]:
     return list(PRESETS)
 
 
+# Flags that set a `train:` key (the ones typed daily); every other key: --set train.KEY=VALUE
+TRAIN_KEY_FLAGS = ("preset", "steps", "workers", "run_name")
+
+
+def _set_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set train.lr=3e-4 --set train.gpu=true (YAML value)",
+    )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory holding shards/ (input) and train/ (output)")
     p.add_argument("--config", help="YAML merged over configs/default.yaml")
-    p.add_argument("--preset", choices=_presets())
-    p.add_argument("--steps", type=int)
-    p.add_argument("--workers", type=int, help="Ray workers (one per GPU with --gpu)")
-    p.add_argument("--gpu", action="store_true", default=None, help="one GPU per worker")
+    _set_flag(p)
+    p.add_argument("--preset", choices=_presets(), help="train.preset")
+    p.add_argument("--steps", type=int, help="train.steps")
+    p.add_argument("--workers", type=int, help="train.workers: Ray workers (one per GPU with train.gpu)")
     p.add_argument(
         "--address",
         help="an existing Ray cluster's head, HOST:PORT (default: $RAY_ADDRESS, else a new local Ray instance)",
     )
-    p.add_argument("--micro-batch", type=int, help="sequences per rank per forward pass")
-    p.add_argument("--grad-accum", type=int, help="micro-batches per rank per optimizer step")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile per block (CUDA)")
-    p.add_argument("--fsdp", choices=["auto", "on", "off"], help="FSDP2 instead of DDP on several ranks")
-    p.add_argument("--log-every", type=int, help="steps between metric lines")
-    p.add_argument("--eval-every", type=int, help="steps between validation passes")
-    p.add_argument("--ckpt-every", type=int, help="steps between checkpoints")
-    p.add_argument("--ckpt-every-min", type=float, help="also checkpoint after this many minutes")
-    p.add_argument(
-        "--ckpt-async", action=argparse.BooleanOptionalAction, help="write checkpoints in the background"
-    )
-    p.add_argument("--warmup-steps", type=int)
-    p.add_argument("--seq-len", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--threads", type=int, help="torch CPU threads per worker")
+
+
+def _settings(args: argparse.Namespace) -> tuple[dict, dict]:
+    """(the whole config, the `train:` keys this command line set): the default config, --config, then
+    --set pairs, then the flags that set a train key; every value checked like a config file's."""
+    overrides = parse_overrides(args.set)
+    for flag in TRAIN_KEY_FLAGS:
+        if getattr(args, flag, None) is not None:
+            overrides[f"train.{flag}"] = getattr(args, flag)
+    cfg = load_config(args.config, overrides)
+    given = {
+        key.removeprefix("train."): value for key, value in overrides.items() if key.startswith("train.")
+    }
+    return cfg, given
 
 
 def _ablation_args(p: argparse.ArgumentParser) -> None:
@@ -81,7 +98,8 @@ def _ablation_args(p: argparse.ArgumentParser) -> None:
         "--anneal", action="store_true", help="anneal on the hq mix in the decay (default: main mix)"
     )
     p.add_argument("--address", help="an existing Ray cluster (default: start a local one)")
-    p.add_argument("--gpu", action="store_true", help="one GPU per model")
+    p.add_argument("--gpu", action="store_true", help="train.gpu: one GPU per model")
+    _set_flag(p)
     p.add_argument(
         "--engine",
         choices=ENGINES,
@@ -97,31 +115,33 @@ def _ablate(args: argparse.Namespace) -> int:
 
     runs = args.runs if args.command == "ablate" else None
     try:
+        overrides = parse_overrides(args.set) | ({"train.gpu": True} if args.gpu else {})
+        cfg = load_config(args.config, overrides)  # first: a bad value is refused before any work
         if runs is None:
             from trainer.variants import run_variants
 
             runs = run_variants(args.input, args.out, args.vary, args.config)
         eval_texts = args.eval_text or [p for p in [DEFAULT_EVAL_TEXT] if Path(p).exists()]
-        cfg = load_config(args.config)
-        cfg["train"]["gpu"] = cfg["train"]["gpu"] or args.gpu
         run_ablation(
             runs, args.out, cfg=cfg, preset=args.preset, tokens=args.tokens,
             seeds=args.seeds, eval_texts=eval_texts, anneal=args.anneal, address=args.address,
             engine=args.engine,
         )  # fmt: skip
-    except (AblationError, FileNotFoundError) as exc:
+    except (AblationError, ConfigError, FileNotFoundError) as exc:
         print(f"ablate: {exc}", file=sys.stderr)
         return 2
     print(layout.ablate_results_path(args.out, ".md").read_text())
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m trainer")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="pretrain on OUT/shards with Ray Train")
     _common(train)
-    train.add_argument("--run-name", help="the run's folder under OUT/train (rerun the same name to resume)")
+    train.add_argument(
+        "--run-name", help="train.run_name: the run's folder under OUT/train (rerun the same name to resume)"
+    )
     train.add_argument("--stop-after", type=int, help="checkpoint and stop after this step (rerun resumes)")
     train.add_argument(
         "--branch-from-pre-decay",
@@ -133,9 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument(
         "--init-from", metavar="CKPT", help="continual pretraining: weights of CKPT, new schedule and data"
     )
-    train.add_argument("--replay", type=float, help="with --init-from: share of tokens from CKPT's shards")
-    train.add_argument("--hq-weight", type=float, help="share of hq shards in the anneal mix")
-    train.add_argument("--max-failures", type=int)
     fit = sub.add_parser(
         "fit-mixture", help="proxy trainings for the mixtures of `mixing propose`, then `mixing fit`"
     )
@@ -156,34 +173,22 @@ def main(argv: list[str] | None = None) -> int:
     variants.add_argument(
         "--vary", required=True, help="KEY=VALUE1,VALUE2[,...], e.g. quality.selection=none,threshold"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.command in ("ablate", "ablate-variants"):
         return _ablate(args)
-    cfg = load_config(args.config)
-    t = cfg["train"]
-    overrides = {
-        "preset": args.preset,
-        "steps": args.steps,
-        "micro_batch": args.micro_batch,
-        "seq_len": args.seq_len,
-        "lr": args.lr,
-        "threads": args.threads,
-        "grad_accum": args.grad_accum,
-        "compile": args.compile,
-        "fsdp": args.fsdp,
-        "log_every": args.log_every,
-        "eval_every": args.eval_every,
-        "ckpt_every": args.ckpt_every,
-        "ckpt_every_min": args.ckpt_every_min,
-        "ckpt_async": args.ckpt_async,
-        "warmup_steps": args.warmup_steps,
-    }
-    workers = args.workers or t["workers"]
-    gpu = t["gpu"] if args.gpu is None else args.gpu
+    try:  # a bad key or value: one line, before Ray starts
+        cfg, given = _settings(args)
+        t = TrainSettings.from_config(cfg)
+    except ConfigError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 2
     from trainer.train import placement_check
 
-    problem, note = placement_check(workers, gpu, args.address)
+    problem, note = placement_check(t.workers, t.gpu, args.address)
     if problem:
         print(f"FAILED: {problem}", file=sys.stderr)
         return 2
@@ -197,15 +202,12 @@ def main(argv: list[str] | None = None) -> int:
             config = loop_config(
                 t,
                 args.out,
-                args.run_name or t["run_name"],
-                **overrides,
+                t.run_name,
                 stop_after=args.stop_after,
-                hq_weight=args.hq_weight,
                 branch_from_pre_decay=args.branch_from_pre_decay,
                 init_from=args.init_from,
-                replay=args.replay,
             )
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError) as exc:  # ConfigError included
             print(f"FAILED: {exc}", file=sys.stderr)
             return 2
     from pipeline.runlock import RunLocked
@@ -222,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAILED: {problem}", file=sys.stderr)
             return 1
         if config:
-            return _train(config, t, args, workers, gpu)
-        return _fit_mixture(cfg, overrides, args, workers, gpu)
+            return _train(config, t, args.address)
+        return _fit_mixture(cfg, t, given, args)
 
 
 def _hold_locks(locks: contextlib.ExitStack, out: str, writes: Path, init_from: str | None) -> None:
@@ -239,7 +241,7 @@ def _hold_locks(locks: contextlib.ExitStack, out: str, writes: Path, init_from: 
         locks.enter_context(run_lock(Path(read_meta(init_from)["shards_dir"]).parent, shared=True))
 
 
-def _train(config: dict, t: dict, args: argparse.Namespace, workers: int, gpu: bool) -> int:
+def _train(config: dict, t: TrainSettings, address: str | None) -> int:
     from trainer.checkpoint import newest_intact
     from trainer.interrupt import run_on_ray
     from trainer.train import fit as ray_fit
@@ -264,30 +266,30 @@ def _train(config: dict, t: dict, args: argparse.Namespace, workers: int, gpu: b
     result = run_on_ray(
         lambda: ray_fit(
             config,
-            workers=workers,
-            gpu=gpu,
-            address=args.address,
-            max_failures=t["max_failures"] if args.max_failures is None else args.max_failures,
-            keep_checkpoints=t["keep_checkpoints"],
+            workers=t.workers,
+            gpu=t.gpu,
+            address=address,
+            max_failures=t.max_failures,
+            keep_checkpoints=t.keep_checkpoints,
         ),
-        args.address,
-        num_cpus=local_cpus(workers),
+        address,
+        num_cpus=local_cpus(t.workers),
     )
     print(f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}")
     return 0
 
 
-def _fit_mixture(cfg: dict, overrides: dict, args: argparse.Namespace, workers: int, gpu: bool) -> int:
+def _fit_mixture(cfg: dict, t: TrainSettings, given: dict, args: argparse.Namespace) -> int:
     from trainer.interrupt import run_on_ray
     from trainer.proxies import fit_mixture
     from trainer.train import local_cpus
 
     weights_path = run_on_ray(
         lambda: fit_mixture(
-            cfg, args.out, overrides, workers=workers, gpu=gpu, address=args.address, proposals=args.proposals
+            cfg, args.out, given, workers=t.workers, gpu=t.gpu, address=args.address, proposals=args.proposals
         ),
         args.address,
-        num_cpus=local_cpus(workers),
+        num_cpus=local_cpus(t.workers),
     )
     print(f"fitted weights -> {weights_path}")
     return 0

@@ -29,6 +29,7 @@ import pandas as pd
 from pipeline import layout, stages
 from pipeline.decontam.evalsets import EvalItem
 from pipeline.decontam.ngrams import NgramRule, build_index
+from pipeline.settings import TrainSettings
 from trainer.ablate_eval import (
     DEFAULT_MAX_EVAL_BYTES,
     EvalSet,
@@ -70,7 +71,7 @@ def train_tokens(run: Path) -> int:
 def make_plan(
     runs: list[str | Path],
     *,
-    train_cfg: dict,
+    train: TrainSettings,
     preset: str,
     tokens: int | None,
     seeds: int,
@@ -96,8 +97,8 @@ def make_plan(
         infos.append(
             {"name": name, "path": str(path.resolve()), "train_tokens": train_tokens(path), "e_max": e_max}
         )
-    seq_len = train_cfg["seq_len"] or preset_config(preset, 8).seq_len
-    tokens_per_step = train_cfg["micro_batch"] * train_cfg["grad_accum"] * seq_len  # one worker per model
+    seq_len = train.seq_len or preset_config(preset, 8).seq_len
+    tokens_per_step = train.micro_batch * train.grad_accum * seq_len  # one worker per model
     if tokens is None:  # one epoch of the smallest run: nobody repeats data by default
         tokens = min(i["train_tokens"] for i in infos) * seq_len // (seq_len + 1)
     steps = int(tokens // tokens_per_step)
@@ -105,7 +106,7 @@ def make_plan(
         raise AblationError(
             f"a budget of {tokens:,} tokens is less than one step ({tokens_per_step:,} tokens)"
         )
-    read_per_step = train_cfg["micro_batch"] * train_cfg["grad_accum"] * (seq_len + 1)  # windows overlap by 0
+    read_per_step = train.micro_batch * train.grad_accum * (seq_len + 1)  # windows overlap by 0
     for info in infos:
         info["epochs"] = steps * read_per_step / max(info["train_tokens"], 1)
         info["repeated"] = info["epochs"] > 1.0
@@ -142,14 +143,14 @@ def _train_model(
     """Train one (run, seed) model through Ray or in this process; returns its final checkpoint directory."""
     from trainer.train import loop_config
 
-    steps = plan["steps"]
+    steps, train = plan["steps"], TrainSettings.from_config(cfg)
     config = loop_config(
-        cfg["train"],
+        train,
         info["path"],
         model["run_name"],
         preset=plan["preset"],
         steps=steps,
-        seed=cfg["train"]["seed"] + model["seed"],
+        seed=train.seed + model["seed"],
         max_epochs=info["e_max"],
         hq_weight=None if plan["anneal"] else 0.0,  # no anneal: the decay keeps the main mix
         eval_every=steps,
@@ -165,9 +166,7 @@ def _train_model(
         return latest_checkpoint(config["out_dir"], model["run_name"])
     from trainer.train import fit
 
-    result = fit(
-        config, workers=1, gpu=cfg["train"]["gpu"], address=address, max_failures=0, keep_checkpoints=1
-    )
+    result = fit(config, workers=1, gpu=train.gpu, address=address, max_failures=0, keep_checkpoints=1)
     return Path(result.checkpoint.path)
 
 
@@ -237,7 +236,9 @@ def run_ablation(
         raise AblationError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
     root = Path(out)
     layout.ablate_models_dir(root).mkdir(parents=True, exist_ok=True)
-    plan = make_plan(runs, train_cfg=cfg["train"], preset=preset, tokens=tokens, seeds=seeds, anneal=anneal)
+    plan = make_plan(
+        runs, train=TrainSettings.from_config(cfg), preset=preset, tokens=tokens, seeds=seeds, anneal=anneal
+    )
     external = [text_eval_set(p, max_eval_bytes) for p in eval_texts]
     for e in external:
         if not e.documents:

@@ -121,14 +121,14 @@ def train_tokens(
     """Train `preset` on `shards_dir` for exactly `tokens` tokens with `seed`, in this process (one rank);
     returns the final metrics (train loss, per-domain validation loss, tokens/s, ...). `overrides` are
     `train:` config keys (micro_batch, grad_accum, lr, seq_len, ...)."""
-    from pipeline.config import load_config
+    from pipeline.settings import TrainSettings
     from trainer.model import PRESETS
     from trainer.train import loop_config
 
-    train = load_config()["train"]
-    micro_batch = overrides.get("micro_batch") or train["micro_batch"]
-    grad_accum = overrides.get("grad_accum") or train["grad_accum"]
-    seq_len = overrides.get("seq_len") or train["seq_len"] or PRESETS[preset]["seq_len"]
+    train = TrainSettings.from_section(None)  # configs/default.yaml's train: section
+    micro_batch = overrides.get("micro_batch") or train.micro_batch
+    grad_accum = overrides.get("grad_accum") or train.grad_accum
+    seq_len = overrides.get("seq_len") or train.seq_len or PRESETS[preset]["seq_len"]
     per_step = micro_batch * grad_accum * seq_len
     if tokens % per_step:
         raise ValueError(f"{tokens} tokens is not a whole number of steps of {per_step} tokens")

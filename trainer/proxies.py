@@ -16,7 +16,8 @@ import json
 from pathlib import Path
 
 from pipeline import layout
-from trainer.train import fit, loop_config, read_metrics
+from pipeline.settings import TrainSettings
+from trainer.train import LOOP_KEYS, fit, loop_config, read_metrics
 
 PROXY_DEFAULTS = {"preset": "tiny", "steps": 60}
 
@@ -59,7 +60,7 @@ def final_val_losses(out_dir: Path, run_name: str, steps: int) -> dict[str, floa
 def fit_mixture(
     cfg: dict,
     out: str | Path,
-    overrides: dict,
+    given: dict,
     *,
     workers: int = 1,
     gpu: bool = False,
@@ -70,8 +71,10 @@ def fit_mixture(
     layout.mixing_dir(out).mkdir(parents=True, exist_ok=True)
     proposals_path = Path(proposals) if proposals else propose(cfg, out)
     plan = json.loads(proposals_path.read_text())
-    settings = {**PROXY_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    # the proxies' own small defaults, unless the command line set the key (`given`: train keys it set)
+    settings = {**PROXY_DEFAULTS, **{k: v for k, v in given.items() if k in LOOP_KEYS}}
     steps = settings["steps"]
+    train = TrainSettings.from_config(cfg)
     proxy_dir = layout.proxy_train_dir(out)
     runs = []
     for proposal in plan["proposals"]:
@@ -79,13 +82,13 @@ def fit_mixture(
         losses = final_val_losses(proxy_dir, name, steps)
         if losses is None:
             config = loop_config(
-                cfg["train"],
+                train,
                 out,
                 name,
                 **settings,
                 weights=proposal["weights"],
                 hq_weight=0.0,
-                warmup_steps=min(cfg["train"]["warmup_steps"], steps // 10),
+                warmup_steps=min(train.warmup_steps, steps // 10),
                 eval_every=steps,
                 ckpt_every=steps,
                 log_every=max(1, steps // 5),

@@ -9,14 +9,18 @@ checkpoint manager from storage and hands the checkpoint to the workers via `ray
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pipeline import layout
-from pipeline.config import default
+from pipeline.config import ConfigError, check_key
+from pipeline.settings import TrainSettings
 from trainer import checkpoint
 from trainer.cluster import connect
+from trainer.model import PRESETS
 from trainer.schedule import WSDSchedule
 
 # Ray reads these when it starts; the health-check interval bounds how long `report` blocks (default 2 s).
@@ -25,18 +29,23 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
 os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")  # else each progress line is printed twice
 
 # Keys of the `train:` config section that only the driver reads (how to run, not what to train);
-# every other key of that section (configs/default.yaml is its one list) reaches each worker.
+# every other field of TrainSettings (configs/default.yaml is its one list) reaches each worker.
 DRIVER_KEYS = ("run_name", "workers", "gpu", "keep_checkpoints", "max_failures")
-LOOP_KEYS = tuple(key for key in default("train") if key not in DRIVER_KEYS)
+LOOP_KEYS = tuple(f.name for f in dataclasses.fields(TrainSettings) if f.name not in DRIVER_KEYS)
+FSDP_MODES = ("auto", "on", "off")  # train.fsdp
 
 
-def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: Any) -> dict:
-    """The dict each worker receives: the `train:` config section, the paths, and CLI overrides."""
+def loop_config(
+    train: TrainSettings | Mapping[str, Any], out: str | Path, run_name: str, **overrides: Any
+) -> dict:
+    """The dict each worker receives: the `train:` settings, the paths, and per-call overrides. An override
+    of a `train:` key is checked as a config file's value is (type, the range declared on its field)."""
+    settings = train if isinstance(train, TrainSettings) else TrainSettings.from_section(train)
     out = Path(out).resolve()
     run_name = layout.path_component(
         run_name, "--run-name"
     )  # a folder under OUT/train, never a path out of it
-    config = {key: train_cfg[key] for key in LOOP_KEYS}
+    config = {key: getattr(settings, key) for key in LOOP_KEYS}
     config.update(
         shards_dir=str(layout.shards_dir(out)),
         out_dir=str(layout.train_dir(out)),
@@ -46,7 +55,14 @@ def loop_config(train_cfg: dict, out: str | Path, run_name: str, **overrides: An
         branch_from=None,
         init_from=None,
     )
+    for key, value in overrides.items():
+        if value is not None and key in LOOP_KEYS:
+            check_key(f"train.{key}", value)
     config.update({k: v for k, v in overrides.items() if v is not None})
+    if config["preset"] not in PRESETS:
+        raise ConfigError(f"train.preset: {config['preset']!r} is none of {', '.join(PRESETS)}")
+    if config["fsdp"] not in FSDP_MODES:
+        raise ConfigError(f"train.fsdp: {config['fsdp']!r} is none of {', '.join(FSDP_MODES)}")
     branch_of = config.pop("branch_from_pre_decay", None)  # the name of the run whose pre-decay state to take
     if config["branch_from"] is None and branch_of is not None:
         branch_of = layout.path_component(branch_of, "--branch-from-pre-decay")
@@ -108,7 +124,7 @@ def placement_check(workers: int, gpu: bool, address: str | None) -> tuple[str |
 
         gpus = torch.cuda.device_count()
         if workers > gpus:
-            return f"--gpu: {workers} worker(s) need one GPU each, this machine has {gpus}", None
+            return f"train.gpu: {workers} worker(s) need one GPU each, this machine has {gpus}", None
         return None, None
     cores = os.cpu_count() or 1
     if workers > cores:
