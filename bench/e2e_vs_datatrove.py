@@ -44,7 +44,7 @@ from bench.common.e2e_tables import STAGES, beyond_fixed_ratios, marginal_table,
 from bench.common.env import OUT, PY_OURS, PY_PEER, REPO
 from bench.common.inputs import copy_warc_samples
 from bench.common.proc_cpu import become_subreaper, run_measured
-from bench.results_table import write_result
+from bench.results_table import render, write_result
 
 E2E = OUT / "e2e"
 WARCS = E2E / "warcs"
@@ -337,6 +337,7 @@ def main() -> None:
     (OUT / "e2e_vs_datatrove.json").write_text(json.dumps(figures, indent=1))  # bench.cost_model's input
     command = "python -m bench.e2e_vs_datatrove " + " ".join(sys.argv[1:])
     tables = [stage_table(summary, n_docs, args.rounds, command), marginal_table(summary, fixed, command)]
+    print(render(tables))
     print(write_result("e2e_vs_datatrove", tables, figures))
 
 
