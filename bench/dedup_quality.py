@@ -11,11 +11,12 @@ Both sides use 112 permutations and 14 bands x 8 rows (FineWeb). Ours: `jobs.ded
 (MinHash step only) on local Spark. datasketch: MinHash (its default sha1 hash) + MinHashLSH with
 params=(14, 8), clusters by union-find over query results, smallest doc_id kept.
 
-    .venv/bin/python -m bench.dedup_quality
+    .venv/bin/python -m bench.dedup_quality     # writes bench/results/dedup_quality.json
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH
 
+from bench.results_table import write_result
 from pipeline.dedup.lsh import collision_probability
 from pipeline.dedup.shingles import word_shingles
 
@@ -158,29 +160,73 @@ def clough_stevenson(run) -> dict[str, tuple[int, int]]:
     return {cat: tuple(v) for cat, v in sorted(by_cat.items())}
 
 
+CATEGORIES = {  # Clough & Stevenson category -> how the table names it, in its order
+    "non": "non (independent)",
+    "heavy": "heavy revision",
+    "light": "light revision",
+    "cut": "cut (copy-paste)",
+    "orig": "orig (source)",
+}
+COMMAND = ".venv/bin/python -m bench.dedup_quality"
+
+
+def level_rows(ours: dict, theirs: dict) -> list[list]:
+    """One row per Jaccard level; the top levels where every column reads the same share one row."""
+    rows = []
+    for lv, (f_ours, n) in ours["found"].items():
+        shares = [
+            f"{collision_probability(lv, 14, 8):.3f}",
+            f"{f_ours / n:.3f}",
+            f"{theirs['found'][lv][0] / n:.3f}",
+        ]
+        if rows and rows[-1][2:] == shares and shares == ["1.000"] * 3:
+            first = rows.pop()
+            rows.append([f"{first[0].split(' - ')[0]} - {lv:.2f}", first[1] + n, *shares])
+        else:
+            rows.append([f"{lv:.2f}", n, *shares])
+    return rows
+
+
+def tables(n_docs: int, ours: dict, theirs: dict, cs_ours: dict, cs_ds: dict) -> list[dict]:
+    precision = ", ".join(
+        f"{name} {s['precision']:.3f} ({s['removed']} removed, {s['unrelated_removed']} unrelated, "
+        f"{s['families_with_no_survivor']} families left with no copy)"
+        for name, s in (("ours", ours), ("datasketch", theirs))
+    )
+    return [
+        {
+            "title": f"(a) Planted near-duplicates: share found per Jaccard level ({n_docs} documents, 14 bands x 8 rows)",
+            "command": COMMAND,
+            "columns": ["Jaccard", "pairs", "P(LSH)", "ours found", "datasketch found"],
+            "rows": level_rows(ours, theirs),
+            "notes": f"Precision: {precision}.",
+        },
+        {
+            "title": "(b) Clough & Stevenson (tasks a-c): removed / documents",
+            "command": COMMAND,
+            "columns": ["category", "ours", "datasketch"],
+            "rows": [
+                [label, f"{cs_ours[cat][0]}/{cs_ours[cat][1]}", f"{cs_ds[cat][0]}/{cs_ds[cat][1]}"]
+                for cat, label in CATEGORIES.items()
+                if cat in cs_ours
+            ],
+        },
+    ]
+
+
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     docs, family, level = planted_corpus()
     print(f"(a) planted corpus: {len(docs)} documents, {len(level)} planted copies", file=sys.stderr)
     ours, theirs = score(spark_dedup(docs), family, level), score(datasketch_dedup(docs), family, level)
-    print(
-        f"(a) planted near-duplicates: {len(docs)} docs, {len(level)} planted pairs (14x8 bands, 112 perms)"
-    )
-    print(f"{'Jaccard':>8s} {'pairs':>6s} {'P(LSH)':>7s} {'ours found':>11s} {'datasketch found':>17s}")
-    for lv in ours["found"]:
-        f_ours, n = ours["found"][lv]
-        f_ds, _ = theirs["found"][lv]
-        print(f"{lv:8.2f} {n:6d} {collision_probability(lv, 14, 8):7.3f} {f_ours / n:11.3f} {f_ds / n:17.3f}")
-    for name, s in (("ours", ours), ("datasketch", theirs)):
-        print(
-            f"{name}: removed {s['removed']}, precision {s['precision']:.4f}, unrelated removed "
-            f"{s['unrelated_removed']}, families left with no copy {s['families_with_no_survivor']}"
-        )
-    print("(b) Clough & Stevenson (removed / docs per category):")
     cs_ours, cs_ds = clough_stevenson(spark_dedup), clough_stevenson(datasketch_dedup)
-    for cat in cs_ours:
-        print(
-            f"  {cat:6s} ours {cs_ours[cat][0]}/{cs_ours[cat][1]}   datasketch {cs_ds[cat][0]}/{cs_ds[cat][1]}"
-        )
+    figures = {
+        "planted": {"ours": ours, "datasketch": theirs},
+        "clough_stevenson": {"ours": cs_ours, "datasketch": cs_ds},
+    }
+    print(write_result("dedup_quality", tables(len(docs), ours, theirs, cs_ours, cs_ds), figures))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ is sampled from /proc while they run. docs/s per core = documents / CPU seconds.
 Fixed costs: each side once more on a 10-page WARC; what a stage costs beyond that, per document, is
 what a dump-sized job pays (bench/cost_model.py extrapolates it).
 Overlap of kept documents: by normalised URL (`pipeline.urls.normalize_url`), after the quality
-filters and after dedup. Results: printed as Markdown and written to bench/out/e2e_vs_datatrove.json.
+filters and after dedup. Tables: bench/results/e2e_vs_datatrove.json (figures also in
+bench/out/e2e_vs_datatrove.json, bench/cost_model.py's input).
 """
 
 from __future__ import annotations
@@ -34,17 +35,19 @@ import json
 import re
 import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from bench.common.corpora import load_aeb, load_wcxb
+from bench.common.e2e_tables import STAGES, beyond_fixed_ratios, marginal_table, stage_table
 from bench.common.env import OUT, PY_OURS, PY_PEER, REPO
 from bench.common.inputs import copy_warc_samples
 from bench.common.proc_cpu import become_subreaper, run_measured
+from bench.results_table import render, write_result
 
 E2E = OUT / "e2e"
 WARCS = E2E / "warcs"
-STAGES = ("extract", "filter", "dedup")
 SPARK_SETTINGS = ["spark.master=local[1]", "spark.shuffle_partitions=2"]
 
 
@@ -251,58 +254,10 @@ def summarize(runs: dict[str, list[dict]], n_docs: int) -> dict:
     return summary
 
 
-def print_marginal(summary: dict, fixed: dict) -> None:
-    """Fixed cost (10-page input) and the CPU per document beyond it, per side and stage."""
-    print("\n| stage | " + " | ".join(f"{s} fixed CPU s | {s} ms/doc beyond it" for s in summary) + " |")
-    print("|---|" + "---:|---:|" * len(summary))
-    totals = {}
-    for stage in STAGES:
-        cells = []
-        for side, s in summary.items():
-            st, fx = s["stages"].get(stage), fixed.get(side, {}).get(stage)
-            if st is None or fx is None:
-                cells += ["–", "–"]
-                continue
-            extra = st["cpu_s"] - fx["cpu_s"]
-            totals[side] = totals.get(side, 0.0) + extra
-            cells += [f"{fx['cpu_s']:.1f}", f"{1e3 * extra / max(1, st['docs_in'] - fx['docs_in']):.1f}"]
-        print(f"| {stage} | " + " | ".join(cells) + " |")
-    if "datatrove" in totals:
-        for side, extra in totals.items():
-            if side != "datatrove":
-                print(
-                    f"\n{side} vs datatrove beyond fixed costs (CPU time): {totals['datatrove'] / extra:.2f}x"
-                )
-
-
-def print_tables(summary: dict, overlaps: dict, n_docs: int) -> None:
-    sides = list(summary)
-    print(
-        "\n| stage | " + " | ".join(f"{s} docs in → kept | {s} CPU s | {s} docs/s/core" for s in sides) + " |"
-    )
-    print("|---|" + "---:|" * (3 * len(sides)))
-    for stage in STAGES:
-        cells = []
-        for side in sides:
-            st = summary[side]["stages"].get(stage)
-            cells += (
-                ["–", "–", "–"]
-                if st is None
-                else [f"{st['docs_in']} → {st['kept']}", f"{st['cpu_s']:.1f}", f"{st['docs_per_cpu_s']:.1f}"]
-            )
-        print(f"| {stage} | " + " | ".join(cells) + " |")
-    cells = []
-    for side in sides:
-        s = summary[side]
-        cells += [
-            f"{n_docs} → {list(s['stages'].values())[-1]['kept']}",
-            f"{s['total_cpu_s']:.1f}",
-            f"{s['docs_per_cpu_s']:.1f}",
-        ]
-    print("| **overall** | " + " | ".join(cells) + " |")
+def print_ratios(summary: dict, fixed: dict, overlaps: dict) -> None:
     if "datatrove" in summary:
         base = summary["datatrove"]
-        for side in sides:
+        for side in summary:
             if side == "datatrove":
                 continue
             ratios = [
@@ -314,6 +269,8 @@ def print_tables(summary: dict, overlaps: dict, n_docs: int) -> None:
             print(
                 f"\n{side} vs datatrove (speed-up in CPU time): {', '.join(ratios)}; overall {overall:.2f}x"
             )
+    for side, ratio in beyond_fixed_ratios(summary, fixed).items():
+        print(f"\n{side} vs datatrove beyond fixed costs (CPU time): {ratio:.2f}x")
     for name, o in overlaps.items():
         print(
             f"\nkept-document overlap {name}: ours {o['ours']}, datatrove {o['datatrove']}, both {o['both']}, "
@@ -368,21 +325,20 @@ def main() -> None:
     print(
         f"\n{args.rounds} rounds, medians; {n_docs} WARC response records in; bench took {time.monotonic() - started:.0f} s"
     )
-    print_tables(summary, overlaps, n_docs)
-    print_marginal(summary, fixed)
-    (OUT / "e2e_vs_datatrove.json").write_text(
-        json.dumps(
-            {
-                "inputs": inputs,
-                "n_docs": n_docs,
-                "summary": summary,
-                "overlap": overlaps,
-                "fixed": fixed,
-                "rounds": args.rounds,
-            },
-            indent=1,
-        )
-    )
+    print_ratios(summary, fixed, overlaps)
+    figures = {
+        "inputs": inputs,
+        "n_docs": n_docs,
+        "summary": summary,
+        "overlap": overlaps,
+        "fixed": fixed,
+        "rounds": args.rounds,
+    }
+    (OUT / "e2e_vs_datatrove.json").write_text(json.dumps(figures, indent=1))  # bench.cost_model's input
+    command = "python -m bench.e2e_vs_datatrove " + " ".join(sys.argv[1:])
+    tables = [stage_table(summary, n_docs, args.rounds, command), marginal_table(summary, fixed, command)]
+    print(render(tables))
+    print(write_result("e2e_vs_datatrove", tables, figures))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ Systems: trafilatura 2.3.1 (the project's .venv) with several option sets, our c
 resiliparse `extract_plain_text(main_content=True)` and datatrove's `Trafilatura` extractor (its
 defaults: favour_precision, no comments, deduplicate, timeout 1 s; trafilatura 1.11, which datatrove pins).
 
-    .venv/bin/python -m bench.extraction_quality [--wcxb-every 1] [--json bench/out/extraction_quality.json]
+    .venv/bin/python -m bench.extraction_quality [--wcxb-every 1]   # writes bench/results/extraction_quality.json
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import logging
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from bench.common.corpora import load_aeb, load_wcxb, prf
-from bench.common.env import OUT, PY_PEER, REPO
+from bench.common.env import PY_PEER, REPO
+from bench.results_table import write_result
 
 # trafilatura option sets tried (the .venv's trafilatura); "ours" is whatever configs/default.yaml says.
 VARIANTS: dict[str, dict] = {
@@ -105,7 +105,6 @@ def main() -> None:
     )
     parser.add_argument("--wcxb-every", type=int, default=1, help="use every n-th WCXB page (1 = all)")
     parser.add_argument("--datasets", default="aeb,wcxb")
-    parser.add_argument("--json", default=str(OUT / "extraction_quality.json"))
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -143,8 +142,45 @@ def main() -> None:
                 f"empty {row['empty']:3d}/{row['pages']}  {row['ms_per_page']:.1f} ms/page (CPU)",
                 flush=True,
             )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=1))
+    command = "python -m bench.extraction_quality " + " ".join(sys.argv[1:])
+    print(write_result("extraction_quality", tables(results, command), {"rows": results}))
+
+
+def tables(results: list[dict], command: str) -> list[dict]:
+    """Mean F1 (P / R) and CPU per page per system and dataset; WCXB's F1 per page type."""
+    by_system: dict[str, dict[str, dict]] = {}
+    for row in results:
+        by_system.setdefault(row["system"], {})[row["dataset"]] = row
+
+    def f1(row: dict | None) -> str:
+        return "–" if row is None else f"{row['f1']:.3f} ({row['precision']:.3f} / {row['recall']:.3f})"
+
+    def ms(row: dict | None) -> str:
+        return "–" if row is None else f"{row['ms_per_page']:.1f}"
+
+    rows = [
+        [name, f1(r.get("aeb")), f1(r.get("wcxb")), f"{ms(r.get('aeb'))} / {ms(r.get('wcxb'))}"]
+        for name, r in by_system.items()
+    ]
+    out = [
+        {
+            "title": "Extraction quality: mean token F1 per page against the human ground truth",
+            "command": command,
+            "columns": ["system", "AEB F1 (P / R)", "WCXB F1 (P / R)", "CPU ms/page AEB / WCXB"],
+            "rows": rows,
+        }
+    ]
+    wcxb = [row for row in results if row["dataset"] == "wcxb"]
+    types = sorted(key.removeprefix("f1_") for key in (wcxb[0] if wcxb else {}) if key.startswith("f1_"))
+    out.append(
+        {
+            "title": "WCXB F1 by page type (same run)",
+            "command": command,
+            "columns": ["system", *types],
+            "rows": [[row["system"], *(f"{row['f1_' + t]:.2f}" for t in types)] for row in wcxb],
+        }
+    )
+    return out
 
 
 if __name__ == "__main__":

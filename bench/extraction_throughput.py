@@ -14,7 +14,7 @@ Runs alternate (ours, ours quality-first, datatrove, ours, ...) and we report me
 so only ratios measured in the same run mean anything. Both sides also return their kept texts, scored
 against the ground truth with the quality benchmark's metric, so speed is compared at known F1.
 
-    .venv/bin/python -m bench.extraction_throughput [--rounds 3] [--wcxb-every 2]
+    .venv/bin/python -m bench.extraction_throughput [--rounds 3] [--wcxb-every 2]   # writes bench/results/extraction_throughput.json
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from bench.common.corpora import load_aeb, load_wcxb, prf
 from bench.common.env import OUT, REPO
 from bench.common.env import PY_OURS as OURS_PYTHON
 from bench.common.env import PY_PEER as BENCH_PYTHON
+from bench.results_table import write_result
 
 # The slower, higher-recall alternative documented in configs/default.yaml.
 QUALITY_FIRST = {"extract.fast": False, "extract.favor_recall": False}
@@ -233,7 +234,35 @@ def main() -> None:
             f"{s['docs_per_cpu_s']:6.1f} docs/CPU-s ({s['docs_per_cpu_s'] / base['docs_per_cpu_s']:.2f}x)  "
             f"kept {s['kept']}/{len(pages)}  F1 {s['f1']:.3f}"
         )
-    (OUT / "extraction_throughput.json").write_text(json.dumps(summary, indent=1))
+    command = "python -m bench.extraction_throughput " + " ".join(sys.argv[1:])
+    print(write_result("extraction_throughput", [table(summary, len(pages), args.rounds, command)], summary))
+
+
+def table(summary: dict, n_pages: int, rounds: int, command: str) -> dict:
+    """Per-core rate and its ratio to datatrove's; wall rates (and their ratio) only as a loaded-machine note."""
+    base = summary["datatrove"]
+    rows = []
+    for name, s in summary.items():
+        wall = f"{s['docs_per_s']:.1f}"
+        if name != "datatrove":
+            wall += f" ({s['docs_per_s'] / base['docs_per_s']:.2f}x)"
+        cpu_ratio = f"{s['docs_per_cpu_s'] / base['docs_per_cpu_s']:.2f}x"
+        rows.append(
+            [name, f"{s['docs_per_cpu_s']:.1f}", cpu_ratio, wall, f"{s['kept']}/{n_pages}", f"{s['f1']:.3f}"]
+        )
+    return {
+        "title": f"Extraction throughput: WARC -> extracted, language-identified text ({n_pages} pages, medians of {rounds})",
+        "command": command,
+        "columns": [
+            "system",
+            "docs / CPU-second",
+            "vs datatrove",
+            "docs / s wall (loaded machine)",
+            "kept",
+            "F1",
+        ],
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Everything between the markers is regenerated, so no figure there is edited by h
 in another shape (older benchmarks write their own JSON) is skipped with a one-line note naming it.
 
     python -m bench.results_table [--check]     # --check: exit 1 when BENCHMARKS.md is stale
+                                                # or holds a table outside the markers
 """
 
 from __future__ import annotations
@@ -80,6 +81,21 @@ def regenerate(text: str, results: dict[str, list[dict]]) -> str:
     return text
 
 
+def hand_typed_tables(text: str) -> list[int]:
+    """Line numbers where a Markdown table starts outside every results marker: a table typed by hand."""
+    starts, depth, in_table = [], 0, False
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.startswith("<!-- results:"):
+            depth += 1
+        elif line.startswith("<!-- /results:"):
+            depth -= 1
+        is_row = depth == 0 and line.lstrip().startswith("|")
+        if is_row and not in_table:
+            starts.append(number)
+        in_table = is_row
+    return starts
+
+
 def load_results(folder: Path = RESULTS) -> tuple[dict[str, list[dict]], list[str]]:
     """The tables of every result file in the tables format, and one note per file skipped."""
     results, skipped = {}, []
@@ -121,12 +137,15 @@ def main() -> int:
     before = BENCHMARKS.read_text()
     after = regenerate(before, results)
     if args.check:
+        typed = hand_typed_tables(after)
+        for line in typed:
+            print(f"BENCHMARKS.md:{line}: a table typed by hand; write it from a result file instead")
         print(
             "BENCHMARKS.md is up to date"
             if after == before
             else "BENCHMARKS.md is stale: run make bench-tables"
         )
-        return int(after != before)
+        return int(after != before or bool(typed))
     BENCHMARKS.write_text(after)
     print(f"BENCHMARKS.md: {len(results)} result files rendered")
     return 0

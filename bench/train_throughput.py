@@ -7,6 +7,8 @@ baseline) so machine load hits both. Also reported: Ray's wall time for the whol
 which adds the cluster and worker-group start.
 
     .venv/bin/python -m bench.train_throughput [--threads 1] [--out /tmp/bench_train]
+
+Writes bench/results/train_throughput.json.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from bench.results_table import write_result
 from pipeline.config import load_config
 from trainer.cluster import connect
 from trainer.demo_shards import write_demo_shards
+from trainer.model import GPT, PRESETS, preset_config
 from trainer.train import fit, loop_config, read_metrics
 
+TITLE = "Ray Train vs a plain PyTorch loop, one CPU worker (threads: see the command)"
 CASES = {  # preset: (steps, micro_batch, seq_len)
     "tiny": (60, 8, 64),
     "124m": (4, 1, 256),
@@ -85,13 +92,36 @@ def main() -> None:
             "tokens_per_step": mb * seq,
         }
         print(preset, json.dumps(results[preset]), flush=True)
-    print("| preset | baseline tok/s (before, after) | Ray tok/s | Ray / baseline | Ray fit wall s |")
-    print("|---|---|---|---|---|")
+    command = "python -m bench.train_throughput " + " ".join(sys.argv[1:])
+    print(write_result("train_throughput", tables(results, command), results))
+
+
+def param_count(preset: str, seq_len: int) -> int:
+    """The model's parameters for the demo shards' 8000-id vocabulary (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        return GPT(preset_config(preset, 8000, seq_len=seq_len)).num_params()
+
+
+def tables(results: dict, command: str) -> list[dict]:
+    rows = []
     for preset, r in results.items():
+        micro_batch, seq_len = CASES[preset][1:]
+        params = param_count(preset, seq_len) / 1e6
         b = r["baseline_tokens_per_s"]
-        print(
-            f"| {preset} | {b[0]:,}, {b[1]:,} | {r['ray_tokens_per_s']:,} | {r['ray_over_baseline']} | {r['ray_fit_wall_s']} |"
+        rows.append(
+            [
+                preset if seq_len == PRESETS[preset]["seq_len"] else f"{preset} (seq {seq_len})",
+                f"{params:.1f} M" if params < 10 else f"{params:.0f} M",
+                f"{micro_batch} x {seq_len}",
+                f"{b[0]:,}, {b[1]:,}",
+                f"{r['ray_tokens_per_s']:,}",
+                f"{r['ray_over_baseline']:.2g}",
+                f"{r['ray_fit_wall_s']} ({r['steps']} steps)",
+            ]
         )
+    columns = ["preset", "params", "tokens/step", "baseline tok/s (before, after)", "Ray tok/s"]
+    columns += ["Ray / baseline", "Ray fit wall s"]
+    return [{"title": TITLE, "command": command, "columns": columns, "rows": rows}]
 
 
 if __name__ == "__main__":

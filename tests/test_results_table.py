@@ -66,7 +66,14 @@ def test_write_result_rejects_a_malformed_table(tmp_path, monkeypatch):
     assert json.loads(path.read_text()) == {"tables": [TABLE]}
 
 
+def test_a_table_outside_the_markers_is_found_as_hand_typed():
+    doc = "# B\n\n<!-- results:x -->\n| a |\n|---|\n| 1 |\n<!-- /results:x -->\n\ntext\n| a |\n|---|\n| 2 |\n"
+    assert results_table.hand_typed_tables(doc) == [10]
+    assert results_table.hand_typed_tables(doc.split("text")[0]) == []
+
+
 def test_benchmarks_md_is_generated_from_the_committed_results():
     results, _ = results_table.load_results()
     text = results_table.BENCHMARKS.read_text()
     assert results_table.regenerate(text, results) == text, "BENCHMARKS.md is stale: run make bench-tables"
+    assert results_table.hand_typed_tables(text) == [], "BENCHMARKS.md has tables typed by hand"
