@@ -200,7 +200,10 @@ def raise_on_signals() -> None:
     root.addFilter(lambda record: _not_from_py4j(record) or root.isEnabledFor(logging.DEBUG))
 
 
-def end_jvm(timeout_s: float = 30.0) -> None:
+JVM_EXIT_WAIT_S = 30.0  # how long the last line waits for a launched JVM to exit (it flushes its logs)
+
+
+def end_jvm() -> None:
     """Let a JVM this process launched exit before the last line is printed, so that nothing it logs
     while shutting down (e.g. the traces of tasks killed by an interrupt) lands after that line. The
     gateway JVM exits when its stdin closes; under spark-submit there is no such child."""
@@ -212,7 +215,7 @@ def end_jvm(timeout_s: float = 30.0) -> None:
         return
     try:
         proc.stdin.close()
-        proc.wait(timeout_s)
+        proc.wait(JVM_EXIT_WAIT_S)
     except (OSError, subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C: it dies with us
         pass
 

@@ -72,7 +72,7 @@ class OutputRedactor:
     """`filter.pii`'s detectors and placeholders, for the columns the filter stage does not scan."""
 
     def __init__(self, cfg: dict[str, Any]):
-        settings = PiiSettings.from_section(cfg.get("filter", {}).get("pii"))
+        settings = PiiSettings.from_config(cfg)
         self.enabled = bool(settings.enabled)
         self.types = tuple(settings.types)
         self.placeholders = {**DEFAULT_PLACEHOLDERS, **settings.placeholders}

@@ -21,6 +21,7 @@ from pipeline.filters.pii import DEFAULT_PLACEHOLDERS, TYPES, find_pii, redact
 from pipeline.filters.pii_outputs import redact_url
 from pipeline.inspect import runstats, svg
 from pipeline.inspect.declared import rules_on_signal
+from pipeline.settings import PiiSettings
 
 SAMPLES_PER_RULE = 3
 ITEMS_SHOWN = 50  # contaminated benchmark items listed in the report (the Parquet table has all)
@@ -117,7 +118,7 @@ def _samples_section(out: str | Path, stage: str, seed: int, cfg: dict) -> str:
     if not len(rejected):
         return ""
     parts = [f"<h3>{html.escape(stage)}</h3>"]
-    placeholders = {**DEFAULT_PLACEHOLDERS, **cfg.get("filter", {}).get("pii", {}).get("placeholders", {})}
+    placeholders = {**DEFAULT_PLACEHOLDERS, **PiiSettings.from_config(cfg).placeholders}
     numeric = [
         c
         for c in rejected.columns
