@@ -101,7 +101,11 @@ def table(result: dict) -> dict:
             f"wall s, {steps} steps (run 1, run 2)",
         ],
         "rows": [
-            ["sync (`train.ckpt_async: false`)", runs(result["blocked_s"]["sync"]), runs(result["wall_s"]["sync"])],
+            [
+                "sync (`train.ckpt_async: false`)",
+                runs(result["blocked_s"]["sync"]),
+                runs(result["wall_s"]["sync"]),
+            ],
             ["async (default)", runs(result["blocked_s"]["async"]), runs(result["wall_s"]["async"])],
             ["async / sync (medians)", f"**{ratio('blocked_s'):.2f}**", f"{ratio('wall_s'):.2f}"],
         ],
