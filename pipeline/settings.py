@@ -12,8 +12,9 @@ Each numeric field declares the values it accepts where it is declared (`fractio
 `positive()`, `non_negative()`, `within(low, high)`; helpers in `pipeline/config.py`); loading a
 config checks every value against it and refuses NaN and infinity.
 
-The filter families declare their own sections next to their rules (`pipeline/filters/`), so a
-rule and its threshold field live in one module; `SECTIONS` below collects them.
+A row-wise stage declares its section on its class (`Settings`), and the filter families theirs next
+to their rules (`pipeline/filters/`), so a rule and its threshold field live in one module;
+`SECTIONS` below collects them.
 
 A value several stages use has one owner section, and the others read it there: the URL pre-checks
 of `extract` read `filter.nsfw`, the tokenizer of `shards` reads `filter.pii.placeholders`, the
@@ -356,29 +357,37 @@ class TrainSettings(Section):
     replay: float = within(0, 1, high_open=True)
 
 
-# Every top-level section in default.yaml's order. `filter`'s class is built from the filter families,
-# each of which declares its own sub-section next to its rules (`pipeline/filters/stage.py`); importing
-# them is heavy, so it is read on first use and config loading only asks for it when a run sets a
-# `filter.` number.
-_OWN: tuple[type[Section] | str, ...] = (
-    RunSettings, SparkSettings, ImportSettings, ExtractSettings, "filter", QualitySettings, DedupSettings,
+# The sections declared here. A row-wise stage of the registry (`pipeline/stages.py`, `stage=`) declares
+# its own as `Settings` on its class, next to its code: `filter`'s is built from the filter families, each
+# of which declares its sub-section next to its rules (`pipeline/filters/stage.py`). Importing a stage is
+# heavy, so its section is read on first use: config loading asks for it only when a run sets a number in it.
+_OWN: tuple[type[Section], ...] = (
+    RunSettings, SparkSettings, ImportSettings, ExtractSettings, QualitySettings, DedupSettings,
     DecontamSettings, MixSettings, TrainSettings,
 )  # fmt: skip
 
 
+def _row_wise_sections() -> dict[str, str]:
+    """Top-level section -> "module:Class" of the row-wise stage built from it."""
+    from pipeline import stages  # light: it names the stages' classes, importing none
+
+    return {spec.reads[0]: spec.stage for spec in stages.STAGES if spec.stage}
+
+
 def section_class(top: str) -> type[Section] | None:
     """The settings class of one top-level section (None for a name that is none)."""
-    if top == "filter":
-        from pipeline.filters.stage import FilterSettings  # the families import this module
+    own = next((cls for cls in _OWN if cls.PATH == top), None)
+    if own is not None or top not in _row_wise_sections():
+        return own
+    from pipeline import stages
 
-        return FilterSettings
-    return next((cls for cls in _OWN if not isinstance(cls, str) and cls.PATH == top), None)
+    return stages.resolve(_row_wise_sections()[top]).Settings
 
 
 def __getattr__(name: str) -> Any:
     """`SECTIONS` (every section's class) and `FilterSettings`, built when first asked for."""
     if name == "SECTIONS":
-        return tuple(section_class(cls) if isinstance(cls, str) else cls for cls in _OWN)
+        return (*_OWN, *(section_class(top) for top in _row_wise_sections()))
     if name == "FilterSettings":
         return section_class("filter")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -62,6 +62,7 @@ def _unique(fields):
 
 class FilterStage(Stage):
     name: ClassVar[str] = "filter"
+    Settings: ClassVar[type[Section]] = FilterSettings  # its config section (pipeline.settings reads it here)
     RULES: ClassVar[tuple[Rule, ...]] = tuple(rule for cls in FAMILIES for rule in cls.RULES)
     rules: ClassVar[tuple[str, ...]] = names(RULES)
     line_rules: ClassVar[dict[str, tuple[str, str]]] = line_columns(RULES)
