@@ -1,6 +1,6 @@
 """`crawl-to-shards`: the stages of DESIGN.md in order, each skipped when its output is complete.
 
-Each stage module in `jobs/` exposes `run(spark, cfg, inp, out) -> stats rows`; a stage reads the
+Each stage's job (`pipeline.stages.runner`) is `run(spark, cfg, inp, out) -> stats rows`; a stage reads the
 kept documents of the stage before it (`pipeline.stages` declares them in order). When extract is
 due in `crawl-to-shards`, extract and filter run fused: one Spark pass per WARC file extracts,
 filters and writes both stages' kept rows, rejected rows and stats, so the text is never written out
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jobs.extract
-import jobs.filter
+import jobs.rowwise
 from jobs.failures import StageOutOfMemory, is_out_of_memory, memory_hint
 from jobs.output import write_stages
 from pipeline import fingerprint, layout
@@ -86,7 +86,7 @@ def run_fused(spark, cfg: dict[str, Any], inp, out: str) -> None:
         print(f"[{' + '.join(FUSED)}] running fused ...", flush=True)
         layout.save_run_config(cfg, out)
         extract = jobs.extract.step(cfg)
-        steps = [extract, jobs.filter.step(cfg, extract.schema)]
+        steps = [extract, jobs.rowwise.stage_step(FUSED[1], cfg, extract.schema)]
         paths = jobs.extract.input_paths(cfg, inp)
         stats = _guarded(
             spark, "+".join(FUSED), lambda: write_stages(jobs.extract.files(spark, paths), steps, out)

@@ -1,5 +1,9 @@
 """Running a row-wise `pipeline.stage.Stage` on Spark through `mapInArrow`.
 
+A stage whose registry row names its `Stage` class (`pipeline/stages.py`, `stage=`) needs no job
+module: `run` here reads its input, applies it and writes its kept, rejected and stats outputs, and
+`stage_step` makes it one step of a fused pass (extract + filter).
+
 The stage class travels to executors by reference (its module is part of the installed package).
 One instance is built per Python worker process and config, so heavy resources (blocklists, models)
 load once per executor, not once per batch.
@@ -12,8 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from jobs.frames import arrow_schema, spark_schema
-from jobs.output import StageStep
+from jobs.frames import arrow_schema, read_parquet, spark_schema
+from jobs.output import StageStep, write_stages
+from pipeline import stages
 from pipeline.schema import conform, with_signals
 from pipeline.stage import Stage
 
@@ -64,3 +69,15 @@ def run_rowwise(df, stage_cls: type[Stage], cfg_section: dict[str, Any], shared=
     out_schema = with_signals(arrow_schema(df), stage_cls.signals)
     transform = rowwise_transform(stage_cls, cfg_section, out_schema, shared)
     return df.mapInArrow(transform, spark_schema(out_schema))
+
+
+def stage_step(name: str, cfg: dict[str, Any], in_schema: pa.Schema) -> StageStep:
+    """The registry's row-wise stage `name` as a step of a pass over documents of `in_schema`."""
+    spec = stages.spec(name)
+    return rowwise_step(stages.resolve(spec.stage), cfg[spec.reads[0]], in_schema)
+
+
+def run(spark, cfg: dict[str, Any], inp: str, out: str, *, stage: str) -> list[dict]:
+    """The job of any row-wise stage of the registry (`pipeline.stages.runner` names it)."""
+    docs = read_parquet(spark, inp)
+    return write_stages(docs, [stage_step(stage, cfg, arrow_schema(docs))], out)[stage]

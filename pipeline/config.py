@@ -4,8 +4,9 @@ The default file is the schema: every key a run may set is present there with it
 and a comment naming its source. Validation rejects unknown keys and values of the wrong type with
 a one-line `ConfigError` naming the dotted key, e.g. `filter.gopher.min_words: expected int, got str`.
 A number must be finite and lie in the range declared on its settings field (`pipeline/settings.py`,
-e.g. `lr: float = positive()`; the helpers are below); list items must have the type of the default
-list's items, and a numeric list's items lie in its field's range.
+the filter families' in their own modules; e.g. `lr: float = positive()`, the helpers are below);
+list items must have the type of the default list's items, and a numeric list's items lie in its
+field's range.
 """
 
 from __future__ import annotations
@@ -199,15 +200,22 @@ def positive() -> Any:
 
 
 @functools.cache
-def _declared() -> dict[str, tuple[type | None, Range | None]]:
-    """Dotted key -> (the scalar type of its settings field, the range declared on it)."""
-    from pipeline.settings import SECTIONS, leaf_fields  # settings imports this module: read it late
+def _declared(top: str | None = None) -> dict[str, tuple[type | None, Range | None]]:
+    """Dotted key -> (the scalar type of its settings field, the range declared on it), of one
+    top-level section or of all. One section at a time, so a run that sets no `filter.` number does
+    not import the filter families, whose modules declare that section's fields."""
+    from pipeline import settings  # settings imports this module: read it late
 
+    classes = settings.SECTIONS if top is None else [settings.section_class(top) or settings.Section]
     return {
         dotted: (kind, field.metadata.get("range"))
-        for cls in SECTIONS
-        for dotted, field, kind in leaf_fields(cls)
+        for cls in classes
+        for dotted, field, kind in settings.leaf_fields(cls)
     }
+
+
+def _field(dotted: str) -> tuple[type | None, Range | None]:
+    return _declared(dotted.split(".")[0]).get(dotted, (None, None))
 
 
 def _check_number(dotted: str, value: Any, kind: type | None) -> Any:
@@ -215,9 +223,9 @@ def _check_number(dotted: str, value: Any, kind: type | None) -> Any:
         raise ConfigError(f"{dotted}: expected a number, got {value!r}")
     if kind is int and not isinstance(value, int):
         raise ConfigError(f"{dotted}: expected an integer, got {value!r}")
-    _kind, declared = _declared().get(dotted, (None, None))
+    _kind, declared = _field(dotted)
     if declared is None:
-        raise ConfigError(f"{dotted}: no range declared on its field in pipeline/settings.py")
+        raise ConfigError(f"{dotted}: no range declared on its settings field")
     declared.check(dotted, value)
     return value
 
@@ -226,7 +234,7 @@ def _check_value(dotted: str, default: Any, value: Any) -> Any:
     if value is None:
         return None  # unset: the stage's own choice (or the rule is off)
     if default is None:  # optional setting: its field's type says what a value must be
-        kind = _declared().get(dotted, (None, None))[0]
+        kind = _field(dotted)[0]
         if kind in (int, float):
             return _check_number(dotted, value, kind)
         return copy.deepcopy(value)
@@ -235,7 +243,7 @@ def _check_value(dotted: str, default: Any, value: Any) -> Any:
             raise ConfigError(f"{dotted}: expected true/false, got {value!r}")
         return value
     if isinstance(default, (int, float)):
-        return _check_number(dotted, value, _declared().get(dotted, (None, None))[0] or type(default))
+        return _check_number(dotted, value, _field(dotted)[0] or type(default))
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{dotted}: expected a string, got {value!r}")

@@ -12,6 +12,10 @@ Each numeric field declares the values it accepts where it is declared (`fractio
 `positive()`, `non_negative()`, `within(low, high)`; helpers in `pipeline/config.py`); loading a
 config checks every value against it and refuses NaN and infinity.
 
+A row-wise stage declares its section on its class (`Settings`), and the filter families theirs next
+to their rules (`pipeline/filters/`), so a rule and its threshold field live in one module;
+`SECTIONS` below collects them.
+
 A value several stages use has one owner section, and the others read it there: the URL pre-checks
 of `extract` read `filter.nsfw`, the tokenizer of `shards` reads `filter.pii.placeholders`, the
 trainer reads `mix.e_max` through the shards' manifest. `tests/test_settings.py` walks default.yaml
@@ -157,110 +161,6 @@ class ExtractSettings(Section):
     min_text_chars: int = non_negative()
     lang_keep: tuple[str, ...]
     lang_min_score: float = fraction()
-
-
-@dataclass(frozen=True)
-class NsfwSettings(Section):
-    """Owner of the blocklists: the text rule here and extract's URL pre-checks read them."""
-
-    PATH = "filter.nsfw"
-    enabled: bool
-    domain_blocklists: tuple[str, ...]
-    url_blocklists: tuple[str, ...]
-    blocklist_cache_dir: str | None
-    url_banned_words: str | None
-    url_soft_banned_words: str | None
-    url_banned_subwords: str | None
-    soft_word_threshold: int = count()
-    ldnoobw_dir: str
-    ldnoobw_fallback_lang: str
-    nsfw_word_ratio_max: float | None = fraction()
-
-
-@dataclass(frozen=True)
-class PiiSettings(Section):
-    """Owner of the placeholders: the tokenizer (shards) keeps them as user-defined symbols."""
-
-    PATH = "filter.pii"
-    enabled: bool
-    types: tuple[str, ...]
-    placeholders: Frozen
-    max_pii_hits: int | None = non_negative()
-    timeout_s: float = within(0, 3600, low_open=True)
-
-
-@dataclass(frozen=True)
-class GopherRepetitionSettings(Section):
-    PATH = "filter.gopher_repetition"
-    enabled: bool
-    dup_line_frac: float | None = fraction()
-    dup_para_frac: float | None = fraction()
-    dup_line_char_frac: float | None = fraction()
-    dup_para_char_frac: float | None = fraction()
-    top_2gram_char_frac: float | None = fraction()
-    top_3gram_char_frac: float | None = fraction()
-    top_4gram_char_frac: float | None = fraction()
-    dup_5gram_char_frac: float | None = fraction()
-    dup_6gram_char_frac: float | None = fraction()
-    dup_7gram_char_frac: float | None = fraction()
-    dup_8gram_char_frac: float | None = fraction()
-    dup_9gram_char_frac: float | None = fraction()
-    dup_10gram_char_frac: float | None = fraction()
-
-
-@dataclass(frozen=True)
-class GopherQualitySettings(Section):
-    PATH = "filter.gopher_quality"
-    enabled: bool
-    min_words: int | None = non_negative()
-    max_words: int | None = non_negative()
-    min_mean_word_length: int | None = non_negative()
-    max_mean_word_length: int | None = non_negative()
-    max_symbol_word_ratio: float | None = non_negative()
-    max_bullet_lines_frac: float | None = fraction()
-    max_ellipsis_lines_frac: float | None = fraction()
-    min_alpha_words_frac: float | None = fraction()
-    min_stop_words: int | None = non_negative()
-    stop_words: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class C4Settings(Section):
-    PATH = "filter.c4"
-    enabled: bool
-    min_words_per_line: int | None = non_negative()
-    min_num_sentences: int | None = non_negative()
-    max_word_length: int | None = count()
-    remove_citations: bool
-    filter_no_terminal_punct: bool
-    filter_lorem_ipsum: bool
-    filter_javascript: bool
-    filter_curly_bracket: bool
-    filter_policy: bool
-    filter_badwords: bool
-    badwords_path: str | None
-
-
-@dataclass(frozen=True)
-class FineWebSettings(Section):
-    PATH = "filter.fineweb"
-    enabled: bool
-    min_line_punct_frac: float | None = fraction()
-    max_short_line_frac: float | None = fraction()
-    short_line_length: int = non_negative()
-    max_dup_line_char_frac: float | None = fraction()
-    max_newline_word_ratio: float | None = non_negative()
-
-
-@dataclass(frozen=True)
-class FilterSettings(Section):
-    PATH = "filter"
-    nsfw: NsfwSettings
-    pii: PiiSettings
-    gopher_repetition: GopherRepetitionSettings
-    gopher_quality: GopherQualitySettings
-    c4: C4Settings
-    fineweb: FineWebSettings
 
 
 @dataclass(frozen=True)
@@ -457,7 +357,37 @@ class TrainSettings(Section):
     replay: float = within(0, 1, high_open=True)
 
 
-SECTIONS: tuple[type[Section], ...] = (
-    RunSettings, SparkSettings, ImportSettings, ExtractSettings, FilterSettings, QualitySettings, DedupSettings,
+# The sections declared here. A row-wise stage of the registry (`pipeline/stages.py`, `stage=`) declares
+# its own as `Settings` on its class, next to its code: `filter`'s is built from the filter families, each
+# of which declares its sub-section next to its rules (`pipeline/filters/stage.py`). Importing a stage is
+# heavy, so its section is read on first use: config loading asks for it only when a run sets a number in it.
+_OWN: tuple[type[Section], ...] = (
+    RunSettings, SparkSettings, ImportSettings, ExtractSettings, QualitySettings, DedupSettings,
     DecontamSettings, MixSettings, TrainSettings,
 )  # fmt: skip
+
+
+def _row_wise_sections() -> dict[str, str]:
+    """Top-level section -> "module:Class" of the row-wise stage built from it."""
+    from pipeline import stages  # light: it names the stages' classes, importing none
+
+    return {spec.reads[0]: spec.stage for spec in stages.STAGES if spec.stage}
+
+
+def section_class(top: str) -> type[Section] | None:
+    """The settings class of one top-level section (None for a name that is none)."""
+    own = next((cls for cls in _OWN if cls.PATH == top), None)
+    if own is not None or top not in _row_wise_sections():
+        return own
+    from pipeline import stages
+
+    return stages.resolve(_row_wise_sections()[top]).Settings
+
+
+def __getattr__(name: str) -> Any:
+    """`SECTIONS` (every section's class) and `FilterSettings`, built when first asked for."""
+    if name == "SECTIONS":
+        return (*_OWN, *(section_class(top) for top in _row_wise_sections()))
+    if name == "FilterSettings":
+        return section_class("filter")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,7 @@ No Spark import here: runners, checks and rules are named as "module:attribute" 
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ class FileKey:
 @dataclass(frozen=True)
 class StageSpec:
     name: str
-    runner: str  # module with `run(spark, cfg, inp, out) -> list[dict]` (the stats rows)
+    runner: str  # module with `run(spark, cfg, inp, out) -> list[dict]` (the stats rows); jobs.rowwise with `stage`
     reads: tuple[str, ...]  # dotted config sections; `spark` changes how a stage runs, never what it writes
     files: tuple[FileKey, ...] = ()  # path keys among `reads`: their files' contents are fingerprinted too
     preflight: str | None = (
@@ -47,6 +48,9 @@ class StageSpec:
     # A first stage only: "module:function(cfg, given) -> paths", the files it reads, resolved before Spark
     # starts (a name that matches nothing is a one-line error).
     inputs: str | None = None
+    # A row-wise stage: "module:Class", its pure `pipeline.stage.Stage`, built from the config section named
+    # first in `reads` and run by the generic runner, `runner="jobs.rowwise"` (no job module of its own).
+    stage: str | None = None
 
 
 # The filter.pii keys extract reads to redact URLs and rejected text (pipeline/filters/pii_outputs.py).
@@ -77,7 +81,8 @@ STAGES: tuple[StageSpec, ...] = (
     ),
     StageSpec(
         "filter",
-        runner="jobs.filter",
+        runner="jobs.rowwise",
+        stage="pipeline.filters.stage:FilterStage",
         reads=("filter",),
         files=(*BLOCKLISTS, FileKey("filter.c4.badwords_path")),
         rules=("pipeline.filters.stage:FilterStage.RULES",),
@@ -155,8 +160,9 @@ def resolve(ref: str) -> Any:
 
 def runner(name: str) -> Callable[..., list[dict]]:
     """The Spark job of a stage, imported when first due (the global stages pull in scipy and datasketch,
-    ~1.5 s of start-up a narrow run does not need)."""
-    return importlib.import_module(spec(name).runner).run
+    ~1.5 s of start-up a narrow run does not need); a row-wise stage's is the generic one, told its name."""
+    job = importlib.import_module(spec(name).runner).run
+    return functools.partial(job, stage=name) if spec(name).stage else job
 
 
 def preflight(name: str, cfg: dict[str, Any]) -> None:

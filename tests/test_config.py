@@ -76,6 +76,12 @@ def test_cli_reports_config_error_on_one_line(tmp_path):
         ("mix.fit.min_spearman", 9, "mix.fit.min_spearman: must be in [-1, 1], got 9"),
         ("extract.timeout_s", float("inf"), "extract.timeout_s: must be a finite number, got inf"),
         ("filter.pii.timeout_s", float("inf"), "filter.pii.timeout_s: must be a finite number, got inf"),
+        (
+            "filter.fineweb.max_short_line_frac",
+            1.5,
+            "filter.fineweb.max_short_line_frac: must be in [0, 1], got 1.5",
+        ),
+        ("filter.gopher_quality.min_words", -1, "filter.gopher_quality.min_words: must be >= 0, got -1"),
         ("dedup.minhash.threshold", "high", "dedup.minhash.threshold: expected a number, got 'high'"),
         (
             "quality.perplexity.bucket_percentiles",
@@ -89,6 +95,20 @@ def test_out_of_range_values_are_refused_naming_the_key(key, value, message):
     with pytest.raises(ConfigError) as err:
         load_config(overrides={key: value})
     assert str(err.value) == message and "\n" not in str(err.value)
+
+
+def test_a_config_without_filter_numbers_checks_its_ranges_without_importing_the_filters():
+    """The filter families declare their sections' ranges in their own (heavy) modules: loading a
+    config imports them only when it sets a `filter.` number, which is then checked against them."""
+    script = (
+        "import sys; from pipeline.config import load_config, ConfigError\n"
+        "load_config(overrides={'train.lr': 0.001, 'dedup.minhash.threshold': 0.7})\n"
+        "print('pipeline.filters' in sys.modules, 'pyarrow' in sys.modules)\n"
+        "load_config(overrides={'filter.c4.min_num_sentences': 2})\n"
+        "print('pipeline.filters.c4' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["False", "False", "True"], proc.stderr[-2000:]
 
 
 def test_defaults_pass_their_own_checks():
@@ -130,7 +150,7 @@ def test_every_numeric_key_declares_its_range_on_its_field():
     numeric = list(numeric_leaves(_read_yaml(DEFAULT_CONFIG), ""))
     assert len(numeric) > 60 and {"train.replay", "extract.timeout_s"} <= set(numeric)
     for key in numeric:
-        assert declared[key][1] is not None, f"{key}: no range declared on its field in pipeline/settings.py"
+        assert declared[key][1] is not None, f"{key}: no range declared on its settings field"
     for key in _numeric_keys((int, float)):  # optional (null) numbers too
         assert declared[key][1] is not None, key
     assert {cls.PATH for cls in SECTIONS} == set(_read_yaml(DEFAULT_CONFIG))

@@ -97,11 +97,11 @@ def _strings(path: Path) -> dict[str, str]:
 @pytest.mark.spark
 def test_no_output_of_a_run_holds_planted_pii_but_the_documented_one(spark, tmp_path):
     from jobs import extract as extract_job
-    from jobs import filter as filter_job
     from pipeline import layout
     from pipeline.config import load_config
     from pipeline.fixtures.warc_writer import article_html, write_html_warc
     from pipeline.inspect.report import build_report
+    from pipeline.stages import runner
 
     warc = write_html_warc(
         tmp_path / "crawl" / "pii.warc.gz",
@@ -115,7 +115,7 @@ def test_no_output_of_a_run_holds_planted_pii_but_the_documented_one(spark, tmp_
     out.mkdir()
     layout.save_run_config(cfg, out)
     extract_job.run(spark, cfg, [str(warc)], str(out))
-    filter_job.run(spark, cfg, str(layout.docs_dir(out, "extract")), str(out))
+    runner("filter")(spark, cfg, str(layout.docs_dir(out, "extract")), str(out))
     build_report(out)
 
     found = {}

@@ -88,7 +88,7 @@ def test_notebook_runs_and_rethresholds(demo_run):
 
 
 def test_run_diff_names_the_rule_that_changed(demo_run, spark, tmp_path):
-    from jobs import filter as filter_job
+    from pipeline.stages import runner
 
     out, cfg, _ = demo_run
     other = tmp_path / "b"
@@ -101,7 +101,7 @@ def test_run_diff_names_the_rule_that_changed(demo_run, spark, tmp_path):
         **cfg,
         "filter": {**cfg["filter"], "gopher_quality": {**cfg["filter"]["gopher_quality"], "min_words": 400}},
     }
-    filter_job.run(spark, cfg_b, str(layout.docs_dir(other, "extract")), str(other))
+    runner("filter")(spark, cfg_b, str(layout.docs_dir(other, "extract")), str(other))
     diff = diff_runs(out, other)
     changed = changed_rows(diff[diff["stage"] == "filter"])
     assert "gopher_min_words" in set(changed["rule"]) or "gopher_word_count" in " ".join(changed["rule"])

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import ConfigError, load_config
-from pipeline.filters.fineweb import FineWebFilter
-from pipeline.settings import SECTIONS, C4Settings, FineWebSettings, PiiSettings, Section
+from pipeline.filters.c4 import C4Settings
+from pipeline.filters.fineweb import FineWebFilter, FineWebSettings
+from pipeline.filters.pii import PiiSettings
+from pipeline.settings import SECTIONS, Section
 
 ROOT = Path(__file__).resolve().parent.parent
 # `cfg.get("key", literal)`: a default restated in Python next to the one in configs/default.yaml.

@@ -226,3 +226,20 @@ def test_the_registry_drives_order_outputs_and_inputs(tmp_path):
         stages.chain(start="dedup")
     with pytest.raises(ValueError, match="unknown stage 'tokens'"):
         stages.spec("tokens")
+
+
+def test_a_row_wise_stage_is_its_class_and_its_row_run_by_the_generic_job():
+    import jobs.rowwise
+    from pipeline.stage import Stage
+
+    row_wise = [s for s in stages.STAGES if s.stage]
+    assert "filter" in [s.name for s in row_wise]
+    cfg = load_config()
+    for spec in row_wise:
+        cls = stages.resolve(spec.stage)
+        assert issubclass(cls, Stage) and cls.name == spec.name and spec.reads[0] in cfg
+        # its config section is declared on its class and collected with the others
+        assert cls.Settings.PATH == spec.reads[0] and cls.Settings in settings.SECTIONS
+        job = stages.runner(spec.name)
+        assert job.func is jobs.rowwise.run and job.keywords == {"stage": spec.name}
+    assert stages.runner("quality") is stages.resolve("jobs.quality:run")  # a stage with its own job

@@ -27,18 +27,19 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, count, non_negative
 from pipeline.files import resolve_path
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
 from pipeline.rules import LineRule, Rule, line_columns, names
 from pipeline.schema import set_column
-from pipeline.settings import C4Settings
+from pipeline.settings import Section
 from pipeline.stage import kept_mask
 
 CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
@@ -130,8 +131,26 @@ CLEANED_TEXT = "cleaned_text"
 LINE_RULES = (TOO_LONG_WORD, NO_TERMINAL_PUNCT, TOO_FEW_WORDS, JAVASCRIPT, POLICY)
 
 
+@dataclass(frozen=True)
+class C4Settings(Section):
+    PATH = "filter.c4"
+    enabled: bool
+    min_words_per_line: int | None = non_negative()
+    min_num_sentences: int | None = non_negative()
+    max_word_length: int | None = count()
+    remove_citations: bool
+    filter_no_terminal_punct: bool
+    filter_lorem_ipsum: bool
+    filter_javascript: bool
+    filter_curly_bracket: bool
+    filter_policy: bool
+    filter_badwords: bool
+    badwords_path: str | None
+
+
 class C4Filter(RuleFilter):
-    section = "c4"
+    Settings = C4Settings
+    section: ClassVar[str] = Settings.PATH.removeprefix("filter.")  # its key under `filter:`
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule("filter", "c4_lorem_ipsum", "filter.c4.filter_lorem_ipsum", "==", "c4_lorem_ipsum", _C4),
         Rule("filter", "c4_curly_bracket", "filter.c4.filter_curly_bracket", "==", "c4_curly_bracket", _C4),

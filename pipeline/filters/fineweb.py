@@ -16,21 +16,35 @@ little higher), and it does not strip lines before measuring them (we do).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pyarrow as pa
 
+from pipeline.config import fraction, non_negative
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats, duplicate_stats
 from pipeline.rules import Rule, names
-from pipeline.settings import FineWebSettings
+from pipeline.settings import Section
 
 STOP_CHARS = (".", "'", '"', "!", "?")
 _FINEWEB = "FineWeb (Penedo et al. 2024 §3.3); datatrove FineWebQualityFilter defaults"
 
 
+@dataclass(frozen=True)
+class FineWebSettings(Section):
+    PATH = "filter.fineweb"
+    enabled: bool
+    min_line_punct_frac: float | None = fraction()
+    max_short_line_frac: float | None = fraction()
+    short_line_length: int = non_negative()
+    max_dup_line_char_frac: float | None = fraction()
+    max_newline_word_ratio: float | None = non_negative()
+
+
 class FineWebFilter(RuleFilter):
-    section = "fineweb"
+    Settings = FineWebSettings
+    section: ClassVar[str] = Settings.PATH.removeprefix("filter.")  # its key under `filter:`
     # (rule = its float32 signal, config key, direction)
     DECLARED = (
         ("fineweb_line_punct_frac", "min_line_punct_frac", ">="),

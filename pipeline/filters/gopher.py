@@ -10,15 +10,16 @@ we follow the paper and say so next to the rule; BENCHMARKS.md measures what it 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pyarrow as pa
 
-from pipeline.config import default
+from pipeline.config import default, fraction, non_negative
 from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats, dup_ngram_char_fracs, duplicate_stats, top_ngram_char_frac
 from pipeline.rules import Rule, names
-from pipeline.settings import GopherQualitySettings
+from pipeline.settings import Section
 
 # "Lines starting with a bullet point": the paper names no characters; these are the usual list
 # markers (datatrove 0.10.1 counts only "•" and "-").
@@ -31,13 +32,30 @@ TOP_NGRAM_SIZES = (2, 3, 4)
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 
 
+@dataclass(frozen=True)
+class GopherQualitySettings(Section):
+    PATH = "filter.gopher_quality"
+    enabled: bool
+    min_words: int | None = non_negative()
+    max_words: int | None = non_negative()
+    min_mean_word_length: int | None = non_negative()
+    max_mean_word_length: int | None = non_negative()
+    max_symbol_word_ratio: float | None = non_negative()
+    max_bullet_lines_frac: float | None = fraction()
+    max_ellipsis_lines_frac: float | None = fraction()
+    min_alpha_words_frac: float | None = fraction()
+    min_stop_words: int | None = non_negative()
+    stop_words: tuple[str, ...]
+
+
 class GopherQualityFilter(RuleFilter):
     """Rules, in the paper's order. Datatrove differences (0.10.1): it counts spaCy tokens with
     punctuation split off (we count whitespace tokens, the paper's "words"), matches stop words
     case-sensitively on those tokens (we lower-case and trim punctuation), and divides line
     fractions by all lines, blank ones included (we use non-blank lines)."""
 
-    section = "gopher_quality"
+    Settings = GopherQualitySettings
+    section: ClassVar[str] = Settings.PATH.removeprefix("filter.")  # its key under `filter:`
     _WORDS = _A11 + ': "between 50 and 100,000 words"'
     # One line per rule: (rule, the signal it reads, the signal's type, config key, direction, source).
     # "symbol-to-word ratio greater than 0.1 for either the hash symbol or the ellipsis": two rules, one key.
@@ -88,6 +106,25 @@ class GopherQualityFilter(RuleFilter):
         }
 
 
+@dataclass(frozen=True)
+class GopherRepetitionSettings(Section):
+    PATH = "filter.gopher_repetition"
+    enabled: bool
+    dup_line_frac: float | None = fraction()
+    dup_para_frac: float | None = fraction()
+    dup_line_char_frac: float | None = fraction()
+    dup_para_char_frac: float | None = fraction()
+    top_2gram_char_frac: float | None = fraction()
+    top_3gram_char_frac: float | None = fraction()
+    top_4gram_char_frac: float | None = fraction()
+    dup_5gram_char_frac: float | None = fraction()
+    dup_6gram_char_frac: float | None = fraction()
+    dup_7gram_char_frac: float | None = fraction()
+    dup_8gram_char_frac: float | None = fraction()
+    dup_9gram_char_frac: float | None = fraction()
+    dup_10gram_char_frac: float | None = fraction()
+
+
 class GopherRepetitionFilter(RuleFilter):
     """Repetition rules of Table A1. Definitions (paper wording in quotes):
 
@@ -105,7 +142,8 @@ class GopherRepetitionFilter(RuleFilter):
     over len(text)) and splits lines on "\\n+" without stripping.
     """
 
-    section = "gopher_repetition"
+    Settings = GopherRepetitionSettings
+    section: ClassVar[str] = Settings.PATH.removeprefix("filter.")  # its key under `filter:`
     # Each rule reads the float32 signal of its name plus "_char_frac" or as is; the config key is the
     # signal's name without the "gopher_" prefix, e.g. dup_line_frac.
     TOP_SIGNALS = tuple((n, f"gopher_top_{n}gram_char_frac") for n in TOP_NGRAM_SIZES)

@@ -24,18 +24,19 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
-from pipeline.config import ConfigError, default
+from pipeline.config import ConfigError, count, default, fraction
 from pipeline.files import resolve_path
 from pipeline.filters.blocklist import UrlBlocklist, load_hashed_set, read_entries
 from pipeline.rules import Rule, names
 from pipeline.schema import set_column
-from pipeline.settings import NsfwSettings
+from pipeline.settings import Section
 from pipeline.stage import Stage, first_failure
 from pipeline.urls import url_host
 
@@ -173,9 +174,28 @@ def _counter_for(path: str, unspaced: bool) -> BadWordCounter:
     return BadWordCounter(list(read_entries(Path(path))), unspaced)
 
 
+@dataclass(frozen=True)
+class NsfwSettings(Section):
+    """Owner of the blocklists: the text rule here and extract's URL pre-checks read them."""
+
+    PATH = "filter.nsfw"
+    enabled: bool
+    domain_blocklists: tuple[str, ...]
+    url_blocklists: tuple[str, ...]
+    blocklist_cache_dir: str | None
+    url_banned_words: str | None
+    url_soft_banned_words: str | None
+    url_banned_subwords: str | None
+    soft_word_threshold: int = count()
+    ldnoobw_dir: str
+    ldnoobw_fallback_lang: str
+    nsfw_word_ratio_max: float | None = fraction()
+
+
 class NsfwFilter(Stage):
     name: ClassVar[str] = "filter"
-    section: ClassVar[str] = "nsfw"  # its key under the `filter:` config section
+    Settings = NsfwSettings
+    section: ClassVar[str] = Settings.PATH.removeprefix("filter.")  # its key under `filter:`
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule(
             "filter",

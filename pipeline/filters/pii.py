@@ -31,16 +31,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
-from pipeline.config import default
+from pipeline.config import default, non_negative, within
 from pipeline.extract.html import ExtractionTimeout, time_budget
 from pipeline.rules import Rule, names
 from pipeline.schema import set_column
-from pipeline.settings import PiiSettings
+from pipeline.settings import Frozen, Section
 from pipeline.stage import Stage, first_failure
 
 TYPES = ("email", "iban", "card", "ssn", "ip", "phone")  # priority order for overlapping spans
@@ -252,9 +253,22 @@ def redact(text: str, spans: list[Span], placeholders: dict[str, str]) -> str:
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class PiiSettings(Section):
+    """Owner of the placeholders: the tokenizer (shards) keeps them as user-defined symbols."""
+
+    PATH = "filter.pii"
+    enabled: bool
+    types: tuple[str, ...]
+    placeholders: Frozen
+    max_pii_hits: int | None = non_negative()
+    timeout_s: float = within(0, 3600, low_open=True)
+
+
 class PiiFilter(Stage):
     name: ClassVar[str] = "filter"
-    section: ClassVar[str] = "pii"  # its key under the `filter:` config section
+    Settings = PiiSettings
+    section: ClassVar[str] = Settings.PATH.removeprefix("filter.")  # its key under `filter:`
     RULES: ClassVar[tuple[Rule, ...]] = (
         Rule("filter", "pii_too_many", "filter.pii.max_pii_hits", "<=", "pii_hits", "no published threshold"),
     )

@@ -23,8 +23,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
 from pipeline.extract.html import ExtractionTimeout, time_budget
-from pipeline.filters.pii import DEFAULT_PLACEHOLDERS, MAYBE_PII, find_pii, redact
-from pipeline.settings import PiiSettings
+from pipeline.filters.pii import DEFAULT_PLACEHOLDERS, MAYBE_PII, PiiSettings, find_pii, redact
 
 _QUERY_PIECE = re.compile(r"([^&;=]*=)?([^&;]*)")  # "key=value" or a bare value, between & or ;
 

@@ -22,13 +22,15 @@ import pyarrow as pa
 from pipeline.filters.text_stats import DocStats
 from pipeline.rules import Rule
 from pipeline.schema import set_column
+from pipeline.settings import Section
 from pipeline.stage import Stage, first_failure
 
 
 class RuleFilter(Stage):
     name: ClassVar[str] = "filter"
     RULES: ClassVar[tuple[Rule, ...]] = ()
-    section: ClassVar[str] = ""  # the family's key under the `filter:` config section
+    Settings: ClassVar[type[Section]]  # the family's config sub-section, `filter.<section>`
+    section: ClassVar[str] = ""  # its key under `filter:` (Settings.PATH less "filter.")
 
     def __init__(self, cfg: dict[str, Any]):
         super().__init__(cfg or {})

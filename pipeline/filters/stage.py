@@ -14,6 +14,7 @@ kept document, its split is rebuilt for the families that follow.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -27,10 +28,10 @@ from pipeline.filters.rule_filter import RuleFilter
 from pipeline.filters.text_stats import DocStats
 from pipeline.rules import Rule, line_columns, names
 from pipeline.schema import set_column
-from pipeline.settings import FilterSettings
+from pipeline.settings import Section
 from pipeline.stage import Stage
 
-# The families in the order they run; each names its config sub-section (`section`).
+# The families in the order they run; each declares its config sub-section (`Settings`, at `section`).
 FAMILIES: tuple[type[Stage], ...] = (
     NsfwFilter,
     GopherRepetitionFilter,
@@ -38,6 +39,16 @@ FAMILIES: tuple[type[Stage], ...] = (
     C4Filter,
     FineWebFilter,
     PiiFilter,
+)
+
+
+# The `filter:` section: one sub-section per family, declared by the family next to its rules.
+FilterSettings = dataclasses.make_dataclass(
+    "FilterSettings",
+    [(cls.section, cls.Settings) for cls in FAMILIES],
+    bases=(Section,),
+    frozen=True,
+    namespace={"PATH": "filter", "__module__": __name__},
 )
 
 
@@ -51,6 +62,7 @@ def _unique(fields):
 
 class FilterStage(Stage):
     name: ClassVar[str] = "filter"
+    Settings: ClassVar[type[Section]] = FilterSettings  # its config section (pipeline.settings reads it here)
     RULES: ClassVar[tuple[Rule, ...]] = tuple(rule for cls in FAMILIES for rule in cls.RULES)
     rules: ClassVar[tuple[str, ...]] = names(RULES)
     line_rules: ClassVar[dict[str, tuple[str, str]]] = line_columns(RULES)

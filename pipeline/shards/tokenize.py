@@ -23,7 +23,8 @@ import pyarrow as pa
 import sentencepiece as spm
 
 from pipeline.config import default
-from pipeline.settings import PiiSettings, TokenizerSettings
+from pipeline.filters.pii import PiiSettings
+from pipeline.settings import TokenizerSettings
 
 DEFAULT_PII_PLACEHOLDERS = tuple(default("filter.pii.placeholders").values())  # configs/default.yaml
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2  # sentencepiece defaults; no padding id (the trainer packs sequences)
