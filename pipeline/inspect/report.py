@@ -17,11 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import layout
-from pipeline.filters.pii import DEFAULT_PLACEHOLDERS, TYPES, find_pii, redact
+from pipeline.filters.pii import DEFAULT_PLACEHOLDERS, TYPES, PiiSettings, find_pii, redact
 from pipeline.filters.pii_outputs import redact_url
 from pipeline.inspect import runstats, svg
 from pipeline.inspect.declared import rules_on_signal
-from pipeline.settings import PiiSettings
 
 SAMPLES_PER_RULE = 3
 ITEMS_SHOWN = 50  # contaminated benchmark items listed in the report (the Parquet table has all)
