@@ -4,8 +4,9 @@ replacement is counted. A legacy page mislabelled UTF-8 still falls back to its 
 
 from __future__ import annotations
 
+from test_extract_stage import ENGLISH_PAGE, response, rows
+
 from pipeline.extract.charset import decode_html
-from tests.test_extract_stage import ENGLISH_PAGE, response, rows
 
 CAFE = "<html><head><meta charset='utf-8'></head><body><p>Café crème at the corner, every morning.</p>"
 # Russian, Greek and Chinese: far more non-ASCII text, where no single-byte code page fits
