@@ -149,7 +149,7 @@ def remove_scratch(out: str | Path) -> list[Path]:
     """Remove the scratch folders of `out` (`OUT/_work/*`), unless another job has taken OUT since."""
     from pipeline.runlock import RunLocked, run_lock
 
-    scratch = layout.work_dir(out, layout.STAGES[0]).parent
+    scratch = layout.work_root(out)
     if not scratch.is_dir():
         return []
     try:

@@ -64,9 +64,14 @@ def folder_lock_path(folder: str | Path) -> Path:
     return Path(folder) / "_writer.lock"
 
 
+def work_root(out: str | Path) -> Path:
+    """Where every stage's attempts keep their scratch (removed after a failure that filled the disk)."""
+    return Path(out) / "_work"
+
+
 def work_dir(out: str | Path, stage: str) -> Path:
     """Scratch space of an attempt; never read as output."""
-    return Path(out) / "_work" / stage
+    return work_root(out) / stage
 
 
 def stage_dir(out: str | Path, stage: str) -> Path:
