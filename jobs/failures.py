@@ -183,6 +183,10 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _raise_interrupted(signum: int, _frame) -> None:
+    # Once interrupted, py4j's named loggers (py4j.clientserver, py4j.java_gateway) report the torn-down
+    # connections with tracebacks on their way out; a logger's level, unlike a filter, holds for its children.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
     raise Interrupted(signum)
 
 
@@ -192,8 +196,9 @@ def _not_from_py4j(record: logging.LogRecord) -> bool:
 
 def raise_on_signals() -> None:
     """Turn SIGINT and SIGTERM into `Interrupted` in the main thread (Python's default ends the process
-    silently on SIGTERM; a job started in the background inherits SIGINT ignored), and keep py4j's own traces of an interrupted call (it logs them on the root logger) to debug level:
-    the interrupt, or the error the call raises, is reported in one line by the caller."""
+    silently on SIGTERM; a job started in the background inherits SIGINT ignored), and keep py4j's own
+    traces of an interrupted call (on the root logger and, once interrupted, on its named loggers) to debug
+    level: the interrupt, or the error the call raises, is reported in one line by the caller."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _raise_interrupted)
     root = logging.getLogger()
