@@ -177,13 +177,14 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
 
 
 def _stages_of(args: argparse.Namespace) -> tuple[str, ...]:
-    """The stages a command runs: one stage, or crawl-to-shards' chain up to --until."""
+    """The stages a command runs: one stage, or crawl-to-shards' chain up to --until (from --from's source)."""
     return (args.command,) if args.command in stages.BY_NAME else stages.chain(args.until, args.start_from)
 
 
 def _inputs(args: argparse.Namespace, cfg: dict):
-    """What the command reads: WARC inputs (resolved, so a missing one fails before Spark starts) for a
-    chain or extract; for a later stage one documents folder, by default the previous stage's output."""
+    """What the command reads: for a first stage (extract, import) or a chain starting with one, its input
+    files, resolved so a missing one fails before Spark starts; for a later stage one documents folder,
+    by default the previous stage's output."""
     first = _stages_of(args)[0]
     if stages.previous(first) is None:
         return stages.input_files(first, cfg, args.input)
