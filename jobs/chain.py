@@ -4,7 +4,7 @@ Each stage's job (`pipeline.stages.runner`) is `run(spark, cfg, inp, out) -> sta
 kept documents of the stage before it (`pipeline.stages` declares them in order). When extract is
 due in `crawl-to-shards`, extract and filter run fused: one Spark pass per WARC file extracts,
 filters and writes both stages' kept rows, rejected rows and stats, so the text is never written out
-and read back between them. Each stage is still published, fingerprinted and resumable on its own.
+and read back between them. Each stage is still committed, fingerprinted and resumable on its own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import jobs.extract
 import jobs.rowwise
 from jobs.failures import StageOutOfMemory, is_out_of_memory, memory_hint
 from jobs.output import write_stages
-from pipeline import fingerprint, layout
+from pipeline import commit, fingerprint, layout
 from pipeline.faults import fault_point
 from pipeline.runlock import run_lock
 from pipeline.stages import FUSED, NAMES, default_input, output_dir, runner
@@ -42,8 +42,8 @@ def run_stage(
         start = time.monotonic()
         print(f"[{stage}] running ...", flush=True)
         layout.save_run_config(cfg, out)  # only a stage that runs records the config it runs with
-        rows = _guarded(spark, stage, lambda: runner(stage)(spark, cfg, inp, out))
-        fingerprint.record(out, stage, want)
+        with commit.recording({stage: want}):  # the stage's marker records it, in its one write
+            rows = _guarded(spark, stage, lambda: runner(stage)(spark, cfg, inp, out))
     _summary(stage, rows, time.monotonic() - start)
     return rows
 
@@ -88,12 +88,16 @@ def run_fused(spark, cfg: dict[str, Any], inp, out: str) -> None:
         extract = jobs.extract.step(cfg)
         steps = [extract, jobs.rowwise.stage_step(FUSED[1], cfg, extract.schema)]
         paths = jobs.extract.input_paths(cfg, inp)
-        stats = _guarded(
-            spark, "+".join(FUSED), lambda: write_stages(jobs.extract.files(spark, paths), steps, out)
-        )
-        fingerprint.record(out, FUSED[0], want_extract)
         filter_input = default_input(out, FUSED[1])
-        fingerprint.record(out, FUSED[1], stage_fingerprint(cfg, FUSED[1], filter_input))
+        made_from = {
+            FUSED[0]: want_extract,
+            # taken when filter's marker is written, from extract's marker written just before it
+            FUSED[1]: lambda: stage_fingerprint(cfg, FUSED[1], filter_input),
+        }
+        with commit.recording(made_from):
+            stats = _guarded(
+                spark, "+".join(FUSED), lambda: write_stages(jobs.extract.files(spark, paths), steps, out)
+            )
     for stage in FUSED:
         _summary(stage, stats[stage], time.monotonic() - start)
 

@@ -106,17 +106,22 @@ def passes(full):
 
     keys = ["extract_passes_run", "extract_pass", "deep_nesting"]
     located = [pafs.FileSystem.from_uri(uri) for uri in full.inputFiles()]  # Spark lists URIs (file:, hdfs:)
-    filesystem = located[0][0] if located else None
-    columns = [*keys, "drop_reason"]
-    dataset = ds.dataset(
-        [path for _, path in located], format="parquet", filesystem=filesystem, schema=arrow_schema(full)
-    )
-    table = dataset.to_table(columns=columns)
-    table = table.filter(pc.is_valid(table["extract_pass"]))
-    table = table.append_column("kept", pc.is_null(table["drop_reason"])).drop_columns(["drop_reason"])
-    counts = (
-        table.group_by([*keys, "kept"]).aggregate([([], "count_all")]).rename_columns([*keys, "kept", "docs"])
-    )
+    if located:
+        filesystem = located[0][0]
+        columns = [*keys, "drop_reason"]
+        dataset = ds.dataset(
+            [path for _, path in located], format="parquet", filesystem=filesystem, schema=arrow_schema(full)
+        )
+        table = dataset.to_table(columns=columns)
+        table = table.filter(pc.is_valid(table["extract_pass"]))
+        table = table.append_column("kept", pc.is_null(table["drop_reason"])).drop_columns(["drop_reason"])
+        counts = (
+            table.group_by([*keys, "kept"])
+            .aggregate([([], "count_all")])
+            .rename_columns([*keys, "kept", "docs"])
+        )
+    else:  # parts read by pyarrow inside the tasks (an object store Hadoop cannot open): one small job
+        counts = _passes_in_spark(full, keys)
     schema = pa.schema(
         [
             ("extract_passes_run", pa.int8()),
@@ -127,3 +132,16 @@ def passes(full):
         ]
     )
     return counts.select(schema.names).cast(schema).sort_by([(k, "ascending") for k in [*keys, "kept"]])
+
+
+def _passes_in_spark(full, keys: list[str]):
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    grouped = (
+        full.where(F.col("extract_pass").isNotNull())
+        .groupBy(*keys, F.col("drop_reason").isNull().alias("kept"))
+        .agg(F.count(F.lit(1)).alias("docs"))
+    )
+    rows = [r.asDict() for r in grouped.collect()]
+    return pa.Table.from_pylist(rows) if rows else pa.table({c: [] for c in [*keys, "kept", "docs"]})

@@ -46,6 +46,13 @@ HADOOP_GLOB_CHARS = re.compile(r"([\\*?\[\]{}])")
 
 
 def read_parquet(spark, *paths: str | Path):
-    """Read Parquet folders or files by their literal names: Spark (Hadoop) expands glob characters in
-    read paths, so a run folder named `runs/[ab]` would otherwise read its sibling runs `runs/a` and `runs/b`."""
-    return spark.read.parquet(*(HADOOP_GLOB_CHARS.sub(r"\\\1", str(path)) for path in paths))
+    """The rows of Parquet folders or files, local or in an object store: exactly the parts a stage
+    folder's `_SUCCESS` lists (an orphaned or duplicated task attempt is never read), else every
+    Parquet file in the folder (`pipeline.commit.listed_parts`); read through `jobs.arrow_io.read_files`."""
+    from jobs.arrow_io import read_files
+    from pipeline.commit import listed_parts
+
+    files = [part for path in paths for part in listed_parts(path)]
+    if not files:
+        raise FileNotFoundError(f"no Parquet files to read in {', '.join(map(str, paths))}")
+    return read_files(spark, files)

@@ -1,39 +1,39 @@
-"""Writing stage outputs atomically, in one pass: kept documents, rejected documents and stats.
+"""Writing stage outputs in one pass and committing them: kept documents, rejected documents and stats.
 
 One Spark job runs a chain of narrow stages (`StageStep`s: one stage alone, or extract → filter
-fused) over each partition. Every task writes, per stage, its kept rows, its rejected rows and a
-text-free projection (drop_reason + numeric signals) as Parquet files in its own attempt folder
-under `OUT/_work/<stage>/`, and counts as it writes (`pipeline.stats.StageCounts`: rows and bytes
-per drop reason, line-rule totals, the breakdown table, each signal's min and max). The task
-returns only its file list and counts; a task that failed or was retried returns nothing, so its
-files are never used. The kept rows of one stage stream straight into the next stage of the chain.
+fused) over each partition. Every task writes, per stage, its kept rows and its rejected rows
+straight into the stage's folders (OUT/docs/<stage>, OUT/rejected/<stage>) under a name no other
+task attempt uses, and a text-free projection (drop_reason + numeric signals) into scratch
+(`OUT/_work/<stage>/`); it counts as it writes (`pipeline.stats.StageCounts`: rows and bytes per drop
+reason, line-rule totals, the breakdown table, each signal's min and max). The task returns only its
+file list and counts; a task that failed or was retried returns nothing, so its files are never
+listed. The kept rows of one stage stream straight into the next stage of the chain.
 
 On the driver: the counts of all tasks are merged into the exact stats rows and breakdown; the
 histograms are binned from the projection (`jobs.stats_tables`: with pyarrow on the driver when it is
-small, else one Spark job); `publish` moves the pieces into place,
-the documents folder with its `_SUCCESS` last in one rename: a run killed at any point before it
-leaves no output that a rerun (or the next stage) would read as complete, and a complete old output
-stays in place until the new one is complete.
+small, else one Spark job); the stats tables are written, and then the stage's `_SUCCESS`, last, in
+one write, listing every file of the output (`pipeline.commit`). Nothing is renamed, so this is the
+same on local disk and object stores: a run killed at any point before the marker leaves the previous
+complete output readable (its marker lists it) and no new output that reads as complete.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jobs.frames import read_parquet
+from jobs.arrow_io import part_name, read_files
 from jobs.session import PARQUET_CODEC
 from jobs.stats_tables import histograms
-from pipeline import layout
+from pipeline import commit, layout, storage
 from pipeline.faults import fault_point
 from pipeline.schema import conform
 from pipeline.stats import StageCounts, signal_columns, stats_table
@@ -73,7 +73,7 @@ def write_stage(
     """Write `df` (every row, `drop_reason` set on rejects) as the output of `stage`; return stats rows.
 
     `extra_tables` maps a name to a function of the full stage output (a DataFrame) returning a small
-    Arrow table; it is published as `OUT/stats/<stage>_<name>.parquet` with the rest of the stage.
+    Arrow table; it is written as `OUT/stats/<stage>_<name>.parquet` with the rest of the stage.
     """
     from jobs.frames import arrow_schema
 
@@ -88,21 +88,28 @@ def write_stages(
     extra_stats: dict[str, list[dict]] | None = None,
     extra_tables: dict[str, dict[str, Callable[[Any], pa.Table]]] | None = None,
 ) -> dict[str, list[dict]]:
-    """Run `steps` in order over `df` in one Spark job and publish each stage; stats rows per stage."""
+    """Run `steps` in order over `df` in one Spark job and commit each stage; stats rows per stage."""
     spark = df.sparkSession
+    tag = uuid.uuid4().hex[:8]  # this pass's parts never take the name of a listed part of an older one
     for step in steps:
-        shutil.rmtree(layout.work_dir(out, step.name), ignore_errors=True)
-    folders = {step.name: str(layout.work_dir(out, step.name)) for step in steps}
+        storage.rmtree(layout.work_dir(out, step.name))
+    folders = {
+        step.name: {
+            "docs": str(layout.docs_dir(out, step.name)),
+            "rejected": str(layout.rejected_dir(out, step.name)),
+            "signals": str(layout.work_dir(out, step.name) / "signals"),
+        }
+        for step in steps
+    }
     manifests = [
         json.loads(row["manifest"])
-        for row in df.mapInArrow(_pass(steps, folders), "manifest string").collect()
+        for row in df.mapInArrow(_pass(steps, folders, tag), "manifest string").collect()
     ]
     for step in steps:
         fault_point(f"scratch:{step.name}")
 
     results = {}
     for step in steps:
-        work = layout.work_dir(out, step.name)
         counts = _counts(step)
         files: dict[str, list[str]] = {kind: [] for kind in OUTPUTS}
         for manifest in manifests:
@@ -111,30 +118,30 @@ def write_stages(
             for kind in OUTPUTS:
                 files[kind] += mine["files"].get(kind, [])
         for kind in ("docs", "rejected"):
-            _gather(files[kind], work / kind, step.schema)
+            if not files[kind]:  # an empty output still gets one (empty) part, so readers know its schema
+                files[kind].append(_write_empty(folders[step.name][kind], step.schema, tag))
         rows = counts.stats_rows(step.name, step.rules) + list((extra_stats or {}).get(step.name, []))
-        pq.write_table(stats_table(rows), work / "stats.parquet")
-        pq.write_table(counts.breakdown_table(step.name), work / "breakdown.parquet")
+        tables = {
+            layout.stats_path(out, step.name): stats_table(rows),
+            layout.stage_table_path(out, step.name, "breakdown"): counts.breakdown_table(step.name),
+        }
         hist = histograms(spark, files["signals"], step.name, counts.bounds)
         if hist is not None:
-            pq.write_table(hist, work / "histograms.parquet")
-        tables = {**step.tables, **(extra_tables or {}).get(step.name, {})}
-        if tables:
-            full = read_parquet(spark, work / "docs", work / "rejected")
-            for name, build in tables.items():
-                pq.write_table(build(full), work / f"{name}.parquet")
-        stage_tables = ["breakdown", "histograms", *tables]
-        publish(
+            tables[layout.stage_table_path(out, step.name, "histograms")] = hist
+        built = {**step.tables, **(extra_tables or {}).get(step.name, {})}
+        if built:
+            full = read_files(spark, files["docs"] + files["rejected"])
+            for name, build in built.items():
+                tables[layout.stage_table_path(out, step.name, name)] = build(full)
+        for target, table in tables.items():  # fixed names: one write each, just before the marker
+            _write_table(table, target)
+        commit_stage(
             out,
             step.name,
-            work,
-            [
-                (work / "rejected", layout.rejected_dir(out, step.name)),
-                (work / "stats.parquet", layout.stats_path(out, step.name)),
-                *((work / f"{t}.parquet", layout.stage_table_path(out, step.name, t)) for t in stage_tables),
-                (work / "docs", layout.docs_dir(out, step.name)),
-            ],
+            [*files["docs"], *files["rejected"], *tables],
+            [layout.docs_dir(out, step.name), layout.rejected_dir(out, step.name)],
         )
+        storage.rmtree(layout.work_dir(out, step.name))
         total = rows[0]
         log.info(
             "%s: %d documents in, %d kept",
@@ -150,15 +157,17 @@ def _counts(step: StageStep) -> StageCounts:
     return StageCounts(step.size_col, step.line_rules, signal_columns(step.schema))
 
 
-def _pass(steps: list[StageStep], folders: dict[str, str]) -> Callable[[Batches], Batches]:
+def _pass(
+    steps: list[StageStep], folders: dict[str, dict[str, str]], tag: str
+) -> Callable[[Batches], Batches]:
     """The function each task runs: the chain of stages over its partition, writing as it goes."""
 
     def run_partition(batches: Batches) -> Batches:
         from pyspark import TaskContext
 
         ctx = TaskContext.get()
-        part, attempt = ctx.partitionId(), ctx.taskAttemptId()
-        sinks = [_Sink(step, Path(folders[step.name]) / f"attempt-{attempt}", part) for step in steps]
+        name = part_name(ctx.partitionId(), ctx.taskAttemptId(), tag)
+        sinks = [_Sink(step, folders[step.name], name) for step in steps]
         stream = batches
         for step, sink in zip(steps, sinks):
             stream = sink.write(step.transform(stream) if step.transform else stream)
@@ -171,10 +180,12 @@ def _pass(steps: list[StageStep], folders: dict[str, str]) -> Callable[[Batches]
 
 
 class _Sink:
-    """One stage's outputs in one task: Parquet files written as batches pass, and their counts."""
+    """One stage's outputs in one task: Parquet files written as batches pass (kept and rejected rows
+    straight into the stage's folders under this attempt's name; the projection into scratch), and
+    their counts."""
 
-    def __init__(self, step: StageStep, folder: Path, part: int):
-        self.step, self.folder, self.name = step, folder, f"part-{part:05d}.parquet"
+    def __init__(self, step: StageStep, folders: dict[str, str], name: str):
+        self.step, self.folders, self.name = step, folders, name
         self.counts = _counts(step)
         self.projection = ["drop_reason", *self.counts.signals]
         self.buffers: dict[str, list[pa.RecordBatch]] = {kind: [] for kind in OUTPUTS}
@@ -210,49 +221,66 @@ class _Sink:
             return
         table = pa.Table.from_batches(self.buffers[kind])
         if kind not in self.writers:
-            (self.folder / kind).mkdir(parents=True, exist_ok=True)
-            path = self.folder / kind / self.name
-            self.writers[kind] = pq.ParquetWriter(path, table.schema, compression=PARQUET_CODEC)
+            target = self._path(kind)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fs, where = storage.fs_path(target)
+            self.writers[kind] = pq.ParquetWriter(
+                where, table.schema, filesystem=fs, compression=PARQUET_CODEC
+            )
         self.writers[kind].write_table(table)
         self.buffers[kind], self.buffered_bytes[kind] = [], 0
 
+    def _path(self, kind: str) -> storage.Location:
+        return storage.path(self.folders[kind]) / self.name
+
     def manifest(self) -> dict:
-        files = {kind: [str(self.folder / kind / self.name)] for kind in self.writers}
+        files = {kind: [str(self._path(kind))] for kind in self.writers}
         return {"files": files, "counts": self.counts.to_json()}
 
 
-def _gather(files: list[str], target: Path, schema: pa.Schema) -> None:
-    """Move the files of the successful task attempts into `target`; an empty output still gets one
-    (empty) file so readers know its schema."""
-    target.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        Path(path).rename(target / Path(path).name)
-    if not files:
-        pq.write_table(schema.empty_table(), target / "part-00000.parquet", compression=PARQUET_CODEC)
+def _write_empty(folder: str, schema: pa.Schema, tag: str) -> str:
+    """An empty part written by the driver (no task wrote one): its name says so."""
+    target = storage.path(folder) / part_name(0, 0, f"{tag}-driver")
+    _write_table(schema.empty_table(), target)
+    return str(target)
 
 
-def publish(out: str, stage: str, work: Path, pieces: list[tuple[Path, Path]]) -> None:
-    """The one publish step of every stage: (scratch source, layout target) pairs, the LAST of which is
-    the folder that holds the stage's `_SUCCESS`. The marker is written into that folder while it is
-    still in scratch; the old complete outputs are moved aside (renames: a reader keeps its open files)
-    starting with the marked one, so the stage reads as unfinished while pieces move; the marked folder
-    lands last with one rename, complete the moment it appears. A piece not produced is skipped."""
-    *others, (marked, marked_target) = pieces
-    (marked / layout.SUCCESS).write_text("")
-    others = [(source, target) for source, target in others if source.exists()]
-    retire_output([marked_target, *(target for _, target in others)], work / "previous")
-    for source, target in others:
-        source.rename(target)
+def _write_table(table: pa.Table, target: storage.Where) -> None:
+    """One Parquet file at `target` (local or object store), in one write."""
+    storage.path(target).parent.mkdir(parents=True, exist_ok=True)
+    fs, where = storage.fs_path(target)
+    pq.write_table(table, where, filesystem=fs, compression=PARQUET_CODEC)
+
+
+def commit_stage(out: str, stage: str, files: list[storage.Where], folders: list[storage.Where]) -> None:
+    """Write the stage's marker last, in one write, listing `files` (everything the output is), then
+    delete what lies in the stage's `folders` unlisted: superseded attempts and the older output, which
+    stayed readable (its marker listed it) until this marker landed."""
     fault_point(f"publish:{stage}")
-    marked.rename(marked_target)
-    shutil.rmtree(work, ignore_errors=True)
+    marked = layout.stage_dir(out, stage)
+    commit.write_marker(marked, commit.marker_payload(marked, out, commit.fingerprint_of(stage), files))
+    for stale in commit.unlisted(folders, files):
+        stale.unlink(missing_ok=True)
 
 
-def retire_output(targets: list[Path], previous: Path) -> None:
-    """Move complete old outputs aside (renames, so a reader that has them open keeps reading them);
-    `previous` is scratch, deleted with it. The first target moved is the one holding `_SUCCESS`."""
-    previous.mkdir(parents=True, exist_ok=True)
-    for i, target in enumerate(targets):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target.rename(previous / f"{i}_{target.name}")
+def publish(out: str, stage: str, pieces: list[tuple[storage.Where, storage.Where]]) -> None:
+    """Commit a stage whose output has fixed file names (the shards folder and its `manifest.json`,
+    stats tables): copy or upload each (source, target) piece, a file or a folder, local or in a store
+    (a piece not produced is skipped), then write the marker listing every file copied.
+
+    The LAST target is the folder that holds the marker. Its files have fixed names, so copying over
+    them would mix old and new files under the old marker: the old marker is removed FIRST, and a run
+    that dies while copying leaves the stage reading as unfinished (the next run redoes it). Files
+    left in the target folders from the older output and not copied again are deleted after the
+    marker lands. Sources are the caller's to clean up."""
+    marked = storage.path(pieces[-1][1])
+    (marked / layout.SUCCESS).unlink(missing_ok=True)
+    files: list[storage.Location] = []
+    for source, target in pieces:
+        source, target = storage.path(source), storage.path(target)
+        found = storage.files_under(source)
+        if not found:
+            continue
+        storage.copy(source, target)
+        files += [target / rel if rel else target for rel, _size, _mtime in found]
+    commit_stage(out, stage, files, [marked])

@@ -15,7 +15,8 @@ annealing documents; absent means none are) and writes OUT/shards/ as in the sha
        The order and the cuts depend only on the data and the seed, so any partitioning gives
        byte-identical shards.
 
-Everything is built in OUT/_work/shards and moved to OUT/shards at the end; `_SUCCESS` comes last.
+Everything is built in OUT/_work/shards and copied to OUT/shards at the end (`jobs.output.publish`:
+the old marker removed first, `_SUCCESS` last).
 """
 
 from __future__ import annotations
@@ -314,9 +315,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     )
     pq.write_table(stats_table(rows), work / "stats.parquet")
     publish(
-        out,
-        STAGE,
-        work,
-        [(work / "stats.parquet", layout.stats_path(out, STAGE)), (root, layout.shards_dir(out))],
+        out, STAGE, [(work / "stats.parquet", layout.stats_path(out, STAGE)), (root, layout.shards_dir(out))]
     )
+    shutil.rmtree(work, ignore_errors=True)
     return rows

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -153,11 +151,3 @@ def recorded(out: str | Path, stage: str) -> dict[str, str] | None:
 def is_current(out: str | Path, stage: str, want: dict[str, str]) -> bool:
     got = recorded(out, stage)
     return got is not None and all(got.get(k) == v for k, v in want.items())
-
-
-def record(out: str | Path, stage: str, want: dict[str, str]) -> None:
-    """Write the fingerprint (with a fresh run id) into the marker, atomically (write, then rename)."""
-    marker = layout.success_path(out, stage)
-    tmp = marker.with_name(f".{layout.SUCCESS}.tmp")
-    tmp.write_text(json.dumps({**want, "run_id": uuid.uuid4().hex}, sort_keys=True) + "\n")
-    os.replace(tmp, marker)

@@ -95,6 +95,15 @@ def stage_done(out: Where, stage: str) -> bool:
     return success_path(out, stage).exists()
 
 
+def marker_folder(folder: Where) -> Location:
+    """The folder whose `_SUCCESS` lists the files of an output folder (`pipeline.commit`): the folder
+    itself, except a stage's rejected documents, listed by the marker of its kept ones."""
+    folder = storage.path(folder)
+    if folder.parent.name == "rejected":
+        return docs_dir(folder.parent.parent, folder.name)
+    return folder
+
+
 # --- the quality model ----------------------------------------------------------------------------
 def quality_model_record(out: Where) -> Location:
     """Which model scored the run (path, sha256, cut-offs); the shard manifest copies it."""

@@ -1,9 +1,9 @@
 """Crash-safe resume: `crawl-to-shards` killed (SIGKILL, no clean-up) at three points and rerun gives
 byte-identical shards and identical stats to the uninterrupted run of the `demo_run` fixture.
 
-Kill points (pipeline/faults.py): inside extract after its scratch output is written; between the
-filter and quality stages; inside dedup's publish step, after its documents were moved into place
-but before `_SUCCESS` (the moment a naive reader would take a half-published stage as complete).
+Kill points (pipeline/faults.py): inside extract after its task attempts wrote their parts; between
+the filter and quality stages; inside dedup's commit, after every file of its output was written but
+before `_SUCCESS` (the moment a naive reader would take a half-written stage as complete).
 """
 
 from __future__ import annotations

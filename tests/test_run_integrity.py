@@ -1,5 +1,5 @@
 """No lost, mixed or stale output: the run lock, stage fingerprints, refusing unfinished input, and
-atomic replacement of a complete output.
+replacing a complete output only when the new one is complete.
 
 The fingerprint tests work on a copy of the session's `demo_run` output, so only the stages a test
 changes really run again.
@@ -148,41 +148,43 @@ class _Killed(BaseException):
     """Stands in for the SIGKILL of pipeline/faults.py, in process (no second Spark start)."""
 
 
-def test_forced_rerun_killed_at_publish_never_leaves_half_output_for_the_next_stage(
+def test_forced_rerun_killed_before_its_marker_leaves_the_old_output_complete_and_read_exactly(
     run_copy, spark, monkeypatch
 ):
     import jobs.output
     from jobs.chain import run_stage
+    from jobs.frames import read_parquet
+    from pipeline.commit import listed_parts
 
     out, cfg, _ = run_copy
     old_marker = layout.success_path(out, "filter").read_text()
+    docs = layout.docs_dir(out, "filter")
     extract_docs = str(layout.docs_dir(out, "extract"))
+    old_ids = sorted(r["doc_id"] for r in read_parquet(spark, docs).select("doc_id").collect())
 
     def kill_at(point):
         monkeypatch.setattr(jobs.output, "fault_point", lambda name: _raise(name == point))
 
-    # killed while the new output is only in scratch: the old complete output is untouched and current
-    kill_at("scratch:filter")
-    with pytest.raises(_Killed):
-        run_stage(spark, cfg, "filter", extract_docs, str(out), force=True)
-    assert layout.success_path(out, "filter").read_text() == old_marker
-    assert pq.read_table(layout.docs_dir(out, "filter")).num_rows > 0
+    # killed with the new parts written beside the old ones (scratch), or with the stats tables written
+    # too (publish): the old marker still stands, and the stage reads exactly the parts it lists
+    for point in ("scratch:filter", "publish:filter"):
+        kill_at(point)
+        with pytest.raises(_Killed):
+            run_stage(spark, cfg, "filter", extract_docs, str(out), force=True)
+        assert layout.success_path(out, "filter").read_text() == old_marker, point
+        assert len(list(docs.glob("part-*.parquet"))) > len(listed_parts(docs)), point  # the new attempt's
+        assert sorted(r["doc_id"] for r in read_parquet(spark, docs).select("doc_id").collect()) == old_ids
+    assert fingerprint.is_current(out, "filter", _want(out, cfg, "filter"))  # the old output is still current
 
-    # killed inside publish: nothing half-published looks complete, and the next stage refuses it
-    kill_at("publish:filter")
-    with pytest.raises(_Killed):
-        run_stage(spark, cfg, "filter", extract_docs, str(out), force=True)
-    assert not layout.stage_done(out, "filter")
-    with pytest.raises(fingerprint.MissingInput, match="has no _SUCCESS"):
-        run_stage(spark, cfg, "quality", str(layout.docs_dir(out, "filter")), str(out))
-
-    # the rerun publishes a complete output again
+    # the rerun commits a complete output again and deletes what the killed attempts left
     monkeypatch.setattr(jobs.output, "fault_point", lambda name: None)
-    run_stage(spark, cfg, "filter", extract_docs, str(out))
+    run_stage(spark, cfg, "filter", extract_docs, str(out), force=True)
     assert (
         json.loads(layout.success_path(out, "filter").read_text())["run_id"]
         != json.loads(old_marker)["run_id"]
     )
+    assert sorted(docs.glob("part-*.parquet")) == sorted(listed_parts(docs))
+    assert sorted(r["doc_id"] for r in read_parquet(spark, docs).select("doc_id").collect()) == old_ids
 
 
 def _raise(really: bool) -> None:

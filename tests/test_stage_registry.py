@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from jobs.chain import _due, stage_fingerprint
-from pipeline import fingerprint, layout, settings, stages
+from pipeline import commit, fingerprint, layout, settings, stages
 from pipeline.config import load_config
 from pipeline.files import resolve_path
 
@@ -28,8 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _finished(out: Path, stage: str, cfg: dict, inp) -> None:
     """Write `stage`'s marker as run_stage does after the stage ran with `cfg` on `inp`."""
-    stages.output_dir(out, stage).mkdir(parents=True, exist_ok=True)
-    fingerprint.record(out, stage, stage_fingerprint(cfg, stage, inp))
+    folder = stages.output_dir(out, stage)
+    commit.write_marker(folder, commit.marker_payload(folder, out, stage_fingerprint(cfg, stage, inp), []))
 
 
 def _upstream(out: Path, stage: str) -> str:

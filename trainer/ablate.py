@@ -196,7 +196,7 @@ def _distinct(eval_sets: list[EvalSet]) -> list[EvalSet]:
 def contamination(plan: dict, eval_sets: list[EvalSet]) -> dict:
     """Per external eval set and run: documents sharing a 13-word sequence with the run's training documents
     (the kept documents of the stage before `shards`), found with the decontam stage's n-gram index."""
-    import pyarrow.dataset as ds
+    from pipeline.commit import parquet_dataset
 
     before_shards = stages.previous("shards")
     items = {
@@ -208,7 +208,7 @@ def contamination(plan: dict, eval_sets: list[EvalSet]) -> dict:
         docs = layout.docs_dir(info["path"], before_shards)
         seen: set[int] = set()  # eval items (indices into index.item_keys) found in this run's documents
         if docs.is_dir() and not index.empty:
-            for batch in ds.dataset(str(docs), format="parquet").to_batches(columns=["text"]):
+            for batch in parquet_dataset(docs).to_batches(columns=["text"]):
                 matches, _, _ = index.match_batch(batch.column("text"))
                 seen.update(item for match in matches for item in match.items)
         for e in eval_sets:

@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 import yaml
 
 from pipeline import layout, stages
+from pipeline.commit import parquet_dataset
 from pipeline.config import load_config
 from pipeline.stats import TOTAL, rule_name
 
@@ -100,10 +101,9 @@ def rejected_docs(
     out: str | Path, stage: str, rule: str | None = None, columns: list[str] | None = None
 ) -> pd.DataFrame:
     """Rejected documents of a stage (optionally one drop reason), read lazily with a filter."""
-    path = layout.rejected_dir(out, stage)
-    if not path.exists():
+    dataset = parquet_dataset(layout.rejected_dir(out, stage))
+    if dataset is None:
         return pd.DataFrame()
-    dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=True)
     expr = ds.field("drop_reason") == rule if rule else None
     return dataset.to_table(columns=columns, filter=expr).to_pandas()
 
@@ -112,8 +112,8 @@ def all_docs(out: str | Path, stage: str, columns: list[str] | None = None) -> p
     """Kept and rejected documents of a stage together (each with its signals)."""
     frames = []
     for path in (layout.docs_dir(out, stage), layout.rejected_dir(out, stage)):
-        if path.exists():
-            dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=True)
+        dataset = parquet_dataset(path) if path.exists() else None
+        if dataset is not None:
             names = [c for c in columns if c in dataset.schema.names] if columns else None
             frames.append(dataset.to_table(columns=names).to_pandas())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
