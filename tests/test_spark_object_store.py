@@ -1,10 +1,13 @@
-"""The Spark session and an object store: the endpoint reaches the executors (never a secret), S3A is
-pointed at it, and global stages size their shuffle from object listings."""
+"""Spark jobs and an object store: the endpoint reaches the executors (never a secret), S3A is pointed
+at it, global stages size their shuffle from object listings, and stats tables bin projections kept
+there."""
 
 from __future__ import annotations
 
 import os
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from jobs.session import object_store_settings
@@ -59,3 +62,28 @@ def test_shuffle_partitions_are_sized_from_an_object_store_listing(spark, s3_buc
         assert size_shuffle_partitions(spark, cfg, folder) == 6  # ceil(5 MB + 1000 B over 1 MB)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", "4")  # the suite's session default
+
+
+@pytest.mark.spark
+def test_histograms_of_a_projection_on_an_object_store(spark, tmp_path, s3_bucket):
+    """The stats tables bin a projection kept on S3, on the driver and in Spark alike, as on local disk."""
+    from jobs.stats_tables import histograms
+    from pipeline import storage
+
+    local, remote = [], []
+    for part in range(2):
+        table = pa.table(
+            {
+                "drop_reason": pa.array([None if i % 3 else "x.rule" for i in range(300)], pa.string()),
+                "words": pa.array([(i * 37 + part) % 500 for i in range(300)], pa.int64()),
+            }
+        )
+        local.append(str(tmp_path / f"part-{part}.parquet"))
+        pq.write_table(table, local[-1])
+        remote.append(f"{s3_bucket}/run/_work/s/signals/part-{part}.parquet")
+        storage.path(remote[-1]).write_bytes((tmp_path / f"part-{part}.parquet").read_bytes())
+    bounds = {"words": [0, 499]}
+    expected = histograms(spark, local, "s", bounds).to_pylist()
+    assert histograms(spark, remote, "s", bounds).to_pylist() == expected  # on the driver
+    assert histograms(spark, remote, "s", bounds, driver_max_bytes=0).to_pylist() == expected  # in Spark
+    assert sum(row["docs"] for row in expected) == 600
