@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 from classifiers.ngram_lm import NgramLM, resolve_lm_path
 from classifiers.quality import FASTTEXT_PARAMS, QualityModel, resolve_model_path, train_quality_model
-from jobs.frames import read_parquet, with_url_norm
+from jobs.arrow_io import read_files, write_partitions
+from jobs.frames import arrow_schema, read_parquet, with_url_norm
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.files import sha256_file
 from pipeline.quality.stage import QualityScorer, selection_rules
 
@@ -112,11 +112,12 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         stage_cfg["lm_path"] = str(lm)
         model["perplexity"] = {"path": str(lm), "sha256": sha256_file(lm)}
 
-    # Pass 1: score once, into scratch space (a rerun starts it afresh).
+    # Pass 1: score once, into scratch space (a rerun starts it afresh), written through pyarrow so
+    # the scratch may be on an object store.
     scratch = layout.work_dir(out, "quality_scores")
-    shutil.rmtree(scratch, ignore_errors=True)
-    run_rowwise(docs, QualityScorer, {**stage_cfg, "score_only": True}).write.parquet(str(scratch))
-    scored = read_parquet(spark, scratch)
+    storage.rmtree(scratch)
+    scoring = run_rowwise(docs, QualityScorer, {**stage_cfg, "score_only": True})
+    scored = read_files(spark, write_partitions(scoring, scratch), arrow_schema(scoring))
 
     # The global cut-offs a batch cannot know: quantiles over the documents still in the running.
     wanted = {}
@@ -141,10 +142,10 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
 
     selected = run_rowwise(scored, QualityScorer, stage_cfg)
     # The record goes first: once write_stage marks the stage done, a rerun skips this function.
-    Path(out).mkdir(parents=True, exist_ok=True)
+    storage.path(out).mkdir(parents=True, exist_ok=True)
     layout.quality_model_record(out).write_text(
         json.dumps(model, indent=2, sort_keys=True, default=str) + "\n"
     )
     stats = write_stage(selected, out, "quality", rules=selection_rules(q))
-    shutil.rmtree(scratch, ignore_errors=True)
+    storage.rmtree(scratch)
     return stats

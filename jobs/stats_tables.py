@@ -52,7 +52,7 @@ def histograms(
     varying = {c: (float(lo), float(hi)) for c, (lo, hi) in bounds.items() if lo != hi}
     if not varying or not projection_files:
         return None
-    if sum(size for f in projection_files for _, size, _ in storage.files_under(f)) <= driver_max_bytes:
+    if sum(_size(f) for f in projection_files) <= driver_max_bytes:
         counts: Counter = Counter()
         for path in projection_files:
             counts.update(_bin_file(path, varying))
@@ -64,6 +64,11 @@ def histograms(
     ]
     table = pa.Table.from_pylist(rows, schema=HISTOGRAM_SCHEMA)
     return table.sort_by([("signal", "ascending"), ("outcome", "ascending"), ("bin", "ascending")])
+
+
+def _size(path: str) -> int:
+    fs, where = storage.fs_path(path)
+    return fs.get_file_info(where).size
 
 
 def _edges(lo: float, hi: float, b: int) -> dict[str, float]:
