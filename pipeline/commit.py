@@ -61,11 +61,11 @@ def fingerprint_of(stage: str) -> dict[str, Any] | None:
 def marker_payload(folder: Where, out: Where, fingerprint: dict[str, Any] | None, files: list[Where]) -> dict:
     """The marker of `folder` (a stage folder under `out`) for the output `files` (each under `out`):
     the fingerprint, a fresh run id, and each file with the size it has now."""
-    out_path, marked = storage.path(out), storage.path(folder)
+    out_path, marked = _absolute(storage.path(out)), _absolute(storage.path(folder))
     listing: dict[str, dict[str, int]] = {}  # folder -> its files' sizes: one LIST per folder
     parts = []
     for f in files:
-        rel = _relative(_normal(storage.path(f)), out_path)
+        rel = _relative(_absolute(storage.path(f)), out_path)
         parent, name = posixpath.split(rel)
         if parent not in listing:
             listing[parent] = {n: size for n, size, _ in storage.files_under(out_path / parent)}
@@ -132,14 +132,23 @@ def listed_parts(folder: Where) -> list[Location]:
 
 def unlisted(folders: list[Where], listed: list[Where]) -> list[Location]:
     """Files under `folders` that are neither listed nor a marker: what a commit leaves to delete."""
-    keep = {str(_normal(storage.path(f))) for f in listed}
+    keep = {_identity(storage.path(f)) for f in listed}
     found = []
     for folder in map(storage.path, folders):
         for rel, _size, _mtime in storage.files_under(folder):
-            path = _normal(folder / rel)
-            if str(path) not in keep and path.name not in (layout.SUCCESS, f".{layout.SUCCESS}.tmp"):
+            path = folder / rel
+            if _identity(path) not in keep and path.name not in (layout.SUCCESS, f".{layout.SUCCESS}.tmp"):
                 found.append(path)
     return found
+
+
+def _identity(location: Location) -> str:
+    """One spelling per file, however the path was given (relative or absolute, `..` inside)."""
+    return str(_absolute(location))
+
+
+def _absolute(location: Location) -> Location:
+    return Path(os.path.abspath(location)) if isinstance(location, Path) else location
 
 
 def _relative(location: Location, out: Location) -> str:

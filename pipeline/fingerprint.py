@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline import layout, stages
+from pipeline import layout, stages, storage
 from pipeline.files import resolve_path, sha256_file
 
 
@@ -113,7 +113,7 @@ def warc_input_fingerprint(inputs: str | list[str] | None) -> str:
 
 def docs_input_fingerprint(folder: str | Path) -> str:
     """A later stage's input: the hash of the `_SUCCESS` marker of the folder it reads."""
-    marker = Path(folder) / layout.SUCCESS
+    marker = storage.path(folder) / layout.SUCCESS
     if not marker.is_file():
         raise MissingInput(
             f"input {folder} has no {layout.SUCCESS}: the stage that writes it did not finish; "

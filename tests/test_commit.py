@@ -155,3 +155,65 @@ def test_publish_killed_while_copying_leaves_fixed_names_unfinished(out, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         publish(out, "shards", [(built, layout.shards_dir(out))])
     assert not layout.stage_done(out, "shards")  # the old marker went first: no mixed output reads as done
+
+
+def _corpus(folder, n: int = 6) -> str:
+    """A small JSONL corpus of English articles for the import stage."""
+    import random
+
+    from pipeline.fixtures.demo_text import TOPICS, paragraphs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        rng = random.Random(i)
+        text = "\n\n".join(paragraphs(sorted(TOPICS)[i % len(TOPICS)], rng, 250))
+        lines.append(json.dumps({"id": f"r{i}", "text": text, "url": f"https://site{i}.example.com/a/{i}"}))
+    (folder / "docs.jsonl").write_text("\n".join(lines) + "\n")
+    return str(folder)
+
+
+def test_chain_killed_before_a_marker_keeps_the_old_output_and_reruns_only_that_stage(
+    spark, tmp_path, monkeypatch, capsys
+):
+    import jobs.output
+    from jobs.chain import crawl_to_shards
+    from pipeline.config import load_config
+
+    corpus, out, chain = _corpus(tmp_path / "corpus"), str(tmp_path / "run"), ("import", "filter")
+    crawl_to_shards(spark, load_config(), corpus, out, stages=chain)
+    docs = layout.docs_dir(out, "filter")
+    old_marker, old_ids = (docs / layout.SUCCESS).read_text(), _ids(spark, docs)
+    assert old_ids
+
+    changed = load_config(overrides={"filter.pii.enabled": False})  # filter is due again, import is not
+    monkeypatch.setattr(jobs.output, "fault_point", lambda name: _interrupt(name == "publish:filter"))
+    with pytest.raises(KeyboardInterrupt):
+        crawl_to_shards(spark, changed, corpus, out, stages=chain)
+    assert (docs / layout.SUCCESS).read_text() == old_marker and _ids(spark, docs) == old_ids
+
+    monkeypatch.setattr(jobs.output, "fault_point", lambda name: None)
+    capsys.readouterr()
+    crawl_to_shards(spark, changed, corpus, out, stages=chain)
+    printed = capsys.readouterr().out
+    assert "[import] already complete" in printed and "[filter] input or config changed" in printed, printed
+    assert commit.read_marker(docs)["run_id"] != json.loads(old_marker)["run_id"]
+    assert sorted(docs.glob("part-*.parquet")) == sorted(commit.listed_parts(docs))
+
+
+def _interrupt(really: bool) -> None:
+    if really:
+        raise KeyboardInterrupt  # stands in for the SIGKILL of pipeline/faults.py
+
+
+def test_unlisted_knows_a_file_however_its_path_is_spelled(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "run" / "docs" / "s"
+    folder.mkdir(parents=True)
+    for name in ("a.parquet", "b.parquet", layout.SUCCESS):
+        (folder / name).write_bytes(b"x")
+    listed = [folder / "a.parquet", "run/docs/../docs/s/_SUCCESS"]
+    assert commit.unlisted(["run/docs/s"], listed) == [Path("run/docs/s/b.parquet")]
+    assert commit.unlisted([folder], ["run/docs/s/a.parquet", "run/docs/s/b.parquet"]) == []
