@@ -110,7 +110,7 @@ class Seen:
         if not {"doing", "pid", "host", "started"} <= b.keys():
             return "held by an unknown process (unreadable lease)"
         line = holder_line(b["doing"], b["pid"], b["host"], b["started"])
-        return f"{line} (lease renewed to {b['expires']})" if "expires" in b else line
+        return f"{line}, lease renewed to {b['expires']}" if "expires" in b else line
 
 
 class Lease:
