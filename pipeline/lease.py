@@ -74,6 +74,8 @@ def _client():
     import boto3
     from botocore.config import Config
 
+    # boto3 logs where it found credentials at INFO, on every run: noise under the jobs' INFO logging.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S, retries={"max_attempts": 3}
     )

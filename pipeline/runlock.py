@@ -123,14 +123,20 @@ def _lease_lock(
             readers / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}", "being read"
         )
         mine.create()
-        live = _live([(path, lease.read(path))])  # a writer, if any
     else:
         mine = lease.Lease(path, "being written")
         try:
             mine.take()
         except lease.LeaseHeld as exc:
             raise _refusal(what, str(exc), path, pick) from None
-        live = _live(lease.leases_under(readers)) if readers is not None else None
+    try:  # then look for the other kind: a reader for a live writer, a writer for live readers
+        if shared:
+            live = _live([(path, lease.read(path))])
+        else:
+            live = _live(lease.leases_under(readers)) if readers is not None else None
+    except BaseException:
+        mine.release()
+        raise
     if live is not None:
         mine.release()
         raise _refusal(what, live[1].describe(), live[0], pick)

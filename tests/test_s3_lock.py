@@ -201,3 +201,24 @@ def test_a_killed_holder_leaves_a_lease_taken_over_after_it_lapses(out):
     _take_when_lapsed(out)
     assert time.monotonic() - killed >= SHORT_S / 2  # not before the lease lapsed (renewed every third)
     assert s3_server.keys(out) == []
+
+
+def test_a_stage_on_a_locked_s3_out_is_refused_before_spark_naming_the_holder(out):
+    holder = _hold(out, "exclusive", lease_s=30)
+    try:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "jobs", "filter", "--output", out],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        assert proc.returncode == 1
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("FAILED: ") and f"being written by pid {holder.pid}" in last, proc.stderr
+        assert "lease renewed to" in last and f"{out}/_run.lock" in last
+        assert time.monotonic() - started < 60  # at once, before Spark
+        assert s3_server.keys(out) == ["_run.lock"]  # the refused job wrote nothing
+    finally:
+        _kill(holder)
