@@ -29,6 +29,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 from pipeline import storage
@@ -125,6 +126,7 @@ class Lease:
         self.doing = doing
         self.duration_s = LEASE_S if duration_s is None else duration_s
         self.started = _utc_text(time.time())
+        self.token = uuid.uuid4().hex  # tells this lease's own writes from anyone else's
         self.etag: str | None = None
         self.lost: str | None = None  # why, once lost
         self._beats = 0
@@ -144,6 +146,7 @@ class Lease:
             "lease_s": self.duration_s,
             "renewed": _utc_text(now),
             "expires": _utc_text(now + self.duration_s),
+            "token": self.token,
             "beat": self._beats,  # every write differs, so every write gets a new ETag
         }
         self._beats += 1
@@ -178,6 +181,8 @@ class Lease:
             seen = self.read()
             if seen is None:
                 continue  # released in between: try to create it again
+            if self._ours(seen):
+                return
             if not seen.stale:
                 raise LeaseHeld(seen.describe())
             try:
@@ -187,6 +192,15 @@ class Lease:
             except Exception as exc:
                 self._raise_unless_conflict(exc)  # another contender took it over first: look again
         raise LeaseHeld(seen.describe() if seen else "contended by other processes")
+
+    def _ours(self, seen: Seen) -> bool:
+        """Whether the object is this lease's own write whose reply was lost (a timeout, then the SDK's
+        retry met its own first attempt): adopt its ETag instead of calling the lease lost."""
+        if seen.body.get("token") != self.token:
+            return False
+        self.etag = seen.etag
+        self._renewed = time.monotonic()
+        return True
 
     def _raise_unless_conflict(self, exc: Exception) -> None:
         if _code(exc) not in CONFLICT_CODES:
@@ -213,19 +227,27 @@ class Lease:
         with self._mutex:
             if self.lost:
                 raise LeaseLost(self.lost)
-            try:
-                self.etag = self._put(IfMatch=self.etag)
-                return
-            except Exception as exc:
-                if _code(exc) in CONFLICT_CODES:
+            for _ in range(2):  # a second time only after adopting our own write
+                try:
+                    self.etag = self._put(IfMatch=self.etag)
+                    return
+                except Exception as exc:
+                    if _code(exc) not in CONFLICT_CODES:
+                        self._raise_unless_lapsed(exc)
                     seen = self.read()
-                    now = seen.describe() if seen else "removed"
-                    self.lost = f"{self.where}: lease lost, now {now}"
-                    raise LeaseLost(self.lost) from None
-                if time.monotonic() - self._renewed > self.duration_s:
-                    self.lost = f"{self.where}: lease lapsed, not renewed for {self.duration_s:.0f} s"
-                    raise LeaseLost(self.lost) from None
-                raise StorageError(f"{self.where}: cannot renew the lease: {_one_line(exc)}") from exc
+                    if seen is None or not self._ours(seen):
+                        self.lost = f"{self.where}: lease lost, now {seen.describe() if seen else 'removed'}"
+                        raise LeaseLost(self.lost) from None
+            self.lost = f"{self.where}: lease cannot be renewed (its ETag keeps changing)"
+            raise LeaseLost(self.lost)
+
+    def _raise_unless_lapsed(self, exc: Exception) -> None:
+        """A failed renewal that was no conflict (the store unreachable): retried at the next beat,
+        unless the lease has lapsed meanwhile (then another process may hold it)."""
+        if time.monotonic() - self._renewed > self.duration_s:
+            self.lost = f"{self.where}: lease lapsed, not renewed for {self.duration_s:.0f} s"
+            raise LeaseLost(self.lost) from None
+        raise StorageError(f"{self.where}: cannot renew the lease: {_one_line(exc)}") from exc
 
     def verify(self) -> None:
         """Before publishing: renew now, so the lease is ours and has a full duration left; raise

@@ -222,3 +222,16 @@ def test_a_stage_on_a_locked_s3_out_is_refused_before_spark_naming_the_holder(ou
         assert s3_server.keys(out) == ["_run.lock"]  # the refused job wrote nothing
     finally:
         _kill(holder)
+
+
+def test_a_renewal_whose_reply_was_lost_is_adopted_not_taken_for_a_lost_lease(out):
+    mine = lease.Lease(layout.lock_path(out), "being written")
+    mine.take()
+    bucket, _, key = mine.where.key.partition("/")
+    # The store applied one of this lease's writes but the reply never arrived (a timeout): the ETag it
+    # holds is not the one the lease knows.
+    s3_server.client().put_object(Bucket=bucket, Key=key, Body=mine._body())
+    mine.verify()  # its own write: adopted, then renewed
+    assert lease.read(mine.where).etag == mine.etag
+    mine.release()
+    assert s3_server.keys(out) == []
