@@ -235,3 +235,46 @@ def test_a_renewal_whose_reply_was_lost_is_adopted_not_taken_for_a_lost_lease(ou
     assert lease.read(mine.where).etag == mine.etag
     mine.release()
     assert s3_server.keys(out) == []
+
+
+STALL = (
+    "import sys\nfrom pipeline import lease\nlease.LEASE_S = float(sys.argv[2])\n"
+    "from pipeline.runlock import RunLocked, check_held, run_lock\n"
+    "with run_lock(sys.argv[1]):\n    print('held', flush=True); sys.stdin.readline()\n"
+    "    try:\n        check_held(sys.argv[1]); print('still held', flush=True)\n"
+    "    except RunLocked as exc:\n        print('lost', exc, flush=True)"
+)
+
+
+def test_a_stalled_holder_whose_lease_was_taken_over_stops_before_publishing(out):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", STALL, out, str(SHORT_S)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        holder.send_signal(signal.SIGSTOP)  # a stall (a long GC pause, a frozen VM): no heartbeat
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with run_lock(out):
+                    holder.send_signal(signal.SIGCONT)
+                    holder.stdin.write("publish?\n")
+                    holder.stdin.flush()
+                    answer = holder.stdout.readline().strip()
+                    assert answer.startswith("lost ") and f"being written by pid {os.getpid()}" in answer, (
+                        answer
+                    )
+                    assert holder.wait(timeout=30) == 0
+                    assert lease.read(layout.lock_path(out)).body["pid"] == os.getpid()  # left alone
+                break
+            except RunLocked:
+                assert time.monotonic() < deadline, "the stalled holder's lease was not taken over"
+                time.sleep(0.3)
+    finally:
+        holder.send_signal(signal.SIGCONT)
+        _kill(holder)
+    assert s3_server.keys(out) == []
