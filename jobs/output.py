@@ -35,6 +35,7 @@ from jobs.session import PARQUET_CODEC
 from jobs.stats_tables import histograms
 from pipeline import commit, layout, storage
 from pipeline.faults import fault_point
+from pipeline.runlock import check_held
 from pipeline.schema import conform
 from pipeline.stats import StageCounts, signal_columns, stats_table
 
@@ -257,6 +258,7 @@ def commit_stage(out: str, stage: str, files: list[storage.Where], folders: list
     delete what lies in the stage's `folders` unlisted: superseded attempts and the older output, which
     stayed readable (its marker listed it) until this marker landed."""
     fault_point(f"publish:{stage}")
+    check_held(out)  # on an object store: this run still holds OUT's lease, else it stops here
     marked = layout.stage_dir(out, stage)
     commit.write_marker(marked, commit.marker_payload(marked, out, commit.fingerprint_of(stage), files))
     for stale in commit.unlisted(folders, files):
