@@ -86,8 +86,10 @@ def _read_listing(where: str, retries: int, backoff_s: float) -> bytes:
         from pipeline import storage
         from pipeline.io.access import storage_error
 
+        fs, key = storage.fs_path(where)
         try:
-            return storage.path(where).read_bytes()
+            with fs.open_input_stream(key, compression=None) as stream:  # the gzip bytes, as over https
+                return stream.read()
         except FileNotFoundError:
             raise ValueError(f"{where} does not exist: is the crawl id right?") from None
         except (OSError, storage.StorageError) as exc:
