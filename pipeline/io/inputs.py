@@ -71,7 +71,7 @@ def _expand_remote(spec: str, suffixes: tuple[str, ...]) -> list[str]:
         else:
             found = [(where / rel).uri for rel, _, _ in storage.files_under(where) if rel.endswith(suffixes)]
     except (OSError, storage.StorageError) as exc:
-        raise storage_error(spec, exc) from exc
+        raise storage_error(where, exc) from exc
     if not found:
         check_bucket(where)  # nothing there: say so when it is the bucket itself that is missing
     _LISTED.update(found)
