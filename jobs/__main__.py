@@ -22,7 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--input",
         action="append",
-        help="WARC files/dirs/globs, crawl:CC-MAIN-…[/SEGMENTS], "
+        help="WARC files/dirs/globs (local or s3://bucket/prefix/), crawl:CC-MAIN-…[/SEGMENTS], "
         "or (for later stages) a Parquet folder; default: the previous stage's output in --output",
     )
     parser.add_argument("--output", required=True, help="the run folder OUT")
