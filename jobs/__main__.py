@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with run_lock(args.output):  # before Spark starts: a second writer is refused at once
             return _start(args, cfg)
-    except (RunLocked, MissingInput) as exc:
+    except (RunLocked, MissingInput, StorageError) as exc:  # the lock's store failing mid-run included
         raise SystemExit(str(exc)) from None
 
 
