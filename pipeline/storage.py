@@ -315,7 +315,7 @@ class ObjectPath:
     def write_text(self, text: str, encoding: str = "utf-8") -> int:
         return self.write_bytes(text.encode(encoding))
 
-    def open(self, mode: str = "rb", encoding: str = "utf-8"):
+    def open(self, mode: str, encoding: str = "utf-8"):
         """A file object: read modes stream from the store; write modes upload on close (multipart
         for large objects)."""
         if mode in ("rb", "r"):
