@@ -1,10 +1,13 @@
-"""`crawl-to-shards` with OUT on the loopback S3 server gives the shards and stats of the same run on
-local disk (the session's `demo_run`), byte for byte; every stage folder holds exactly the files its
+"""`crawl-to-shards` with INPUT and OUT on the loopback S3 server (the demo crawl uploaded to a bucket)
+gives the shards and stats of the same run on local disk (the session's `demo_run`), byte for byte; every stage folder holds exactly the files its
 marker lists; a rerun finds every stage complete."""
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from pipeline import commit, layout, stages, storage
 
 pytestmark = pytest.mark.spark
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _digest(root) -> dict[str, str]:
@@ -27,13 +31,27 @@ def _stats(out, stage):
     return pq.read_table(where, filesystem=fs)
 
 
-def test_crawl_to_shards_with_out_on_s3_matches_the_local_run(demo_run, spark, s3_bucket, capsys):
-    from jobs.chain import crawl_to_shards
+def _chain(inp: str, out: str, config) -> subprocess.CompletedProcess:
+    """`python -m jobs crawl-to-shards` in its own process, on one core (the reference ran on two)."""
+    return subprocess.run(
+        [sys.executable, "-m", "jobs", "crawl-to-shards", "--input", inp, "--output", out]
+        + ["--config", str(config), "--master", "local[1]"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
 
-    reference, cfg, _ = demo_run
-    warcs = sorted(str(p) for p in (reference.parent / "crawl").glob("*.warc.gz"))
+
+def test_crawl_to_shards_on_s3_matches_the_local_run(demo_run, s3_bucket):
+    import s3_server
+
+    reference, _, _ = demo_run
+    s3_server.upload_tree(reference.parent / "crawl", f"{s3_bucket}/crawl")
     out = f"{s3_bucket}/run"
-    crawl_to_shards(spark, cfg, warcs, out)
+    config = layout.config_path(reference)  # the very config the reference run used
+    proc = _chain(f"{s3_bucket}/crawl/*.warc.gz", out, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
     shards = _digest(layout.shards_dir(out))
     assert shards == _digest(layout.shards_dir(reference)) and "manifest.json" in shards
@@ -52,6 +70,5 @@ def test_crawl_to_shards_with_out_on_s3_matches_the_local_run(demo_run, spark, s
         }
         assert on_store == {rel for rel in listed if not rel.startswith("stats/")}, stage
 
-    capsys.readouterr()
-    crawl_to_shards(spark, cfg, warcs, out)
-    assert capsys.readouterr().out.count("already complete") == len(stages.NAMES)
+    again = _chain(f"{s3_bucket}/crawl/*.warc.gz", out, config)
+    assert again.returncode == 0 and again.stdout.count("already complete") == len(stages.NAMES), again.stdout

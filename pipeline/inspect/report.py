@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.filters.pii import DEFAULT_PLACEHOLDERS, TYPES, PiiSettings, find_pii, redact
 from pipeline.filters.pii_outputs import redact_url
 from pipeline.inspect import runstats, svg
@@ -148,7 +148,7 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 
 
 def build_report(out: str | Path, seed: int = 0) -> Path:
-    out = Path(out)
+    out = storage.path(out)
     stages = runstats.stages_present(out)
     cfg = runstats.run_config(out)
     body = [

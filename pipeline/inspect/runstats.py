@@ -11,9 +11,10 @@ from typing import Any
 
 import pandas as pd
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import yaml
 
-from pipeline import layout, stages
+from pipeline import layout, stages, storage
 from pipeline.commit import parquet_dataset
 from pipeline.config import load_config
 from pipeline.stats import TOTAL, rule_name
@@ -27,13 +28,19 @@ def run_config(out: str | Path | None) -> dict[str, Any]:
     return load_config()
 
 
+def read_table(path) -> pd.DataFrame:
+    """One Parquet table of a run (a stats table), local or in an object store."""
+    fs, where = storage.fs_path(path)
+    return pq.read_table(where, filesystem=fs).to_pandas()
+
+
 def stages_present(out: str | Path) -> list[str]:
     return [s for s in stages.BY_NAME if layout.stats_path(out, s).exists()]
 
 
 def rule_stats(out: str | Path) -> pd.DataFrame:
     """All `OUT/stats/<stage>.parquet` rows, stages in pipeline order."""
-    frames = [pd.read_parquet(layout.stats_path(out, s)) for s in stages_present(out)]
+    frames = [read_table(layout.stats_path(out, s)) for s in stages_present(out)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -42,13 +49,13 @@ def breakdown(out: str | Path) -> pd.DataFrame:
     for stage in stages_present(out):
         path = layout.stage_table_path(out, stage, "breakdown")
         if path.exists():
-            frames.append(pd.read_parquet(path))
+            frames.append(read_table(path))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def histograms(out: str | Path, stage: str) -> pd.DataFrame:
     path = layout.stage_table_path(out, stage, "histograms")
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    return read_table(path) if path.exists() else pd.DataFrame()
 
 
 def funnel(out: str | Path) -> pd.DataFrame:
@@ -122,13 +129,13 @@ def all_docs(out: str | Path, stage: str, columns: list[str] | None = None) -> p
 def contamination(out: str | Path) -> pd.DataFrame:
     """Per eval set: items, items found in the crawl and their fraction (`OUT/stats/decontam_sets.parquet`)."""
     path = layout.decontam_sets_path(out)
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    return read_table(path) if path.exists() else pd.DataFrame()
 
 
 def contaminated_items(out: str | Path) -> pd.DataFrame:
     """One row per benchmark item found: documents matched and an example URL (`decontam_items.parquet`)."""
     path = layout.decontam_items_path(out)
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    return read_table(path) if path.exists() else pd.DataFrame()
 
 
 def contamination_text(out: str | Path) -> str:
