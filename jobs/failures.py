@@ -146,17 +146,21 @@ def output_arg(argv: list[str]) -> str | None:
 
 
 def remove_scratch(out: str | Path) -> list[Path]:
-    """Remove the scratch folders of `out` (`OUT/_work/*`), unless another job has taken OUT since."""
+    """Remove the scratch folders of `out` (`OUT/_work/*`) and the parts that failed attempts left in
+    its stage folders (no marker lists them), unless another job has taken OUT since."""
+    from pipeline.commit import leftovers
     from pipeline.runlock import RunLocked, run_lock
 
     scratch = layout.work_root(out)
-    if not scratch.is_dir():
+    if not scratch.parent.is_dir():  # nothing written to OUT
         return []
     try:
         with run_lock(out):
-            folders = sorted(p for p in scratch.iterdir() if p.is_dir())
+            folders = sorted(p for p in scratch.iterdir() if p.is_dir()) if scratch.is_dir() else []
             for folder in folders:
                 shutil.rmtree(folder, ignore_errors=True)
+            for part in leftovers(out):
+                part.unlink(missing_ok=True)
     except (RunLocked, OSError):  # another writer owns OUT now: its scratch is not ours to remove
         return []
     return folders

@@ -142,6 +142,20 @@ def unlisted(folders: list[Where], listed: list[Where]) -> list[Location]:
     return found
 
 
+def leftovers(out: Where) -> list[Location]:
+    """Parts under OUT's stage folders that no marker lists: what failed or killed attempts left (the
+    next commit of their stage deletes them too). A folder with a marker that lists no parts (an output
+    written before markers listed them) is read by listing, so nothing in it counts as left over."""
+    found: list[Location] = []
+    for folder in layout.stage_folders(out):
+        marker = read_marker(layout.marker_folder(folder))
+        if marker is not None and isinstance(marker.get(PARTS), list):
+            found += unlisted([folder], listed_files(layout.marker_folder(folder), marker))
+        elif not (storage.path(layout.marker_folder(folder)) / layout.SUCCESS).exists():
+            found += unlisted([folder], [])
+    return found
+
+
 def _identity(location: Location) -> str:
     """One spelling per file, however the path was given (relative or absolute, `..` inside)."""
     return str(_absolute(location))

@@ -101,6 +101,16 @@ def stage_done(out: Where, stage: str) -> bool:
     return success_path(out, stage).exists()
 
 
+def stage_folders(out: Where) -> list[Location]:
+    """Every stage's documents folders present in OUT (`docs/<stage>`, `rejected/<stage>`)."""
+    found = []
+    for kind in (docs_dir, rejected_dir):
+        parent = kind(out, "-").parent
+        if parent.is_dir():
+            found += [kind(out, p.name) for p in parent.iterdir() if p.is_dir()]
+    return found
+
+
 def marker_folder(folder: Where) -> Location:
     """The folder whose `_SUCCESS` lists the files of an output folder (`pipeline.commit`): the folder
     itself, except a stage's rejected documents, listed by the marker of its kept ones."""

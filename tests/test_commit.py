@@ -217,3 +217,28 @@ def test_unlisted_knows_a_file_however_its_path_is_spelled(tmp_path, monkeypatch
     listed = [folder / "a.parquet", "run/docs/../docs/s/_SUCCESS"]
     assert commit.unlisted(["run/docs/s"], listed) == [Path("run/docs/s/b.parquet")]
     assert commit.unlisted([folder], ["run/docs/s/a.parquet", "run/docs/s/b.parquet"]) == []
+
+
+def test_leftovers_of_failed_attempts_are_found_and_removed_after_a_full_disk(tmp_path):
+    from jobs.failures import remove_scratch
+
+    out = tmp_path / "run"
+
+    def put(rel: str) -> None:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(b"x")
+
+    for rel in ("docs/s/a.parquet", "docs/s/b.parquet", "rejected/s/c.parquet", "rejected/s/d.parquet"):
+        put(rel)
+    listed = [out / "docs/s/a.parquet", out / "rejected/s/c.parquet"]
+    commit.write_marker(out / "docs/s", commit.marker_payload(out / "docs/s", out, None, listed))
+    put("docs/old/e.parquet")  # an output of an older version: its marker lists no parts
+    (out / "docs/old" / layout.SUCCESS).write_text("")
+    put("docs/new/f.parquet")  # a stage killed before its first marker
+    put("_work/s/signals/g.parquet")
+
+    expected = {out / "docs/s/b.parquet", out / "rejected/s/d.parquet", out / "docs/new/f.parquet"}
+    assert set(commit.leftovers(str(out))) == expected
+    remove_scratch(str(out))
+    assert not any(p.exists() for p in expected) and all(p.exists() for p in listed)
+    assert (out / "docs/old/e.parquet").exists() and not (out / "_work/s").exists()
