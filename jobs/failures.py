@@ -1,6 +1,7 @@
 """A job that fails for a reason the user can act on ends with one line saying so, not a Py4J trace:
 a stage out of memory (naming the setting to raise), a full disk (naming where it wrote; the stage's
-scratch under `OUT/_work` is removed so the failed attempt does not keep the disk full), or an
+scratch under `OUT/_work` and the parts no marker lists are removed so the failed attempt does not
+keep the disk full), or an
 interrupt (SIGINT/SIGTERM, exit code 128 + the signal's number, like a shell reports it).
 
 In local mode every task runs inside the driver JVM, so a task's `OutOfMemoryError` makes Spark
