@@ -16,8 +16,8 @@ One `Trainer(config, device, report, resume=...)`:
      one message naming the sources, never a rank waiting in a collective;
   5. every `log_every` steps reports loss, lr, wall-clock tokens/s (eval and checkpoint time included),
      MFU, grad norm, peak memory and data-wait time (plus per-domain validation loss every `eval_every`
-     steps, trainer/evaluate.py); it checkpoints every `ckpt_every` steps or `ckpt_every_min` minutes, at the decay start
-     (kept as OUT/train/pre_decay/<run>), at `stop_after` and at the end. Checkpoints are written in the
+     steps, trainer/evaluate.py); it checkpoints every `ckpt_every` steps or `ckpt_every_min` minutes, at
+     the decay start (kept as OUT/train/pre_decay/<run>), at `stop_after` and at the end. Checkpoints are written in the
      background while training goes on (`ckpt_async`) and reported once complete (trainer/reporter.py).
 """
 
