@@ -17,6 +17,21 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
 
 
+def pytest_configure(config):
+    """The loopback S3 server starts before any Spark or Ray process, which inherit its endpoint."""
+    import s3_server
+
+    s3_server.start()
+
+
+@pytest.fixture
+def s3_bucket() -> str:
+    """A fresh bucket on the loopback S3 server (tests/s3_server.py): `s3://<name>`."""
+    import s3_server
+
+    return s3_server.new_bucket()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data`, or skip: these tests need the real third-party data beside the checkout."""
