@@ -141,11 +141,11 @@ def local_cpus(workers: int) -> int:
 
 
 def fit(config: dict, run: TrainSettings, address: str | None = None):
-    """Run (or resume) one training on Ray; returns the `ray.train.Result`. `run` says how (its DRIVER_KEYS:
-    workers, GPUs, retries, checkpoints kept); `config` (`loop_config`) what each worker trains."""
-    connect(
-        address, num_cpus=local_cpus(run.workers)
-    )  # first: a bad --address fails before the heavy imports
+    """Run (or resume) one training on Ray; returns the `ray.train.Result`. `config` (`loop_config`) says what
+    each worker trains and names the run; `run` how it runs (workers, GPUs, retries, checkpoints kept).
+    A caller that runs differently from the `train:` settings says so: `dataclasses.replace(run, ...)`."""
+    # first: a bad --address fails before the heavy imports
+    connect(address, num_cpus=local_cpus(run.workers))
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
