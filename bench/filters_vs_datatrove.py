@@ -145,10 +145,12 @@ def ours_decisions(texts):
         fam = classes[section]({**cfg[section], **overrides})
         rows = [fam.measure(s) for s in stats]
         cols = {}
-        for field in fam.signals:
+        for field in fam.signals:  # as the family's `apply` judges them: numbers as stored, flags, no lists
             vals = [r[field.name] for r in rows]
-            is_bool = pa.types.is_boolean(field.type)
-            cols[field.name] = np.array([v is True for v in vals]) if is_bool else np.array(vals, dtype=float)
+            if pa.types.is_boolean(field.type):
+                cols[field.name] = np.array([v is True for v in vals])
+            elif pa.types.is_floating(field.type) or pa.types.is_integer(field.type):
+                cols[field.name] = pa.array(vals, field.type).to_numpy(zero_copy_only=False)
         return {rule: np.asarray(m, dtype=bool) for rule, m in fam.failures(cols)}
 
     masks = {}
