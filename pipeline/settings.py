@@ -294,6 +294,8 @@ class ProposeSettings(Section):
     PATH = "mix.propose"
     k: int = count()
     concentration: float = positive()
+    proxy_preset: str
+    proxy_steps: int = count()
 
 
 @dataclass(frozen=True)

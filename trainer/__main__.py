@@ -84,7 +84,7 @@ def _ablation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", help="YAML merged over configs/default.yaml (its train: section sets the batch)"
     )
-    p.add_argument("--preset", default="tiny", choices=_presets())
+    p.add_argument("--preset", choices=_presets(), help="the models' shape (default: train.preset)")
     p.add_argument(
         "--tokens", type=int, help="training tokens per model (default: one epoch of the smallest run)"
     )
@@ -264,14 +264,7 @@ def _train(config: dict, t: TrainSettings, address: str | None) -> int:
         )
 
     result = run_on_ray(
-        lambda: ray_fit(
-            config,
-            workers=t.workers,
-            gpu=t.gpu,
-            address=address,
-            max_failures=t.max_failures,
-            keep_checkpoints=t.keep_checkpoints,
-        ),
+        lambda: ray_fit(config, t, address),
         address,
         num_cpus=local_cpus(t.workers),
     )
@@ -285,9 +278,7 @@ def _fit_mixture(cfg: dict, t: TrainSettings, given: dict, args: argparse.Namesp
     from trainer.train import local_cpus
 
     weights_path = run_on_ray(
-        lambda: fit_mixture(
-            cfg, args.out, given, workers=t.workers, gpu=t.gpu, address=args.address, proposals=args.proposals
-        ),
+        lambda: fit_mixture(cfg, args.out, given, address=args.address, proposals=args.proposals),
         args.address,
         num_cpus=local_cpus(t.workers),
     )

@@ -30,6 +30,7 @@ of a smaller world reads several of them (see trainer/train_loop.py).
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -39,16 +40,24 @@ import torch
 import torch.distributed as dist
 
 from pipeline.files import sha256_file
+from pipeline.settings import TrainSettings
 
 # one process without a process group is a valid single-rank checkpoint; DCP warns about it on every call
 warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
 
 FILES_DIR = "files"  # per-rank records of the files written (name, size, sha256)
-# `train:` settings meta.json copies from the run's config as they are
-CONFIG_FIELDS = (
-    "preset", "micro_batch", "steps", "warmup_steps", "decay_fraction", "lr", "min_lr_frac", "seed",
-    "max_epochs", "dataloader_workers", "weights",
-)  # fmt: skip
+# `train:` settings a resume or branch may change: how the run is executed, logged, evaluated and
+# checkpointed, AdamW's betas, weight decay and clipping, hq_weight (anneal branches exist to change it);
+# seq_len, grad_accum and replay are compared as the loop derives them (RUN_FIELDS)
+MAY_CHANGE = {
+    "seq_len", "grad_accum", "replay", "weight_decay", "beta1", "beta2", "grad_clip", "hq_weight", "log_every",
+    "eval_every", "eval_windows", "ckpt_every", "ckpt_every_min", "ckpt_async", "keep_checkpoints",
+    "max_failures", "run_name", "workers", "gpu", "compile", "fsdp", "threads",
+}  # fmt: skip
+# settings meta.json copies from the run's config as they are: every other `train:` key (a new key is
+# checked unless it is added above), and the mixture weights a proxy run trains on
+TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings) if f.name not in MAY_CHANGE)
+CONFIG_FIELDS = (*TRAIN_FIELDS, "weights")
 # settings that must be equal for a resume or a branch to continue the same run: those, and what the loop
 # derives from the model, the batch and the data (hq_weight may differ: anneal branches exist to change it)
 RUN_FIELDS = CONFIG_FIELDS + ("seq_len", "vocab_size", "global_batch", "replay", "shards_sha256")

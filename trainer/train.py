@@ -140,17 +140,12 @@ def local_cpus(workers: int) -> int:
     return max(2, workers)
 
 
-def fit(
-    config: dict,
-    *,
-    workers: int = 1,
-    gpu: bool = False,
-    address: str | None = None,
-    max_failures: int = 0,
-    keep_checkpoints: int = 2,
-):
-    """Run (or resume) one training on Ray; returns the `ray.train.Result`."""
-    connect(address, num_cpus=local_cpus(workers))  # first: a bad --address fails before the heavy imports
+def fit(config: dict, run: TrainSettings, address: str | None = None):
+    """Run (or resume) one training on Ray; returns the `ray.train.Result`. `config` (`loop_config`) says what
+    each worker trains and names the run; `run` how it runs (workers, GPUs, retries, checkpoints kept).
+    A caller that runs differently from the `train:` settings says so: `dataclasses.replace(run, ...)`."""
+    # first: a bad --address fails before the heavy imports
+    connect(address, num_cpus=local_cpus(run.workers))
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -160,12 +155,12 @@ def fit(
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu),
+        scaling_config=ScalingConfig(num_workers=run.workers, use_gpu=run.gpu),
         run_config=RunConfig(
             storage_path=config["out_dir"],
             name=config["run_name"],
-            failure_config=FailureConfig(max_failures=max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints),
+            failure_config=FailureConfig(max_failures=run.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=run.keep_checkpoints),
         ),
     )
     return trainer.fit()
