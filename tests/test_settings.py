@@ -133,7 +133,6 @@ ALLOWED_LITERAL_DEFAULTS = {
     # the decision threshold of a binary metric (precision/recall at P >= 0.5), not quality.threshold
     "threshold@classifiers/quality.py": "metric cut at probability 0.5",
     # a file's open mode ("rb", as pathlib's), not decontam.mode
-    "mode@pipeline/storage.py": "ObjectPath.open mirrors pathlib.Path.open",
     # the synthetic shards of tests and smoke runs speak a small made-up language of their own
     "vocab_size@trainer/demo_shards.py": "the demo language's size, not mix.tokenizer.vocab_size",
 }
