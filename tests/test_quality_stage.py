@@ -176,3 +176,52 @@ def test_spark_job_trains_from_cited_urls_and_selects_top_fraction(spark, tmp_pa
     assert kept["doc_id"].map(lambda d: int(d[1:]) % 2 == 0).mean() > 0.8
     by_rule = {r["rule"]: r for r in stats}
     assert by_rule["top_fraction"]["docs_dropped"] == 199 - len(kept)
+
+
+def test_scores_scratch_on_an_object_store(spark, tmp_path, s3_bucket, model_path, monkeypatch):
+    """Pass 1's scores kept on the loopback S3 server (written and read back through pyarrow): the
+    same selection as with the scratch on local disk, and the scratch is removed afterwards."""
+    from jobs import arrow_io, quality
+    from pipeline import layout, storage
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    pq.write_table(pa.Table.from_batches([docs_batch(120, seed=9)]), inp / "part-0.parquet")
+    cfg = load_config(
+        overrides={
+            "quality.model": model_path,
+            "quality.selection": "top_fraction",
+            "quality.top_fraction": 0.5,
+            "quality.perplexity.enabled": False,
+        }
+    )
+    local_out = tmp_path / "local"
+    quality.run(spark, cfg, str(inp), str(local_out))
+
+    local_work_dir = layout.work_dir
+    scratch = f"{s3_bucket}/work/quality_scores"
+    monkeypatch.setattr(
+        layout,
+        "work_dir",
+        lambda out, stage: storage.path(scratch) if stage == "quality_scores" else local_work_dir(out, stage),
+    )
+    written: list[str] = []
+
+    def recording(df, folder, **kw):
+        written.extend(arrow_io.write_partitions(df, folder, **kw))
+        return written
+
+    monkeypatch.setattr(quality, "write_partitions", recording)
+    remote_out = tmp_path / "remote"
+    quality.run(spark, cfg, str(inp), str(remote_out))
+
+    assert written and all(f.startswith(scratch + "/part-") for f in written)
+    assert storage.files_under(scratch) == []  # removed once the stage is written
+    for folder in ("docs/quality", "rejected/quality"):
+        rows = [
+            sorted(pq.read_table(out / folder).to_pylist(), key=lambda r: r["doc_id"])
+            for out in (local_out, remote_out)
+        ]
+        assert rows[0] == rows[1]
+    records = [json.loads(layout.quality_model_record(out).read_text()) for out in (local_out, remote_out)]
+    assert records[0] == records[1] and records[0]["score_cutoff"] > 0
