@@ -225,3 +225,41 @@ def test_scores_scratch_on_an_object_store(spark, tmp_path, s3_bucket, model_pat
         assert rows[0] == rows[1]
     records = [json.loads(layout.quality_model_record(out).read_text()) for out in (local_out, remote_out)]
     assert records[0] == records[1] and records[0]["score_cutoff"] > 0
+
+
+def test_a_model_trained_in_a_run_on_an_object_store_is_kept_there(spark, tmp_path, s3_bucket):
+    """fastText saves local files: with OUT on S3 the driver trains into a local copy, scores with it
+    and stores the model at OUT/quality_model.ftz, which the record names."""
+    import hashlib
+
+    from jobs import quality
+    from jobs.frames import read_parquet, with_url_norm
+    from pipeline import layout, storage
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    batch = docs_batch(120, seed=11)
+    pq.write_table(pa.Table.from_batches([batch]), inp / "part-0.parquet")
+    refs = tmp_path / "cited.txt"
+    refs.write_text(
+        "".join(u + "\n" for i, u in enumerate(batch.column("url").to_pylist()) if i % 2 == 0 and i)
+    )
+    cfg = load_config(
+        overrides={
+            "quality.train.reference_urls": str(refs),
+            "quality.train.min_positives": 20,
+            "quality.train.dim": 8,
+            "quality.train.bucket": 5000,
+            "quality.train.epoch": 5,
+        }
+    )
+    out = f"{s3_bucket}/run"
+    docs = with_url_norm(read_parquet(spark, str(inp)))
+    record, model_file = quality.resolve_model(spark, docs, cfg, out)
+
+    stored = layout.quality_model_file(out)
+    assert record["trained_in_run"] and record["path"] == str(stored) == f"{out}/quality_model.ftz"
+    assert record["sha256"] == hashlib.sha256(storage.path(stored).read_bytes()).hexdigest()
+    assert record["sha256"] == sha256_file(model_file)  # the driver's copy the tasks load
+    scores = QualityModel(model_file).score(batch.column("text").to_pylist())
+    assert scores[2::2].mean() > scores[1::2].mean()  # it learned the cited (even) kind of document
