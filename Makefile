@@ -7,6 +7,7 @@ OUT       ?= runs/demo
 CONFIG    ?= configs/default.yaml
 INPUT     ?=
 CRAWL     ?=
+SOURCE    ?=
 SEGMENTS  ?= 1
 WARCS_PER_SEGMENT ?=
 PRESET    ?= tiny
@@ -40,14 +41,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# INPUT=<WARC files/dirs/globs> or CRAWL=CC-MAIN-2024-10 SEGMENTS=2 [WARCS_PER_SEGMENT=5];
-# neither = the generated demo crawl.
+# INPUT=<WARC files/dirs/globs, local or s3://…> or CRAWL=CC-MAIN-2024-10 SEGMENTS=2 [WARCS_PER_SEGMENT=5]
+# [SOURCE=s3: read the crawl from s3://commoncrawl/ instead of HTTPS]; neither = the generated demo crawl.
 crawl-to-shards: $(STAMP)
 	@if [ -n $(call q,$(CRAWL)) ]; then src=$(call q,crawl:$(CRAWL)/$(SEGMENTS)/$(WARCS_PER_SEGMENT)); \
 	elif [ -n $(call q,$(INPUT)) ]; then src=$(call q,$(INPUT)); \
 	else $(PYTHON) -m jobs demo-crawl --output $(call q,$(OUT)/demo_crawl) --config $(call q,$(CONFIG)) \
 	  && src=$(call q,$(OUT)/demo_crawl); fi; \
-	$(PYTHON) -m jobs crawl-to-shards --input "$$src" --output $(call q,$(OUT)) --config $(call q,$(CONFIG))
+	$(PYTHON) -m jobs crawl-to-shards --input "$$src" --output $(call q,$(OUT)) --config $(call q,$(CONFIG)) \
+	  $(if $(SOURCE),--set extract.commoncrawl_source=$(call q,$(SOURCE)))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

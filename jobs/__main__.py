@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--input",
         action="append",
-        help="WARC files/dirs/globs, crawl:CC-MAIN-…[/SEGMENTS], "
+        help="WARC files/dirs/globs (local or s3://bucket/prefix/), crawl:CC-MAIN-…[/SEGMENTS], "
         "or (for later stages) a Parquet folder; default: the previous stage's output in --output",
     )
     parser.add_argument("--output", required=True, help="the run folder OUT")
@@ -143,8 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from pipeline.fingerprint import MissingInput
+    from pipeline.io.access import check_writable
     from pipeline.runlock import RunLocked, run_lock
+    from pipeline.storage import StorageError
 
+    try:  # an OUT on an object store that cannot be written: one line before the lock and Spark
+        check_writable(args.output)
+    except StorageError as exc:
+        print(f"storage error: {exc}", file=sys.stderr)
+        return 2
     try:
         with run_lock(args.output):  # before Spark starts: a second writer is refused at once
             return _start(args, cfg)
@@ -157,11 +164,12 @@ def _start(args: argparse.Namespace, cfg: dict) -> int:
     from jobs.chain import stage_fingerprint
     from jobs.failures import StageOutOfMemory
     from jobs.session import get_spark
+    from pipeline.storage import StorageError
 
     chain = _stages_of(args)
     try:
         inputs = _inputs(args, cfg)
-    except ValueError as exc:
+    except (ValueError, StorageError) as exc:  # a missing bucket, refused credentials, no endpoint
         print(f"input error: {exc}", file=sys.stderr)
         return 2
     for stage in chain:  # a missing list, model or eval set: one line before Spark starts, not a trace

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from jobs.output import StageStep, write_stages
+from pipeline import storage
 
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
@@ -24,11 +25,14 @@ def crawl_label(path: str, default: str) -> str:
 
 
 def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
-    """Local files/dirs/globs, http(s) URLs, or a Common Crawl crawl by id:
-    `crawl:CC-MAIN-2024-10[/SEGMENTS[/WARCS_PER_SEGMENT]]` (a segment holds several hundred 1 GB WARCs)."""
-    from pipeline.io.commoncrawl import crawl_warc_urls
+    """Files/dirs/globs (local or on an object store: `s3://bucket/crawl/*.warc.gz`), http(s) URLs, or a
+    Common Crawl crawl by id: `crawl:CC-MAIN-2024-10[/SEGMENTS[/WARCS_PER_SEGMENT]]` (a segment holds
+    several hundred 1 GB WARCs), read from `extract.commoncrawl_source` (https or s3)."""
+    from pipeline.io.commoncrawl import crawl_warc_urls, source_base
     from pipeline.io.warc import list_inputs
+    from pipeline.settings import ExtractSettings
 
+    settings = ExtractSettings.from_config(cfg)
     specs = inp if isinstance(inp, list) else [inp] if inp else []
     paths: list[str] = []
     for spec in specs:
@@ -36,7 +40,9 @@ def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
             crawl_id, *limits = spec[len("crawl:") :].split("/")
             segments = int(limits[0]) if limits and limits[0] else None
             per_segment = int(limits[1]) if len(limits) > 1 and limits[1] else None
-            base = cfg["extract"]["commoncrawl_base_url"]
+            base = source_base(
+                settings.commoncrawl_source, settings.commoncrawl_base_url, settings.commoncrawl_s3_uri
+            )
             paths += crawl_warc_urls(crawl_id, segments, base_url=base, files_per_segment=per_segment)
         else:
             try:
@@ -77,15 +83,29 @@ def files(spark, paths: list[str]):
     split size for file sources, `spark.sql.files.maxPartitionBytes`, 128 MB), runs of consecutive files
     share a partition: as many partitions as splits of their total size, at least one per core. A task
     costs ~40-50 ms of CPU in the Python worker alone (more in the JVM), which decided runs over many small
-    excerpts (240 tasks for 24 copies of warc_samples). Otherwise (a 1 GB Common Crawl WARC,
+    excerpts (240 tasks for 24 copies of warc_samples); objects on a store are sized from one listing
+    per folder. Otherwise (a 1 GB Common Crawl WARC,
     a URL of unknown size) every file is a task of its own. The same input and parallelism always give
     the same partitions, so part files map to inputs deterministically."""
+    from pipeline.io.inputs import is_object, object_stats
+
     split = spark._jsparkSession.sessionState().conf().filesMaxPartitionBytes()
-    sizes = [os.path.getsize(p) if os.path.isfile(p) else split for p in paths]
+    objects = object_stats([p for p in paths if is_object(p)])
+    sizes = [_size(p, objects, split) for p in paths]
     count = len(paths)
     if max(sizes, default=0) * 4 <= split:  # parallelize cuts the list into runs of equal length
         count = min(count, max(spark.sparkContext.defaultParallelism, math.ceil(sum(sizes) / split)))
     return spark.sparkContext.parallelize([(p,) for p in paths], count).toDF("path string")
+
+
+def _size(path: str, objects: dict[str, list], split: int) -> int:
+    """A local file's or an object's size; `split` (a task of its own) when unknown (an https URL)."""
+    from pipeline.io.inputs import is_object
+
+    if is_object(path):
+        found = objects.get(str(storage.path(path)))
+        return found[0][1] if found else split
+    return os.path.getsize(path) if os.path.isfile(path) else split
 
 
 def run(spark, cfg: dict[str, Any], inp, out: str) -> list[dict]:

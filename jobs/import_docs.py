@@ -11,8 +11,6 @@ It scales like extract: the input files become a table of paths, and each task r
 
 from __future__ import annotations
 
-import glob
-import os
 from typing import Any
 
 from jobs.extract import crawl_label, files
@@ -22,22 +20,19 @@ STAGE = "import"
 
 
 def input_paths(cfg: dict[str, Any], inp: str | list[str] | None) -> list[str]:
-    """The corpus files named by files, folders (every JSONL/Parquet file below) or globs, sorted; a
-    name that matches nothing is a one-line error, not an empty run."""
+    """The corpus files named by files, folders (every JSONL/Parquet file below) or globs, local or on an
+    object store (pipeline/io/inputs.py), sorted; a name that matches nothing is a one-line error, not
+    an empty run."""
     from pipeline.io.documents import INPUT_SUFFIXES
+    from pipeline.io.inputs import expand
 
     specs = inp if isinstance(inp, list) else [inp] if inp else []
     found: set[str] = set()
     for spec in map(str, specs):
-        matches = [spec] if os.path.exists(spec) else sorted(glob.glob(spec, recursive=True))
-        if not matches:
-            raise SystemExit(f"import: input {spec!r} matches no file")
-        for match in matches:
-            if os.path.isdir(match):
-                for root, _dirs, names in os.walk(match):
-                    found.update(os.path.join(root, n) for n in names if n.endswith(INPUT_SUFFIXES))
-            else:
-                found.add(match)
+        try:
+            found.update(expand(spec, INPUT_SUFFIXES))
+        except FileNotFoundError:
+            raise SystemExit(f"import: input {spec!r} matches no file") from None
     if not found:
         raise SystemExit(f"import: no .jsonl[.gz|.zst] or .parquet files in {specs}")
     return sorted(found)

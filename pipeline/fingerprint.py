@@ -19,8 +19,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pipeline import layout, stages
+from pipeline import layout, stages, storage
 from pipeline.files import resolve_path, sha256_file
+from pipeline.io.inputs import is_object, object_stats
 
 
 class MissingInput(RuntimeError):
@@ -93,18 +94,24 @@ def _file_entry(path: Path) -> list:
 
 
 def warc_input_fingerprint(inputs: str | list[str] | None) -> str:
-    """Extract's input: each local file (or every file under a local folder) with size and mtime;
-    remote URLs and crawl ids by name (Common Crawl files are immutable).
+    """Extract's (and import's) input: each file (or every file under a folder) with size and mtime, from
+    `os.stat` on local disk and from the object's metadata on an object store; http(s) URLs and crawl
+    ids by name (Common Crawl files are immutable).
 
-    Local WARC contents are deliberately not hashed: reading every byte of a crawl (1 GB per Common
-    Crawl file) to learn that nothing changed would cost as much as a good part of the extraction. A WARC
-    rewritten in place with the same size and modification time is therefore not noticed; `--force` reruns.
+    Contents are deliberately not hashed: reading every byte of a crawl (1 GB per Common Crawl file) to
+    learn that nothing changed would cost as much as a good part of the extraction. A WARC rewritten in
+    place with the same size and modification time is therefore not noticed (an object store keeps
+    mtimes to the second); `--force` reruns.
     """
     specs = inputs if isinstance(inputs, list) else [inputs] if inputs else []
     entries: list = []
+    remote = sorted(str(storage.path(spec)) for spec in map(str, specs) if is_object(spec))
+    stats = object_stats(remote)
     for spec in sorted(map(str, specs)):
         path = Path(spec)
-        if path.is_file():
+        if is_object(spec):
+            entries += stats.get(str(storage.path(spec)), [[str(storage.path(spec))]])
+        elif path.is_file():
             entries.append(_file_entry(path))
         elif path.is_dir():
             entries += [_file_entry(p) for p in sorted(path.rglob("*")) if p.is_file()]

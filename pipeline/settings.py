@@ -145,7 +145,9 @@ class QualityFirstSettings(Section):
 @dataclass(frozen=True)
 class ExtractSettings(Section):
     PATH = "extract"
+    commoncrawl_source: str
     commoncrawl_base_url: str
+    commoncrawl_s3_uri: str
     url_prechecks: tuple[str, ...]
     max_html_bytes: int = count()
     allowed_mime: tuple[str, ...]

@@ -9,7 +9,13 @@ about a hundred, each with several hundred WARC files of ~1 GB). `SEGMENTS=N` ta
 of the first N segments in listing order; `files_per_segment` caps how many of each are taken, for
 a sample that still spans several segments.
 
-`open_stream` streams one file with retries. When a connection drops, it reconnects with an HTTP
+The crawl is read from one of two sources (`extract.commoncrawl_source`): `https`, the default, through
+data.commoncrawl.org (no account needed), or `s3`, the `s3://commoncrawl/` bucket itself through the
+storage layer (AWS credentials needed; fastest from AWS us-east-1, where the bucket lives). Both list
+the same `warc.paths.gz` and give the same files: full https URLs or `s3://commoncrawl/…` URIs, which
+the WARC reader opens as it opens any other input (pipeline/io/warc_stream.py `open_input`).
+
+`open_stream` streams one https file with retries. When a connection drops, it reconnects with an HTTP
 Range request starting at the first byte not yet delivered, so the reader above it sees every byte
 exactly once: no record is lost or read twice. Standard library only (urllib).
 """
@@ -25,6 +31,7 @@ import urllib.request
 from http.client import HTTPException
 
 DEFAULT_BASE_URL = "https://data.commoncrawl.org"
+SOURCES = ("https", "s3")  # what extract.commoncrawl_source may name
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}  # worth asking again; other errors are final
 USER_AGENT = "webdata-pipeline/0.1 (+https://commoncrawl.org/terms-of-use)"
 _SEGMENT = re.compile(r"/segments/([^/]+)/")
@@ -38,12 +45,15 @@ def crawl_warc_urls(
     retries: int = 5,
     backoff_s: float = 1.0,
 ) -> list[str]:
-    """Full URLs of the WARC files of the first `segments` segments of a crawl (None = all)."""
+    """Full URLs (or URIs, for a base on an object store: `s3://commoncrawl`) of the WARC files of the
+    first `segments` segments of a crawl (None = all)."""
     if not re.fullmatch(r"[A-Za-z0-9._-]+", crawl_id):
         raise ValueError(f"crawl id {crawl_id!r} is not a crawl name like CC-MAIN-2024-10")
     base = base_url.rstrip("/")
-    with open_stream(f"{base}/crawl-data/{crawl_id}/warc.paths.gz", retries, backoff_s) as raw:
-        listing = gzip.decompress(raw.read()).decode("utf-8")
+    listing = gzip.decompress(
+        _read_listing(f"{base}/crawl-data/{crawl_id}/warc.paths.gz", retries, backoff_s)
+    )
+    listing = listing.decode("utf-8")
     taken: dict[str, int] = {}  # segment id -> files taken, in listing order
     urls = []
     for path in listing.splitlines():
@@ -61,6 +71,31 @@ def crawl_warc_urls(
         taken[seg] += 1
         urls.append(f"{base}/{path.lstrip('/')}")
     return urls
+
+
+def source_base(source: str, https_base: str, s3_base: str) -> str:
+    """Where a crawl is read from, for `extract.commoncrawl_source` (ValueError for an unknown source)."""
+    bases = dict(zip(SOURCES, (https_base, s3_base), strict=True))
+    if source not in bases:
+        raise ValueError(f"extract.commoncrawl_source must be one of {', '.join(SOURCES)}, got {source!r}")
+    return bases[source]
+
+
+def _read_listing(where: str, retries: int, backoff_s: float) -> bytes:
+    if not where.startswith(("http://", "https://")):
+        from pipeline import storage
+        from pipeline.io.access import storage_error
+
+        fs, key = storage.fs_path(where)
+        try:
+            with fs.open_input_stream(key, compression=None) as stream:  # the gzip bytes, as over https
+                return stream.read()
+        except FileNotFoundError:
+            raise ValueError(f"{where} does not exist: is the crawl id right?") from None
+        except (OSError, storage.StorageError) as exc:
+            raise storage_error(where, exc) from exc
+    with open_stream(where, retries, backoff_s) as raw:
+        return raw.read()
 
 
 CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)$")  # RFC 9110 §14.4

@@ -27,6 +27,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import storage
+from pipeline.io.warc_stream import REMOTE_READ_BYTES
 from pipeline.schema import DOC_SCHEMA, conform
 from pipeline.settings import ImportSettings
 from pipeline.urls import normalize_url, registered_domain, url_host
@@ -163,9 +165,10 @@ def _batch(rows: list[dict]) -> pa.RecordBatch:
 
 
 def _jsonl_records(path: str) -> Iterator[Any]:
-    """Each non-blank line of a JSONL file (plain, .gz or .zst: pyarrow detects by suffix) as a dict,
-    or the raw line when it is not a JSON object."""
-    with pa.input_stream(path, compression="detect") as stream:
+    """Each non-blank line of a JSONL file (plain, .gz or .zst: pyarrow detects by suffix; local or on an
+    object store, streamed) as a dict, or the raw line when it is not a JSON object."""
+    fs, where = storage.fs_path(path)
+    with fs.open_input_stream(where, compression="detect", buffer_size=REMOTE_READ_BYTES) as stream:
         for line in io.TextIOWrapper(stream, encoding="utf-8", errors="replace"):
             if not line.strip():
                 continue
@@ -178,7 +181,8 @@ def _jsonl_records(path: str) -> Iterator[Any]:
 
 def _parquet_records(path: str, fields: ImportSettings, batch_rows: int) -> Iterable[dict]:
     """Each row of a Parquet file as a dict of the columns the fields need (nested structs as dicts)."""
-    handle = pq.ParquetFile(path)
+    fs, where = storage.fs_path(path)
+    handle = pq.ParquetFile(where, filesystem=fs)
     for batch in handle.iter_batches(
         batch_size=batch_rows, columns=parquet_columns(fields, handle.schema_arrow.names)
     ):

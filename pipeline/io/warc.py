@@ -27,7 +27,6 @@ gzip member (whole-file gzip), since such a record cannot be reached by seeking 
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import re
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline.config import default
+from pipeline.io.inputs import expand
 from pipeline.io.warc_dates import parse_warc_date
 from pipeline.io.warc_http import decode_body, parse_http_head
 from pipeline.io.warc_stream import StreamError, WarcStream, open_input
@@ -81,9 +81,10 @@ INPUT_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
 
 def list_inputs(spec: str | list[str]) -> list[str]:
-    """The WARC/ARC inputs named by `spec`, sorted: files, directories, globs and http(s) URLs.
+    """The WARC/ARC inputs named by `spec`, sorted: files, folders, globs (local or on an object store,
+    `s3://bucket/crawl/*.warc.gz`; pipeline/io/inputs.py) and http(s) URLs.
 
-    A directory contributes every file below it ending in INPUT_SUFFIXES (so WET/WAT files and other
+    A folder contributes every file below it ending in INPUT_SUFFIXES (so WET/WAT files and other
     debris are left out); a file named explicitly is taken whatever its name. A string that is not an
     existing path is split on commas. A name that matches nothing is an error: a typo in INPUT must
     not turn into an empty run.
@@ -95,19 +96,8 @@ def list_inputs(spec: str | list[str]) -> list[str]:
     for item in (str(i).strip() for i in items):
         if item.startswith(("http://", "https://")):
             found.add(item)
-            continue
-        # an existing path is taken literally, even if its name has glob characters like "["
-        literal = os.path.exists(item) or not glob.has_magic(item)
-        matches = [item] if literal else sorted(glob.glob(item, recursive=True))
-        matches = [m for m in matches if os.path.exists(m)]
-        if not matches:
-            raise FileNotFoundError(f"input {item!r} matches no file")
-        for match in matches:
-            if os.path.isdir(match):
-                for root, _dirs, files in os.walk(match):
-                    found.update(os.path.join(root, f) for f in files if f.endswith(INPUT_SUFFIXES))
-            else:
-                found.add(match)
+        else:
+            found.update(expand(item, INPUT_SUFFIXES))
     return sorted(found)
 
 
