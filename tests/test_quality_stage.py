@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -261,5 +262,8 @@ def test_a_model_trained_in_a_run_on_an_object_store_is_kept_there(spark, tmp_pa
     assert record["trained_in_run"] and record["path"] == str(stored) == f"{out}/quality_model.ftz"
     assert record["sha256"] == hashlib.sha256(storage.path(stored).read_bytes()).hexdigest()
     assert record["sha256"] == sha256_file(model_file)  # the driver's copy the tasks load
-    scores = QualityModel(model_file).score(batch.column("text").to_pylist())
-    assert scores[2::2].mean() > scores[1::2].mean()  # it learned the cited (even) kind of document
+    try:
+        scores = QualityModel(model_file).score(batch.column("text").to_pylist())
+        assert scores[2::2].mean() > scores[1::2].mean()  # it learned the cited (even) kind of document
+    finally:
+        shutil.rmtree(model_file.parent)  # the driver's copy, one folder per store location
