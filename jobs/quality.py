@@ -16,18 +16,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from classifiers.ngram_lm import NgramLM, resolve_lm_path
 from classifiers.quality import FASTTEXT_PARAMS, QualityModel, resolve_model_path, train_quality_model
-from jobs.frames import read_parquet, with_url_norm
+from jobs.arrow_io import read_files, write_partitions
+from jobs.frames import arrow_schema, read_parquet, with_url_norm
 from jobs.output import write_stage
 from jobs.rowwise import run_rowwise
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.files import sha256_file
 from pipeline.quality.stage import QualityScorer, selection_rules
 
@@ -72,8 +74,8 @@ def training_examples(spark, docs, cfg: dict[str, Any]) -> tuple[list[str], list
     return positives, negatives
 
 
-def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
-    """The model to score with, as the record written to OUT/quality_model.json."""
+def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> tuple[dict[str, Any], Path]:
+    """The record written to OUT/quality_model.json, and the local model file the tasks score with."""
     q = cfg["quality"]
     configured = resolve_model_path(q["model"])
     record: dict[str, Any] = {"trained_in_run": False}
@@ -81,10 +83,11 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
         positives, negatives = training_examples(spark, docs, cfg)
         if len(positives) >= q["train"]["min_positives"]:
             params = {k: q["train"][k] for k in FASTTEXT_PARAMS}
+            stored = layout.quality_model_file(out)
             report = train_quality_model(
                 positives,
                 negatives,
-                layout.quality_model_file(out),
+                stored if isinstance(stored, Path) else _driver_copy(stored),
                 seed=int(cfg["run"]["seed"]),
                 valid_fraction=q["train"]["valid_fraction"],
                 params=params,
@@ -92,31 +95,43 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
             )
             record.update(trained_in_run=True, training=report)
             configured = Path(report["model"]).resolve()
+            if not isinstance(stored, Path):  # fastText saves local files: the driver's copy is uploaded
+                storage.copy(configured, stored)
+                record["path"] = str(stored)
         else:
             record["not_trained"] = (
                 f"{len(positives)} positives < quality.train.min_positives={q['train']['min_positives']}"
             )
             log.warning("quality: %s; scoring with %s", record["not_trained"], configured)
-    record.update(path=str(configured), sha256=sha256_file(configured))
-    return record
+    record.setdefault("path", str(configured))  # where the run's record points readers
+    record["sha256"] = sha256_file(configured)
+    return record, configured
+
+
+def _driver_copy(stored: storage.Location) -> Path:
+    """Where the driver keeps its copy of a model stored in an object store (one per location, replaced
+    by the next run; the embedded engine's tasks load it from there)."""
+    digest = hashlib.sha256(str(stored).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "webdata-models" / digest / stored.name
 
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     q = cfg["quality"]
     docs = with_url_norm(read_parquet(spark, inp))
-    model = resolve_model(spark, docs, cfg, out)
-    stage_cfg = {**q, "model_path": model["path"], "seed": int(cfg["run"]["seed"]), "lm_path": None}
+    model, model_file = resolve_model(spark, docs, cfg, out)
+    stage_cfg = {**q, "model_path": str(model_file), "seed": int(cfg["run"]["seed"]), "lm_path": None}
     stage_cfg.pop("train", None)
     if q["perplexity"]["enabled"]:
         lm = resolve_lm_path(q["perplexity"]["model"])
         stage_cfg["lm_path"] = str(lm)
         model["perplexity"] = {"path": str(lm), "sha256": sha256_file(lm)}
 
-    # Pass 1: score once, into scratch space (a rerun starts it afresh).
+    # Pass 1: score once, into scratch space (a rerun starts it afresh), written through pyarrow so
+    # the scratch may be on an object store.
     scratch = layout.work_dir(out, "quality_scores")
-    shutil.rmtree(scratch, ignore_errors=True)
-    run_rowwise(docs, QualityScorer, {**stage_cfg, "score_only": True}).write.parquet(str(scratch))
-    scored = read_parquet(spark, scratch)
+    storage.rmtree(scratch)
+    scoring = run_rowwise(docs, QualityScorer, {**stage_cfg, "score_only": True})
+    scored = read_files(spark, write_partitions(scoring, scratch), arrow_schema(scoring))
 
     # The global cut-offs a batch cannot know: quantiles over the documents still in the running.
     wanted = {}
@@ -141,10 +156,10 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
 
     selected = run_rowwise(scored, QualityScorer, stage_cfg)
     # The record goes first: once write_stage marks the stage done, a rerun skips this function.
-    Path(out).mkdir(parents=True, exist_ok=True)
+    storage.path(out).mkdir(parents=True, exist_ok=True)
     layout.quality_model_record(out).write_text(
         json.dumps(model, indent=2, sort_keys=True, default=str) + "\n"
     )
     stats = write_stage(selected, out, "quality", rules=selection_rules(q))
-    shutil.rmtree(scratch, ignore_errors=True)
+    storage.rmtree(scratch)
     return stats

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pipeline import storage
 from pipeline.settings import SparkSettings
 
 PARQUET_CODEC = (
@@ -59,21 +60,41 @@ def shuffle_settings(spark_cfg: dict[str, Any]) -> dict[str, str]:
 
 def size_shuffle_partitions(spark, cfg: dict[str, Any], inp: str) -> int:
     """Set `spark.sql.shuffle.partitions` for a global stage reading `inp`: the configured count, else
-    one per `shuffle_input_mb` of input on disk, at least one per core, at most `max_shuffle_partitions`."""
+    one per `shuffle_input_mb` of input on disk, at least one per core, at most `max_shuffle_partitions`.
+    The size is listed through `pipeline.storage`, so object stores are sized without Hadoop's connector."""
     spark_cfg = cfg["spark"]
     if spark_cfg.get("shuffle_partitions"):
         count = int(spark_cfg["shuffle_partitions"])
     else:
-        jvm = spark._jvm
-        path = jvm.org.apache.hadoop.fs.Path(inp)  # any Hadoop file system: local, HDFS, S3
-        fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
-        size = fs.getContentSummary(path).getLength()
+        size = sum(size for _, size, _ in storage.files_under(inp))
         per_partition = spark_cfg["shuffle_input_mb"] * 2**20
         count = max(spark.sparkContext.defaultParallelism, -(-size // per_partition))
         count = min(count, spark_cfg["max_shuffle_partitions"])
     spark.conf.set("spark.sql.shuffle.partitions", str(count))
     log.info("%s: %d shuffle partitions", inp, count)
     return count
+
+
+# Passed on to the executors, so tasks reach the same S3-compatible store as the driver (never secrets:
+# executors take credentials from their own AWS chain: environment, profile, instance role).
+FORWARDED_ENV = (storage.ENDPOINT_ENV, "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def object_store_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Spark settings that point the executors, and Hadoop's S3A connector where a cluster has it, at
+    the store named by the environment: `spark.executorEnv.*` for `FORWARDED_ENV`, and with a custom
+    endpoint, S3A's endpoint with path-style addressing (what MinIO, Ceph and the like serve). Without
+    the connector (the pyspark wheel) the `fs.s3a.*` keys are read by nothing."""
+    environ = os.environ if environ is None else environ
+    settings = {f"spark.executorEnv.{name}": environ[name] for name in FORWARDED_ENV if environ.get(name)}
+    endpoint = environ.get(storage.ENDPOINT_ENV)
+    if endpoint:
+        settings["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        settings["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        if region:
+            settings["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return settings
 
 
 def class_archive_path(java_options: str) -> Path:
@@ -178,6 +199,7 @@ def get_spark(
         "spark.ui.enabled": "false",
         "spark.driver.host": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
         "spark.python.worker.reuse": "true",
+        **object_store_settings(),
     }
     if master.startswith("local") and not conf.contains("spark.driver.memory"):
         settings["spark.driver.memory"] = local_driver_memory(spark_cfg)

@@ -15,15 +15,20 @@ annealing documents; absent means none are) and writes OUT/shards/ as in the sha
        The order and the cuts depend only on the data and the seed, so any partitioning gives
        byte-identical shards.
 
-Everything is built in OUT/_work/shards and moved to OUT/shards at the end; `_SUCCESS` comes last.
+Spark's scratch tables (the token stream and its sorted copy) are written through pyarrow
+(`jobs.arrow_io`) under OUT/_work/shards, so OUT may be an object store. The shards, tokenizer and
+manifest are built by the driver in a local folder (the Megatron writer writes local files): OUT/_work/shards
+itself when OUT is local, else a temporary folder; `publish` puts them at OUT/shards, `_SUCCESS` last.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
-import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +36,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from jobs.arrow_io import read_files, write_partitions
 from jobs.frames import read_parquet, spark_schema, with_url_norm
 from jobs.output import publish
 from jobs.session import size_shuffle_partitions
 from mixing.budget import plan_mixture
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.shards.domains import check_domain_config
 from pipeline.shards.megatron import token_dtype
 from pipeline.shards.tokenize import load_processor, pii_placeholders, tokenize_array, train_tokenizer
@@ -150,7 +156,7 @@ def _tokenizer_model(spark_df, cfg: dict, n_docs: int) -> bytes:
 
     tok_cfg = cfg["mix"]["tokenizer"]
     if tok_cfg.get("model"):
-        return Path(tok_cfg["model"]).read_bytes()
+        return storage.path(tok_cfg["model"]).read_bytes()
     rate = min(1.0, tok_cfg["sample_docs"] / max(n_docs, 1))
     sample = (
         spark_df.where(F.col("sample_u") < rate)
@@ -172,25 +178,35 @@ def _quality_model(out: str) -> dict | None:
     return {"path": data.get("path"), "sha256": data.get("sha256")}
 
 
-def _sorted_documents(folder: Path, dtype):
-    """(split, domain, tokens) of a sorted Parquet output, in sort order: a global sort writes its
-    ranges in partition order, one part file (or a numbered run of them) per partition, so file name
-    order is sort order. Read by pyarrow 1,024 rows at a time; tokens come out as numpy slices of the
-    column, where collecting rows through Spark (`toLocalIterator`) pickled every token in the JVM."""
+def _sorted_documents(files: Sequence[str], dtype):
+    """(split, domain, tokens) of a sorted table's part files, in sort order: a global sort leaves its
+    ranges in partition order, and `write_partitions` returns one file per partition in that order.
+    Read by pyarrow 1,024 rows at a time, from wherever the files are; tokens come out as numpy slices
+    of the column, where collecting rows through Spark (`toLocalIterator`) pickled every token in the JVM."""
+    for name in files:
+        fs, where = storage.fs_path(name)
+        with fs.open_input_file(where) as source:
+            parquet = pq.ParquetFile(source)
+            for batch in parquet.iter_batches(batch_size=1024, columns=["split", "domain", "tokens"]):
+                tokens = batch.column("tokens")
+                values = tokens.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+                offsets = tokens.offsets.to_numpy()
+                for i, (split, domain) in enumerate(
+                    zip(batch.column("split").to_pylist(), batch.column("domain").to_pylist())
+                ):
+                    yield split, domain, values[offsets[i] : offsets[i + 1]]
 
-    def partition_then_name(path: Path) -> tuple[int, str]:  # part-<partition>-<job uuid>-c<nnn>...
-        return int(path.name.split("-")[1]), path.name
 
-    for path in sorted(folder.glob("part-*.parquet"), key=partition_then_name):
-        parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=1024, columns=["split", "domain", "tokens"]):
-            tokens = batch.column("tokens")
-            values = tokens.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
-            offsets = tokens.offsets.to_numpy()
-            for i, (split, domain) in enumerate(
-                zip(batch.column("split").to_pylist(), batch.column("domain").to_pylist())
-            ):
-                yield split, domain, values[offsets[i] : offsets[i + 1]]
+@contextlib.contextmanager
+def _driver_folder(work: storage.Location) -> Iterator[Path]:
+    """A local folder for what the driver writes itself: the stage's scratch folder when it is on
+    local disk (publishing from it is a rename), else a temporary folder removed afterwards."""
+    if isinstance(work, Path):
+        work.mkdir(parents=True, exist_ok=True)
+        yield work
+    else:
+        with tempfile.TemporaryDirectory(prefix="shards-") as folder:
+            yield Path(folder)
 
 
 def _write_shard_stream(documents, root: Path, dtype, max_shard_tokens: int) -> list[dict]:
@@ -208,13 +224,19 @@ def _write_shard_stream(documents, root: Path, dtype, max_shard_tokens: int) -> 
 
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
+    check_domain_config(cfg["mix"]["domains"])  # names that become folders are checked before any work
+    work = layout.work_dir(out, STAGE)
+    storage.rmtree(work)
+    with _driver_folder(work) as local:
+        return _make_shards(spark, cfg, inp, out, work, local)
+
+
+def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.Location, local: Path):
+    """The stage, with Spark's scratch under `work` and the driver's files under the local folder `local`."""
     from pyspark.sql import functions as F
 
     mix, seed = cfg["mix"], int(cfg["run"]["seed"])
-    check_domain_config(mix["domains"])  # names that become folders are checked before any work
-    work = layout.work_dir(out, STAGE)
-    shutil.rmtree(work, ignore_errors=True)
-    root = work / "shards"
+    root = local / "shards"
     (root / "tokenizer").mkdir(parents=True)
 
     size_shuffle_partitions(spark, cfg, inp)
@@ -235,7 +257,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     )
     per_domain = {domain: n for domain, empty, n, _ in counts if not empty}
     if not per_domain:  # else sentencepiece fails with "!sentences_.empty()" and no word of why
-        shutil.rmtree(work, ignore_errors=True)
+        storage.rmtree(work)
         raise SystemExit(
             f"shards: no document with text reached this stage ({sum(c[2] for c in counts)} rows in "
             f"{inp}); every page was dropped earlier (see `python -m jobs report OUT`): no shards written"
@@ -250,12 +272,11 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     sp = load_processor(model)
     dtype = token_dtype(sp.get_piece_size())
 
-    staging = str(work / "tokens")
-    annotated.mapInArrow(
+    tokenized = annotated.mapInArrow(
         functools.partial(tokenize_partition, model=model, cutoffs_json=json.dumps(cutoffs, sort_keys=True)),
         spark_schema(TOKENIZED),
-    ).write.mode("overwrite").parquet(staging)
-    tokens = read_parquet(spark, staging)
+    )
+    tokens = read_files(spark, write_partitions(tokenized, work / "tokens"), TOKENIZED)
 
     available = {
         r["domain"]: int(r["tokens"])
@@ -264,7 +285,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         .agg(F.sum("n_tokens").alias("tokens"))
         .collect()
     }
-    fitted = json.loads(Path(mix["weights_file"]).read_text()) if mix.get("weights_file") else None
+    fitted = json.loads(storage.path(mix["weights_file"]).read_text()) if mix.get("weights_file") else None
     mixture = plan_mixture(
         dict(sorted(available.items())),
         model_params=mix.get("model_params"),
@@ -280,8 +301,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
             F.lit("anneal").alias("split"), "domain", "order_key", "doc_id", "tokens"
         )
     )
-    ordered = work / "ordered"
-    stream.orderBy("split", "domain", "order_key", "doc_id").write.parquet(str(ordered))
+    ordered = write_partitions(stream.orderBy("split", "domain", "order_key", "doc_id"), work / "ordered")
     shard_entries = _write_shard_stream(
         _sorted_documents(ordered, dtype), root, dtype, mix["shards"]["max_shard_tokens"]
     )
@@ -312,11 +332,11 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         sum(n for _, _, n, _ in counts),
         sum(b for _, _, _, b in counts),
     )
-    pq.write_table(stats_table(rows), work / "stats.parquet")
+    pq.write_table(stats_table(rows), local / "stats.parquet")
     publish(
         out,
         STAGE,
         work,
-        [(work / "stats.parquet", layout.stats_path(out, STAGE)), (root, layout.shards_dir(out))],
+        [(local / "stats.parquet", layout.stats_path(out, STAGE)), (root, layout.shards_dir(out))],
     )
     return rows

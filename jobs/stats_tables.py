@@ -12,7 +12,6 @@ all: it is counted in the same pass (`StageCounts.breakdown_table`).
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import numpy as np
@@ -20,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from jobs.frames import read_parquet
+from jobs.arrow_io import read_files
+from pipeline import storage
 
 N_BINS = 20
 # Up to this much Parquet (a few million documents' signals) the driver bins faster than Spark can
@@ -52,7 +52,7 @@ def histograms(
     varying = {c: (float(lo), float(hi)) for c, (lo, hi) in bounds.items() if lo != hi}
     if not varying or not projection_files:
         return None
-    if sum(os.path.getsize(f) for f in projection_files) <= driver_max_bytes:
+    if sum(_size(f) for f in projection_files) <= driver_max_bytes:
         counts: Counter = Counter()
         for path in projection_files:
             counts.update(_bin_file(path, varying))
@@ -66,6 +66,11 @@ def histograms(
     return table.sort_by([("signal", "ascending"), ("outcome", "ascending"), ("bin", "ascending")])
 
 
+def _size(path: str) -> int:
+    fs, where = storage.fs_path(path)
+    return fs.get_file_info(where).size
+
+
 def _edges(lo: float, hi: float, b: int) -> dict[str, float]:
     width = (hi - lo) / N_BINS
     return {"lo": lo + b * width, "hi": lo + (b + 1) * width}
@@ -73,7 +78,8 @@ def _edges(lo: float, hi: float, b: int) -> dict[str, float]:
 
 def _bin_file(path: str, varying: dict[str, tuple[float, float]]) -> Counter:
     """(signal, outcome, bin) -> documents for one projection file; nulls and NaN are not binned."""
-    table = pq.read_table(path, columns=["drop_reason", *varying])
+    fs, where = storage.fs_path(path)
+    table = pq.read_table(where, columns=["drop_reason", *varying], filesystem=fs)
     kept = pc.is_null(table.column("drop_reason")).to_numpy(zero_copy_only=False)
     counts: Counter = Counter()
     for c, (lo, hi) in varying.items():
@@ -91,7 +97,7 @@ def _bin_in_spark(spark, projection_files: list[str], varying: dict[str, tuple[f
     """As `_bin_file`, over all the files, in one Spark job."""
     from pyspark.sql import functions as F
 
-    full = read_parquet(spark, *projection_files)
+    full = read_files(spark, projection_files)
     entries = []
     for c, (lo, hi) in sorted(varying.items()):
         width = (hi - lo) / N_BINS

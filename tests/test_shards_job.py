@@ -151,3 +151,35 @@ def test_fitted_weights_file(spark, tmp_path):
         assert mixture["epochs"][d] == pytest.approx(
             w * mixture["token_budget"] / manifest["domains"][d]["tokens"]
         )
+
+
+def test_scratch_and_tokenizer_on_an_object_store(spark, tmp_path, s3_bucket, two_runs, monkeypatch):
+    """Spark's token stream and its sorted copy staged on the loopback S3 server, the tokenizer read
+    from there: the same shards as the local run that trained that tokenizer."""
+    import jobs.shards
+    from jobs import arrow_io
+    from pipeline import layout, storage
+
+    docs, local_root, _, _ = two_runs
+    model_uri = f"{s3_bucket}/given/spm.model"
+    storage.path(model_uri).write_bytes((local_root / "tokenizer" / "spm.model").read_bytes())
+    monkeypatch.setattr(layout, "work_dir", lambda out, stage: storage.path(f"{s3_bucket}/work/{stage}"))
+    written: dict[str, list[str]] = {}
+
+    def recording(df, folder, **kw):
+        written[str(folder)] = arrow_io.write_partitions(df, folder, **kw)
+        return written[str(folder)]
+
+    monkeypatch.setattr(jobs.shards, "write_partitions", recording)
+    root, _ = run_stage(spark, tmp_path, "s3", docs, 3, 3, **{"mix.tokenizer.model": model_uri})
+
+    assert sorted(written) == [f"{s3_bucket}/work/shards/ordered", f"{s3_bucket}/work/shards/tokens"]
+    assert all(f.startswith(f"{s3_bucket}/work/shards/") for files in written.values() for f in files)
+    local, remote = tree_digest(local_root), tree_digest(root)
+    assert {k: v for k, v in remote.items() if k != "manifest.json"} == {
+        k: v for k, v in local.items() if k != "manifest.json"
+    }
+    manifests = [json.loads((r / "manifest.json").read_text()) for r in (local_root, root)]
+    assert manifests[1]["tokenizer"].pop("type") == "given"
+    manifests[0]["tokenizer"].pop("type")
+    assert manifests[0] == manifests[1]
