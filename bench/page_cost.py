@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import shutil
 import statistics
@@ -59,17 +60,32 @@ class Clock:
         self.totals: dict[str, float] = defaultdict(float)
         self.children: list[float] = []
 
+        self.open: list[float] = []
+
+    def start(self) -> None:
+        self.children.append(0.0)
+        self.open.append(time.thread_time())
+
+    def stop(self, name: str) -> None:
+        spent = time.thread_time() - self.open.pop()
+        self.totals[name] += spent - self.children.pop()
+        if self.children:
+            self.children[-1] += spent
+
     @contextmanager
     def step(self, name: str):
-        self.children.append(0.0)
-        started = time.thread_time()
+        self.start()
         try:
             yield
         finally:
-            spent = time.thread_time() - started
-            self.totals[name] += spent - self.children.pop()
-            if self.children:
-                self.children[-1] += spent
+            self.stop(name)
+
+    def on_gc(self, phase: str, info: dict) -> None:
+        """A `gc.callbacks` hook: the cyclic garbage collector's runs are a step of their own."""
+        if phase == "start":
+            self.start()
+        else:
+            self.stop("Python garbage collector (cyclic)")
 
     def wrap(self, owner, attr: str, name: str) -> None:
         """Time every call of `owner.attr` as step `name` (a generator's time is that of each next())."""
@@ -192,7 +208,9 @@ def measure(warc_path: Path, rounds_label: str) -> dict:
         for cls in _families():
             clock.wrap(cls, "apply", f"filter: {cls.section}")
         started, process_started = time.thread_time(), time.process_time()
+        gc.callbacks.append(clock.on_gc)
         fused_pass(warc_path, Path(tmp) / "run", clock)
+        gc.callbacks.remove(clock.on_gc)
         total, process_total = time.thread_time() - started, time.process_time() - process_started
         alone = trafilatura_alone(records)
     return {
