@@ -1,6 +1,6 @@
 """Where the CPU of one page goes: extract + filter, step by step, on real heavy pages.
 
-    .venv/bin/python -m bench.page_cost [--every 4] [--rounds 3] [--compare-ref REF]
+    .venv/bin/python -m bench.page_cost [--every 4] [--rounds 3] [--compare-ref REF] [--spark]
 
 Input: the HTML pages of the extraction sets that record their real URL (WCXB, Scrapinghub AEB,
 trafilatura's eval set: `bench.data_value_vs_datatrove.extraction_pages`), every `--every`-th page,
@@ -9,12 +9,10 @@ wrapped as 200 text/html WARC records (`pipeline.fixtures.warc_writer`), one `.w
 Measured, in a fresh process per round: the fused pass of `crawl-to-shards` (jobs.extract's step ->
 the filter stage's step, each through the task sink of jobs/output.py that counts and writes its
 Parquet files), driven in-process without Spark, so what is left is per page. Every step is wrapped in
-a timer that reads CPU time, not wall time, because the machine is shared: the CPU time of the thread
-that does all the work (`time.thread_time`), because while the extraction's time budget (an
-ITIMER_PROF timer) is armed, Linux serves the process-wide CPU clock from a tick-granular counter (steps
-shorter than a tick read 0). The process's CPU time over the whole pass is kept beside it in the
-figures as a check that no library did work on other threads. A step's time excludes the steps nested
-in it (trafilatura's time is not also the cascade's).
+a timer (`bench.common.step_clock`) that reads the CPU time of the thread doing all the work, not wall
+time, because the machine is shared. The process's CPU time over the whole pass is kept beside it in
+the figures as a check that no library did work on other threads. A step's time excludes the steps
+nested in it (trafilatura's time is not also the cascade's).
 The filter families' own time includes the lazy text split (`DocStats`) the first family to ask for a
 view pays. A warm-up pass over the first pages runs first (models, blocklists, Punkt load once per
 process), so the table is the steady per-page cost.
@@ -23,7 +21,9 @@ Beside it: trafilatura alone on the same payload bytes (it decodes and parses it
 settings of our first pass: the floor of this architecture. The issue's target: ours <= 1.4x that.
 
 `--compare-ref REF` also measures the same pass on the code of git ref REF (exported with `git archive`
-into bench/out/page_cost/, this script copied in), alternating with ours round by round.
+into bench/out/page_cost/, the measuring scripts copied in), alternating with ours round by round.
+`--spark` adds the per-record CPU of the real `crawl-to-shards --until filter` under Spark on the same
+pages (local[1], one core, whole process tree, fixed cost taken out), beside the in-process figure.
 Writes bench/results/page_cost.json (rendered into BENCHMARKS.md by `python -m bench.results_table`).
 """
 
@@ -39,11 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 
-from bench.common.env import OUT, PY_OURS, REPO
+from bench.common.env import ONE_CORE, OUT, PY_OURS, REPO
+from bench.common.step_clock import StepClock
 
 WORK = OUT / "page_cost"
 WARMUP_PAGES = 20
@@ -51,62 +50,6 @@ GLUE = (  # what is left of each stage once its timed steps are taken out
     "extract: rows, conform, kept/rejected split",
     "filter: Arrow <-> Python, conform, kept/rejected split",
 )
-
-
-class Clock:
-    """Exclusive CPU seconds per step: a step's time minus that of the steps that ran inside it."""
-
-    def __init__(self):
-        self.totals: dict[str, float] = defaultdict(float)
-        self.children: list[float] = []
-
-        self.open: list[float] = []
-
-    def start(self) -> None:
-        self.children.append(0.0)
-        self.open.append(time.thread_time())
-
-    def stop(self, name: str) -> None:
-        spent = time.thread_time() - self.open.pop()
-        self.totals[name] += spent - self.children.pop()
-        if self.children:
-            self.children[-1] += spent
-
-    @contextmanager
-    def step(self, name: str):
-        self.start()
-        try:
-            yield
-        finally:
-            self.stop(name)
-
-    def on_gc(self, phase: str, info: dict) -> None:
-        """A `gc.callbacks` hook: the cyclic garbage collector's runs are a step of their own."""
-        if phase == "start":
-            self.start()
-        else:
-            self.stop("Python garbage collector (cyclic)")
-
-    def wrap(self, owner, attr: str, name: str) -> None:
-        """Time every call of `owner.attr` as step `name` (a generator's time is that of each next())."""
-        setattr(owner, attr, self.timed(getattr(owner, attr), name))
-
-    def timed(self, function, name: str):
-        def timed(*args, **kwargs):
-            with self.step(name):
-                return function(*args, **kwargs)
-
-        return timed
-
-    def iterate(self, name: str, items):
-        """`items`, with the time of producing each item counted as step `name`."""
-        items = iter(items)
-        while True:
-            with self.step(name):
-                item = next(items, StopIteration)
-            if item is StopIteration:
-                return
-            yield item
 
 
 def build_input(every: int) -> tuple[Path, int]:
@@ -121,7 +64,7 @@ def build_input(every: int) -> tuple[Path, int]:
     return path, len(pages)
 
 
-def instrument(clock: Clock, cascade_first: dict) -> None:
+def instrument(clock: StepClock, cascade_first: dict) -> None:
     """Wrap each step of the extract and filter path where it is called from (module attributes)."""
     import trafilatura
 
@@ -185,7 +128,7 @@ def measure(warc_path: Path, rounds_label: str) -> dict:
             trafilatura.extract(record.payload, url=record.url, **cascade.first)
         return time.thread_time() - started
 
-    def fused_pass(path: Path, folder: Path, clock: Clock | None) -> None:
+    def fused_pass(path: Path, folder: Path, clock: StepClock | None) -> None:
         extract = jobs.extract.step(cfg)
         steps = [extract, jobs.rowwise.stage_step("filter", cfg, extract.schema)]
         stream = iter([pa.RecordBatch.from_pydict({"path": [str(path)]})])
@@ -198,12 +141,13 @@ def measure(warc_path: Path, rounds_label: str) -> dict:
         for _ in stream:
             pass
 
+    WORK.mkdir(parents=True, exist_ok=True)  # under the measured tree's own bench/out
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
         warm = Path(tmp) / "warm.warc.gz"
         _head_warc(warc_path, warm, WARMUP_PAGES)
         fused_pass(warm, Path(tmp) / "warm", None)
         trafilatura_alone(records[:WARMUP_PAGES])
-        clock = Clock()
+        clock = StepClock()
         instrument(clock, cascade.first)
         for cls in _families():
             clock.wrap(cls, "apply", f"filter: {cls.section}")
@@ -256,7 +200,11 @@ def export_ref(ref: str) -> Path:
         archive = subprocess.run(["git", "archive", sha], cwd=REPO, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
         tmp.rename(dest)
-    shutil.copyfile(Path(__file__), dest / "bench" / "page_cost.py")
+    for script in (Path(__file__), REPO / "bench" / "common" / "step_clock.py"):  # the measuring code
+        shutil.copyfile(script, dest / script.relative_to(REPO))
+    shared = WORK / REPO.parent.joinpath("shared").name  # the config's ../shared paths, seen from the export
+    if not shared.exists():
+        shared.symlink_to(REPO.parent / "shared")
     return dest
 
 
@@ -275,15 +223,51 @@ def _env() -> dict:
     return dict(os.environ)
 
 
+def spark_per_record(warc_path: Path, n: int) -> dict:
+    """CPU per record of `crawl-to-shards --until filter` under Spark (local[1], one core, whole process
+    tree): the run on every page less the run on the first WARMUP_PAGES, over the pages between."""
+    from bench.common.proc_cpu import become_subreaper, run_measured
+
+    become_subreaper()
+    head = WORK / f"head{WARMUP_PAGES}.warc.gz"
+    _head_warc(warc_path, head, WARMUP_PAGES)
+    cpu = {}
+    for label, path in (("head", head), ("all", warc_path)):
+        out = WORK / f"spark-{label}"
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [*ONE_CORE, str(PY_OURS), "-m", "jobs", "crawl-to-shards", "--until", "filter"]
+        cmd += ["--input", str(path), "--output", str(out), "--set", "spark.master=local[1]"]
+        cpu[label] = run_measured(cmd, cwd=REPO)["cpu_s"]
+        shutil.rmtree(out, ignore_errors=True)
+    return {"cpu_s": cpu, "ms_per_record": 1e3 * (cpu["all"] - cpu["head"]) / (n - WARMUP_PAGES)}
+
+
+# The cascade's work beyond trafilatura's first pass (pipeline/extract/html.py): what "trafilatura alone"
+# does not do, a choice of extraction quality (BENCHMARKS.md "Extraction cascade"), not overhead.
+CASCADE_STEPS = (
+    "trafilatura, quality_first pass",
+    "trafilatura, baseline pass",
+    "visible-text count (cascade signal)",
+)
+
+
 def summarize(runs: list[dict]) -> dict:
-    """Median CPU ms per record per step, of the whole pass and of trafilatura alone."""
+    """Median CPU ms per record per step, of the whole pass and of trafilatura alone; the ratios to
+    trafilatura alone are medians of each round's ratio (both halves of a round ran in one process)."""
     n = runs[0]["records"]
     steps = sorted({s for r in runs for s in r["steps_cpu_s"]})
     per = {s: statistics.median(1e3 * r["steps_cpu_s"].get(s, 0.0) / n for r in runs) for s in steps}
+
+    def ratio(run: dict, less: tuple[str, ...] = ()) -> float:
+        ours = run["total_cpu_s"] - sum(run["steps_cpu_s"].get(s, 0.0) for s in less)
+        return ours / run["trafilatura_alone_cpu_s"]
+
     return {
         "steps_ms": per,
         "total_ms": statistics.median(1e3 * r["total_cpu_s"] / n for r in runs),
         "trafilatura_alone_ms": statistics.median(1e3 * r["trafilatura_alone_cpu_s"] / n for r in runs),
+        "ratio": statistics.median(ratio(r) for r in runs),
+        "ratio_first_pass_only": statistics.median(ratio(r, CASCADE_STEPS) for r in runs),
     }
 
 
@@ -310,7 +294,14 @@ def table(sides: dict[str, dict], n: int, rounds: int, command: str) -> dict:
     rows.append(
         [
             "**ours / trafilatura alone** (target <= 1.4)",
-            *(f"{side['total_ms'] / side['trafilatura_alone_ms']:.2f}x" for side in sides.values()),
+            *(f"{side['ratio']:.2f}x" for side in sides.values()),
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "ours less the cascade's later passes and its visible-text count / trafilatura alone",
+            *(f"{side['ratio_first_pass_only']:.2f}x" for side in sides.values()),
             "",
         ]
     )
@@ -340,6 +331,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=4, help="every n-th extraction-set page (4: 280 pages)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compare-ref", help="also measure the code of this git ref (a column before ours)")
+    parser.add_argument("--spark", action="store_true", help="also the per-record CPU under Spark (local[1])")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # one measured pass (run in a subprocess)
     parser.add_argument("--label", default="ours", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -358,9 +350,34 @@ def main() -> None:
     command = "python -m bench.page_cost " + " ".join(sys.argv[1:])
     from bench.results_table import render, write_result
 
-    result = table(sides, n, args.rounds, command.strip())
-    print(render([result]))
-    write_result("page_cost", [result], {"runs": runs})
+    tables = [table(sides, n, args.rounds, command.strip())]
+    figures: dict = {"runs": runs}
+    if args.spark:
+        figures["spark"] = spark_per_record(warc_path, n)
+        tables.append(spark_table(figures["spark"], sides["ours"], n, command.strip()))
+    print(render(tables))
+    write_result("page_cost", tables, figures)
+
+
+def spark_table(spark: dict, ours: dict, n: int, command: str) -> dict:
+    alone = ours["trafilatura_alone_ms"]
+    rows = [
+        ["in-process pass (the table above, ours)", f"{ours['total_ms']:.1f}", f"{ours['total_ms'] / alone:.2f}x"],
+        ["`crawl-to-shards --until filter` under Spark", f"{spark['ms_per_record']:.1f}", f"{spark['ms_per_record'] / alone:.2f}x"],
+        ["trafilatura alone (the table above)", f"{alone:.1f}", "1.00x"],
+    ]  # fmt: skip
+    return {
+        "title": f"Per record under Spark: local[1] on one core, whole process tree ({n} pages)",
+        "command": command,
+        "columns": ["measure", "CPU ms / record", "vs trafilatura alone"],
+        "rows": rows,
+        "notes": (
+            "Spark's figure is the process tree's CPU (JVM and Python worker included, "
+            "`bench.common.proc_cpu`) of the run on all pages less that of the run on the first "
+            f"{WARMUP_PAGES}, over the pages between: the fixed cost (JVM start, imports, models) cancels. "
+            "One run each, so it carries the load's noise."
+        ),
+    }
 
 
 if __name__ == "__main__":
