@@ -20,9 +20,10 @@ import argparse
 import contextlib
 import os
 import sys
+import uuid
 from pathlib import Path
 
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.config import ConfigError, load_config, parse_overrides
 from pipeline.settings import TrainSettings
 
@@ -219,11 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         except RunLocked as exc:
             print(f"FAILED: {exc}", file=sys.stderr)
             return 1
-        problem = _shards_problem(args.out)  # before Ray starts: a bad shard is one line naming the file
+        # before Ray starts: a bad shard is one line naming the file; shards on an object store are staged
+        # into the local cache here, and the workers of this launch (`token`) find them verified
+        token = uuid.uuid4().hex
+        problem = _shards_problem(args.out, t.cache_dir, token)
         if problem:
             print(f"FAILED: {problem}", file=sys.stderr)
             return 1
         if config:
+            config["cache_token"] = token
             return _train(config, t, args.address)
         return _fit_mixture(cfg, t, given, args)
 
@@ -238,7 +243,7 @@ def _hold_locks(locks: contextlib.ExitStack, out: str, writes: Path, init_from: 
     locks.enter_context(run_lock(out, shared=True))  # first: a refused training creates no folder
     locks.enter_context(folder_lock(writes, pick="another --out"))
     if init_from:
-        locks.enter_context(run_lock(Path(read_meta(init_from)["shards_dir"]).parent, shared=True))
+        locks.enter_context(run_lock(storage.path(read_meta(init_from)["shards_dir"]).parent, shared=True))
 
 
 def _train(config: dict, t: TrainSettings, address: str | None) -> int:
@@ -295,15 +300,18 @@ def _fit_mixture(cfg: dict, t: TrainSettings, given: dict, args: argparse.Namesp
     return 0
 
 
-def _shards_problem(out: str) -> str | None:
-    from pipeline import layout
+def _shards_problem(out: str, cache_dir: str, token: str) -> str | None:
     from trainer.data import load_manifest
+    from trainer.shard_cache import local_shards
     from trainer.verify import ShardError, verify_shards
 
     try:
         shards = layout.shards_dir(out)
-        verify_shards(shards, load_manifest(shards))
-    except (ShardError, FileNotFoundError) as exc:
+        local = local_shards(
+            shards, cache_dir, token
+        )  # from an object store: staged, each file's sha256 checked
+        verify_shards(local, load_manifest(local), sha256=not storage.is_remote(shards))
+    except (ShardError, FileNotFoundError, storage.StorageError) as exc:
         return str(exc)
     return None
 

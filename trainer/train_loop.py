@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.settings import TrainSettings
 from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
@@ -40,6 +40,7 @@ from trainer.metrics import device_peak_flops, log_metrics, peak_memory_gib
 from trainer.model import GPT, optimizer_param_groups, preset_config
 from trainer.reporter import Reporter
 from trainer.schedule import WSDSchedule
+from trainer.shard_cache import local_shards
 
 FSDP_PRESETS = ("350m", "1b")
 OLD_VAL_PREFIX = "old/"  # validation domains of the run continued by `init_from`
@@ -59,12 +60,14 @@ class Trainer:
         c = self.c = config
         self.device, self.report = device, report
         self.rank, self.world = _rank_world()
-        Path(c["out_dir"]).mkdir(parents=True, exist_ok=True)
+        storage.path(c["out_dir"]).mkdir(parents=True, exist_ok=True)
         torch.manual_seed(c["seed"])  # identical initial weights on every rank
         if device.type == "cpu":
             torch.set_num_threads(c.get("threads") or torch.get_num_threads())
             torch.use_deterministic_algorithms(True)  # resumed runs reproduce losses exactly on CPU
-        manifest = load_manifest(c["shards_dir"])
+        # where the shards are read from: in place, or a verified local copy of shards on an object store
+        self.shards = local_shards(c["shards_dir"], c["cache_dir"], c.get("cache_token"))
+        manifest = load_manifest(self.shards)
         self.model_cfg = preset_config(
             c["preset"], manifest["tokenizer"]["vocab_size"], seq_len=c.get("seq_len")
         )
@@ -75,12 +78,13 @@ class Trainer:
             decay_fraction=c["decay_fraction"],
             min_lr=c["lr"] * c["min_lr_frac"],
         )
-        self.resume = Path(resume) if resume else None
+        self.resume = storage.path(resume) if resume else None
         saved = checkpoint.read_meta(self.resume) if self.resume else None
         init_meta = checkpoint.read_meta(c["init_from"]) if c.get("init_from") else None
         self.replay = None
         if init_meta and c.get("replay"):
-            self.replay = {"shards_dir": init_meta["shards_dir"], "fraction": c["replay"]}
+            old_shards = local_shards(init_meta["shards_dir"], c["cache_dir"], c.get("cache_token"))
+            self.replay = {"shards_dir": old_shards, "fraction": c["replay"]}
         self.data_streams = saved["data_streams"] if saved else self.world
         self.meta = self._settings(manifest, init_meta)
         if saved:  # the global batch is kept, so each rank's grad_accum covers whole data streams
@@ -116,9 +120,10 @@ class Trainer:
         if problem:  # every rank computes the same answer from the manifest: all stop together
             raise ValueError(problem)
         self.tokens_per_step = self.meta["global_batch"] * self.model_cfg.seq_len
-        self.val = validation_windows(c["shards_dir"], self.model_cfg.seq_len, c["eval_windows"])
+        self.val = validation_windows(self.shards, self.model_cfg.seq_len, c["eval_windows"])
         if init_meta:  # forgetting is measured on the old run's validation shards
-            old = validation_windows(init_meta["shards_dir"], self.model_cfg.seq_len, c["eval_windows"])
+            old_shards = local_shards(init_meta["shards_dir"], c["cache_dir"], c.get("cache_token"))
+            old = validation_windows(old_shards, self.model_cfg.seq_len, c["eval_windows"])
             self.val.update({OLD_VAL_PREFIX + d: w for d, w in old.items()})
         self.peak = device_peak_flops(device)
         self.step = 0
@@ -138,10 +143,11 @@ class Trainer:
         self.reporter = Reporter(
             report, rank=self.rank, world=self.world, group=self.cpu_group, asynchronous=c["ckpt_async"]
         )
-        if self.resume:
-            self._load(self.resume)
-        elif init_meta:
-            checkpoint.load(Path(c["init_from"]), self.raw)  # weights only: fresh optimizer, step, cursor
+        with checkpoint.download_area(c["cache_dir"]) as scratch:
+            if self.resume:  # a checkpoint on an object store is read from a local download
+                self._load(checkpoint.fetch(self.resume, scratch))
+            elif init_meta:  # weights only: fresh optimizer, step, cursor
+                checkpoint.load(checkpoint.fetch(c["init_from"], scratch), self.raw)
 
     # --- setup ------------------------------------------------------------------------------------------
     def _settings(self, manifest: dict, init_meta: dict | None) -> dict:
@@ -157,7 +163,7 @@ class Trainer:
             "replay": self.replay and {"fraction": self.replay["fraction"], "from": init_meta["run"]},
             "init_from": c.get("init_from"),
             "shards_sha256": checkpoint.shards_sha256(manifest),
-            "shards_dir": str(Path(c["shards_dir"]).resolve()),
+            "shards_dir": str(storage.path(c["shards_dir"]).resolve()),  # a URI stays a URI
             "run": c["run_name"],
             "model": {k: v for k, v in vars(self.model_cfg).items()},
         }
@@ -196,7 +202,7 @@ class Trainer:
         c = self.c
         return ShardLoader(
             MixtureDataset(
-                c["shards_dir"],
+                self.shards,
                 seq_len=self.model_cfg.seq_len,
                 batch_size=c["micro_batch"],
                 rank=stream,
@@ -402,9 +408,12 @@ def train_loop_per_worker(config: dict) -> None:
 
     device = ray.train.torch.get_device()
     resume = config.get("branch_from")
-    if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
-        # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
-        resume, damaged = checkpoint.newest_intact(layout.run_dir(config["out_dir"], config["run_name"]))
-        if resume is None:
-            raise RuntimeError(f"no checkpoint of {config['run_name']} verifies: {damaged}")
-    Trainer(config, device, report, resume=resume).run()
+    with checkpoint.download_area(config["cache_dir"]) as scratch:
+        if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
+            # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
+            run_dir = layout.run_dir(config["out_dir"], config["run_name"])
+            resume, damaged = checkpoint.newest_intact(run_dir, fetch_into=scratch)
+            if resume is None:
+                raise RuntimeError(f"no checkpoint of {config['run_name']} verifies: {damaged}")
+        trainer = Trainer(config, device, report, resume=resume)
+    trainer.run()
