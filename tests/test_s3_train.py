@@ -104,9 +104,14 @@ def _local_config(out: str, cache, **extra) -> dict:
     return loop_config(load_config()["train"], out, "local", **{**settings, **extra})
 
 
-def test_local_training_writes_to_the_store_and_resumes_past_a_half_uploaded_checkpoint(s3_out, tmp_path):
+def test_local_training_on_the_store_resumes_past_a_half_uploaded_checkpoint_and_inits_from_it(
+    s3_out, tmp_path
+):
+    import torch
+
     from trainer import checkpoint
     from trainer.local import latest_checkpoint, run_rank
+    from trainer.train_loop import Trainer
 
     out, _ = s3_out
     config = _local_config(out, tmp_path / "cache")
@@ -132,6 +137,20 @@ def test_local_training_writes_to_the_store_and_resumes_past_a_half_uploaded_che
     assert again[3]["train_loss"] == pytest.approx(first[3]["train_loss"], rel=1e-6)
     assert checkpoint.verify(layout.step_checkpoint_dir(train, "local", 4)) is None
     assert not list((tmp_path / "cache" / "downloads").glob("*"))  # downloads removed once loaded
+
+    # continual pretraining on a local OUT from the store's checkpoint, replaying the store's old shards
+    stored = layout.step_checkpoint_dir(train, "local", 4)
+    new = tmp_path / "crawl2"
+    write_demo_shards(new, {"news": 0.5, "code": 0.5}, docs_per_domain=20, anneal_docs=4, val_docs=2, seed=7)
+    cont = _local_config(
+        str(new), tmp_path / "cache", init_from=str(stored), replay=0.3, steps=2, eval_every=2
+    )
+    trainer = Trainer(cont, torch.device("cpu"), report=lambda metrics, ckpt: None)
+    reference = Trainer(config, torch.device("cpu"), report=lambda metrics, ckpt: None, resume=stored)
+    for (name, a), b in zip(trainer.raw.state_dict().items(), reference.raw.state_dict().values()):
+        assert torch.equal(a, b), name  # the store's weights, downloaded
+    final = trainer.run()
+    assert {"val_loss/code", "val_loss/old/forum", "val_loss_old"} <= set(final)  # old val shards, staged
 
 
 @pytest.mark.ray

@@ -268,7 +268,7 @@ def _train(config: dict, t: TrainSettings, address: str | None) -> int:
             f"resume: skipping damaged checkpoints ({skipped}); resuming from {intact.name}", file=sys.stderr
         )
 
-    result = run_on_ray(
+    run_on_ray(
         lambda: ray_fit(
             config,
             workers=t.workers,
@@ -280,7 +280,7 @@ def _train(config: dict, t: TrainSettings, address: str | None) -> int:
         address,
         num_cpus=local_cpus(t.workers),
     )
-    print(f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}")
+    print(f"done: {config['run_name']} -> {run_dir}; metrics in {layout.metrics_path(config['out_dir'])}")
     return 0
 
 

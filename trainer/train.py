@@ -1,6 +1,7 @@
 """Ray Train entry point: `TorchTrainer` over `trainer.train_loop.train_loop_per_worker`.
 
-Storage is OUT/train; each run lives in OUT/train/<name>/ (Ray's checkpoints and its run state). Rerunning a
+Storage is OUT/train, a local folder or an object store (`--out s3://...`: Ray reads and writes it through the
+store's pyarrow file system); each run lives in OUT/train/<name>/ (Ray's checkpoints and its run state). Rerunning a
 run with the same OUT and name resumes it from its latest checkpoint: Ray Train 2.x restores the run's
 checkpoint manager from storage and hands the checkpoint to the workers via `ray.train.get_checkpoint()`
 (the older `TorchTrainer.restore` is deprecated in Ray Train v2). Worker failures are retried
