@@ -10,9 +10,10 @@ import argparse
 import dataclasses
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
-from pipeline import stages
+from pipeline import stages, storage
 from pipeline.config import ConfigError, load_config, parse_overrides
 
 
@@ -132,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo-crawl":
         from pipeline.fixtures.demo_crawl import generate_demo_crawl
 
-        files = generate_demo_crawl(Path(args.output), seed=cfg["run"]["seed"])
+        if storage.is_remote(args.output):  # generated on local disk, then uploaded
+            with tempfile.TemporaryDirectory() as local:
+                files = generate_demo_crawl(Path(local), seed=cfg["run"]["seed"])
+                storage.copy(local, args.output)
+        else:
+            files = generate_demo_crawl(Path(args.output), seed=cfg["run"]["seed"])
         print(f"demo crawl: {len(files)} WARC files in {args.output}")
         return 0
 

@@ -64,6 +64,12 @@ def lock_path(out: Where) -> Location:
     return storage.path(out) / "_run.lock"
 
 
+def lock_readers_path(out: Where) -> Location:
+    """Object stores only: one lease object per training reading OUT's shards (pipeline/runlock.py),
+    where a local run shares the flock of `lock_path` instead."""
+    return storage.path(out) / "_run.readers"
+
+
 def folder_lock_path(folder: Where) -> Location:
     """The lock of one output folder inside OUT (a training's OUT/train), held by its one writer."""
     return storage.path(folder) / "_writer.lock"

@@ -11,6 +11,16 @@ shared (several trainings may read one run's shards, e.g. a main run and a conti
 them, while no stage may rewrite them) and its folder's lock exclusively (one training per OUT/train:
 they share metrics.jsonl and the checkpoint folders). `flock` works on local disks and on NFSv4/Lustre mounts
 with lock support; on a file system without locking the lock is a no-op and says so in the log.
+
+On an object store (OUT is `s3://...`) there is no `flock`: the lock is a lease object at the same path
+(pipeline/lease.py), renewed by a heartbeat while held and taken over once its holder lets it lapse
+(a killed holder keeps the next run out for at most `lease.LEASE_S`). A training reading shards
+writes its own lease under `OUT/_run.readers/`; a writer is refused while a live reader lease exists,
+a reader while a live writer lease exists. Each writes its own lease first and then looks for the other
+kind, so of a writer and a reader arriving together at least one sees the other; both may, and then
+both are refused (the race accepted: nobody proceeds wrongly, one of them retries). Unlike a flock, a
+lease can be lost (its holder cut off from the store for a lease duration): `check_held(out)`, called
+before a stage is published, raises RunLocked then.
 """
 
 from __future__ import annotations
@@ -22,16 +32,19 @@ import fcntl
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline import layout
+from pipeline import layout, lease, storage
+from pipeline.storage import ObjectPath
 
 log = logging.getLogger(__name__)
 
 # Locks this process holds, by lock path, and whether shared: nested calls (a CLI command around the chain
 # around each stage) share one lock instead of blocking on themselves.
 _HELD: dict[str, tuple[int, bool]] = {}
+_LEASES: dict[str, tuple[lease.Lease, bool]] = {}  # the same on object stores: the lease held, whether shared
 
 
 class RunLocked(RuntimeError):
@@ -40,7 +53,11 @@ class RunLocked(RuntimeError):
 
 def _holder_text(doing: str) -> str:
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{doing} by pid {os.getpid()} on {socket.gethostname()} since {started}\n"
+    return lease.holder_line(doing, os.getpid(), socket.gethostname(), started) + "\n"
+
+
+def _refusal(what: str | Path, holder: str, lock: object, pick: str) -> RunLocked:
+    return RunLocked(f"{what} is {holder} (lock {lock}); wait for it or pick {pick}")
 
 
 @contextlib.contextmanager
@@ -48,15 +65,99 @@ def run_lock(out: str | Path, *, shared: bool = False) -> Iterator[None]:
     """Hold the run lock of `out` inside the block; raise RunLocked at once if another process has it.
     Exclusive for a writer of OUT (a stage); `shared` for a reader of OUT/shards (a training), so several
     trainings may read one run's shards while no stage rewrites them."""
-    with _flock(layout.lock_path(out), out, shared=shared, pick="another --output"):
+    pick = "another --output"
+    if storage.is_remote(out):
+        lock = _lease_lock(
+            layout.lock_path(out), out, shared=shared, readers=layout.lock_readers_path(out), pick=pick
+        )
+    else:
+        lock = _flock(layout.lock_path(out), out, shared=shared, pick=pick)
+    with lock:
         yield
 
 
 @contextlib.contextmanager
 def folder_lock(folder: str | Path, pick: str) -> Iterator[None]:
     """Hold the exclusive lock of one output folder inside OUT (a training's OUT/train) for the block."""
-    with _flock(layout.folder_lock_path(folder), folder, shared=False, pick=pick):
+    path = layout.folder_lock_path(folder)
+    remote = storage.is_remote(folder)
+    with (
+        _lease_lock(path, folder, shared=False, readers=None, pick=pick)
+        if remote
+        else _flock(path, folder, shared=False, pick=pick)
+    ):
         yield
+
+
+def check_held(out: str | Path) -> None:
+    """Raise RunLocked if this process held OUT's lease and lost it: called right before a stage is
+    published (its `_SUCCESS` written). It renews the lease on the way, so the publish that follows has a
+    full lease duration. A flock cannot be lost while its holder lives, and a process holding no lock on
+    OUT has nothing to check: both return at once."""
+    held = _LEASES.get(str(layout.lock_path(out))) if storage.is_remote(out) else None
+    if held is None:
+        return
+    try:
+        held[0].verify()
+    except lease.LeaseLost as exc:
+        raise RunLocked(f"{out}: {exc}; this run stops without publishing") from None
+
+
+@contextlib.contextmanager
+def _lease_lock(
+    path: ObjectPath, what: str | Path, *, shared: bool, readers: ObjectPath | None, pick: str
+) -> Iterator[None]:
+    key = str(path)
+    if key in _LEASES and (shared or not _LEASES[key][1]):  # this process already holds it (strongly enough)
+        yield
+        return
+    if not lease.supported(path):
+        log.warning(
+            "run lock unavailable on %s:// (leases need S3's conditional requests): running without it",
+            path.scheme,
+        )
+        yield
+        return
+    if shared:
+        mine = lease.Lease(
+            readers / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}", "being read"
+        )
+        mine.create()
+    else:
+        mine = lease.Lease(path, "being written")
+        try:
+            mine.take()
+        except lease.LeaseHeld as exc:
+            raise _refusal(what, str(exc), path, pick) from None
+    try:  # then look for the other kind: a reader for a live writer, a writer for live readers
+        if shared:
+            live = _live([(path, lease.read(path))])
+        else:
+            live = _live(lease.leases_under(readers)) if readers is not None else None
+    except BaseException:
+        mine.release()
+        raise
+    if live is not None:
+        mine.release()
+        raise _refusal(what, live[1].describe(), live[0], pick)
+    mine.start()
+    _LEASES[key] = (mine, shared)
+    try:
+        yield
+    finally:
+        del _LEASES[key]
+        mine.release()
+
+
+def _live(found: list[tuple[ObjectPath, lease.Seen | None]]) -> tuple[ObjectPath, lease.Seen] | None:
+    """The first live lease among those read; lapsed ones are removed on the way (their holders, if only
+    stalled, then find their lease lost instead of renewing it)."""
+    for where, seen in found:
+        if seen is not None and seen.stale:
+            lease.remove_lapsed(where, seen)
+        elif seen is not None:
+            return where, seen
+    return None
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ import io
 import os
 import posixpath
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import pyarrow.fs as pafs
 
 # URI scheme -> the store it names. `s3a` is what Hadoop/Spark call S3; both name the same objects.
 REMOTE_SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs"}
+COPY_CHUNK_BYTES = 8 << 20  # read/write size when copying between locations
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"  # the S3-compatible endpoint, when not AWS itself (the AWS SDKs' name)
 
 
@@ -109,6 +111,25 @@ def files_under(location: str | os.PathLike) -> list[tuple[str, int, float]]:
     return sorted(
         (posixpath.relpath(f.path, where), f.size, _mtime(f)) for f in found if f.type == pafs.FileType.File
     )
+
+
+def copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy a file, or a folder with everything under it, between any two locations (local to store
+    is an upload, store to local a download); each file lands in one write."""
+    files = files_under(source)
+    if not files:
+        raise FileNotFoundError(str(source))
+    source_fs, source_root = fs_path(source)
+    for relative, _, _ in files:
+        destination = path(target) / relative if relative else path(target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        target_fs, target_path = fs_path(destination)
+        inner = posixpath.join(source_root, relative) if relative else source_root
+        with (
+            source_fs.open_input_stream(inner, compression=None) as reader,
+            target_fs.open_output_stream(target_path, compression=None) as writer,
+        ):
+            shutil.copyfileobj(reader, writer, COPY_CHUNK_BYTES)
 
 
 def _mtime(info: pafs.FileInfo) -> float:
@@ -271,7 +292,7 @@ class ObjectPath:
 
     def read_bytes(self) -> bytes:
         try:
-            with self.fs.open_input_stream(self.key) as stream:
+            with self.fs.open_input_stream(self.key, compression=None) as stream:
                 return stream.read()
         except FileNotFoundError:
             raise
@@ -282,9 +303,10 @@ class ObjectPath:
         return self.read_bytes().decode(encoding, errors)
 
     def write_bytes(self, data: bytes) -> int:
-        """One PUT: readers see the old object or the whole new one, never a part."""
+        """One PUT: readers see the old object or the whole new one, never a part. Bytes are stored as
+        given (pyarrow would otherwise compress a `.gz` name on the way)."""
         try:
-            with self.fs.open_output_stream(self.key) as stream:
+            with self.fs.open_output_stream(self.key, compression=None) as stream:
                 stream.write(data)
         except OSError as exc:
             raise StorageError(f"{self}: cannot write: {_one_line(exc)}") from exc
@@ -299,7 +321,7 @@ class ObjectPath:
         if mode in ("rb", "r"):
             stream = self.fs.open_input_file(self.key)
         elif mode in ("wb", "w"):
-            stream = self.fs.open_output_stream(self.key)
+            stream = self.fs.open_output_stream(self.key, compression=None)
         else:
             raise ValueError(f"{self}: mode {mode!r} is not supported on an object store")
         return io.TextIOWrapper(stream, encoding=encoding) if "b" not in mode else stream

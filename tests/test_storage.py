@@ -34,6 +34,9 @@ def test_object_paths_answer_pathlib_verbs(s3_bucket):
     (run / "z.parquet").write_bytes(b"")
     assert run.is_dir() and (run / "a" / "x.txt").is_file() and not (run / "a").is_file()
     assert (run / "a" / "x.txt").read_text() == "hello"
+    (run / "raw.warc.gz").write_bytes(b"not gzip")  # stored as given: no compression by file name
+    assert (run / "raw.warc.gz").read_bytes() == b"not gzip"
+    (run / "raw.warc.gz").unlink()
     assert [p.name for p in run.iterdir()] == ["a", "z.parquet"]
     assert [str(p.relative_to(run)) for p in run.glob("**/*.parquet")] == ["a/b/y.parquet", "z.parquet"]
     assert [str(p.relative_to(run)) for p in run.glob("*.parquet")] == ["z.parquet"]
@@ -65,3 +68,30 @@ def test_pyarrow_reads_and_writes_through_fs_path(s3_bucket, tmp_path):
 def test_the_tests_never_reach_a_real_store():
     assert os.environ["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     assert s3_server.start() == os.environ["AWS_ENDPOINT_URL"]
+
+
+def test_copy_uploads_and_downloads_a_tree(s3_bucket, tmp_path):
+    local = tmp_path / "tree"
+    (local / "a").mkdir(parents=True)
+    (local / "a" / "x.bin").write_bytes(b"\x00\x01" * 1000)
+    (local / "y.txt").write_text("y")
+    storage.copy(local, f"{s3_bucket}/up")
+    assert s3_server.keys(f"{s3_bucket}/up") == ["a/x.bin", "y.txt"]
+    storage.copy(f"{s3_bucket}/up", tmp_path / "down")
+    assert (tmp_path / "down" / "a" / "x.bin").read_bytes() == b"\x00\x01" * 1000
+    with pytest.raises(FileNotFoundError):
+        storage.copy(f"{s3_bucket}/nothing", tmp_path / "none")
+
+
+def test_demo_crawl_generated_straight_to_a_bucket(s3_bucket):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs", "demo-crawl", "--output", f"{s3_bucket}/crawl"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert any(key.endswith(".warc.gz") for key in s3_server.keys(f"{s3_bucket}/crawl"))
