@@ -63,7 +63,7 @@ def test_another_shards_uri_gets_another_cache_folder(s3_bucket, tmp_path):
     assert one != two and one.parent == two.parent
 
 
-def test_a_shard_changed_on_the_store_is_one_line_naming_it(s3_out, tmp_path, monkeypatch, capsys):
+def test_a_shard_changed_on_the_store_is_one_line_naming_it(s3_out, tmp_path, capsys):
     from trainer.__main__ import main
 
     out, originals = s3_out
@@ -71,7 +71,6 @@ def test_a_shard_changed_on_the_store_is_one_line_naming_it(s3_out, tmp_path, mo
     changed = bytearray((originals / name).read_bytes())
     changed[0] ^= 0xFF
     _put(f"{out}/shards/{name}", bytes(changed))
-    _locks_or_note(out, monkeypatch)
 
     code = main(["train", "--out", out, "--steps", "2", "--set", f"train.cache_dir={tmp_path / 'cache'}"])
 
@@ -80,20 +79,6 @@ def test_a_shard_changed_on_the_store_is_one_line_naming_it(s3_out, tmp_path, mo
     assert err == [
         f"FAILED: {out}/shards/{name}: sha256 differs from the manifest (corrupt or replaced on the store)"
     ]
-
-
-def _locks_or_note(out: str, monkeypatch) -> None:
-    """The training CLI holds the run lock of OUT and the folder lock of OUT/train. Until the run lock works
-    on object stores (a lease object; pipeline/runlock.py uses flock on local paths only), the CLI tests here
-    run without those two locks, and say so; once the lock takes URIs they run with it."""
-    from pipeline.runlock import run_lock
-
-    try:
-        with run_lock(out, shared=True):
-            return
-    except TypeError:  # flock needs a local file
-        print("note: pipeline/runlock.py takes no object-store URI yet: trainer locks not held in this test")
-        monkeypatch.setattr("trainer.__main__._hold_locks", lambda *args: None)
 
 
 def _local_config(out: str, cache, **extra) -> dict:
@@ -154,14 +139,13 @@ def test_local_training_on_the_store_resumes_past_a_half_uploaded_checkpoint_and
 
 
 @pytest.mark.ray
-def test_ray_training_writes_checkpoints_and_metrics_to_s3_and_resumes_there(s3_out, tmp_path, monkeypatch):
+def test_ray_training_writes_checkpoints_and_metrics_to_s3_and_resumes_there(s3_out, tmp_path):
     import ray
 
     from trainer import checkpoint
     from trainer.__main__ import main
 
     out, _ = s3_out
-    _locks_or_note(out, monkeypatch)
     if ray.is_initialized():  # an earlier test module's driver connection
         ray.shutdown()
     flags = [
@@ -185,4 +169,6 @@ def test_ray_training_writes_checkpoints_and_metrics_to_s3_and_resumes_there(s3_
     assert damaged == [] and isinstance(intact, storage.ObjectPath)
     assert checkpoint.read_meta(intact)["step"] == 6
     assert checkpoint.read_meta(intact)["shards_dir"] == f"{out}/shards"
-    assert "pre_decay/main/meta.json" in s3_server.keys(str(layout.train_dir(out)))
+    keys = s3_server.keys(str(layout.train_dir(out)))
+    assert "pre_decay/main/meta.json" in keys
+    assert layout.folder_lock_path(".").name not in keys  # the training's lease on OUT/train released
