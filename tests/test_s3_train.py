@@ -81,12 +81,12 @@ def test_a_shard_changed_on_the_store_is_one_line_naming_it(s3_out, tmp_path, ca
     ]
 
 
-def _local_config(out: str, cache, **extra) -> dict:
+def _local_config(out: str, cache, name: str = "local", **extra) -> dict:
     settings = dict(
         steps=4, warmup_steps=1, decay_fraction=0.25, lr=3e-3, micro_batch=2, eval_windows=2, log_every=1,
         eval_every=4, ckpt_every=2, threads=1, fsdp="off", cache_dir=str(cache),
     )  # fmt: skip
-    return loop_config(load_config()["train"], out, "local", **{**settings, **extra})
+    return loop_config(load_config()["train"], out, name, **{**settings, **extra})
 
 
 def test_local_training_on_the_store_resumes_past_a_half_uploaded_checkpoint_and_inits_from_it(
@@ -122,6 +122,10 @@ def test_local_training_on_the_store_resumes_past_a_half_uploaded_checkpoint_and
     assert again[3]["train_loss"] == pytest.approx(first[3]["train_loss"], rel=1e-6)
     assert checkpoint.verify(layout.step_checkpoint_dir(train, "local", 4)) is None
     assert not list((tmp_path / "cache" / "downloads").glob("*"))  # downloads removed once loaded
+
+    # an anneal branch from the pre-decay checkpoint kept on the store (step 3)
+    run_rank(_local_config(out, tmp_path / "cache", "branch", branch_from_pre_decay="local"))
+    assert [m["step"] for m in read_metrics(out, "branch")] == [4]
 
     # continual pretraining on a local OUT from the store's checkpoint, replaying the store's old shards
     stored = layout.step_checkpoint_dir(train, "local", 4)
@@ -172,3 +176,13 @@ def test_ray_training_writes_checkpoints_and_metrics_to_s3_and_resumes_there(s3_
     keys = s3_server.keys(str(layout.train_dir(out)))
     assert "pre_decay/main/meta.json" in keys
     assert layout.folder_lock_path(".").name not in keys  # the training's lease on OUT/train released
+
+
+@pytest.mark.parametrize("command", [["fit-mixture", "--out"], ["ablate", "--runs", "runs/a", "--out"]])
+def test_commands_other_than_train_refuse_an_object_store_in_one_line(command, s3_bucket, capsys):
+    from trainer.__main__ import main
+
+    assert main([*command, f"{s3_bucket}/run"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"FAILED: {s3_bucket}/run: `{command[0]}` needs local run folders (only `train` takes an object store)"
+    ]

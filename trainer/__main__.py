@@ -179,6 +179,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    remote = [where for where in [args.out, *(getattr(args, "runs", None) or [])] if storage.is_remote(where)]
+    if remote and args.command != "train":  # their mixing and evaluation files are read and written locally
+        why = f"`{args.command}` needs local run folders (only `train` takes an object store)"
+        print(f"FAILED: {remote[0]}: {why}", file=sys.stderr)
+        return 2
     if args.command in ("ablate", "ablate-variants"):
         return _ablate(args)
     try:  # a bad key or value: one line, before Ray starts
