@@ -186,3 +186,34 @@ def test_commands_other_than_train_refuse_an_object_store_in_one_line(command, s
     assert capsys.readouterr().err.splitlines() == [
         f"FAILED: {s3_bucket}/run: `{command[0]}` needs local run folders (only `train` takes an object store)"
     ]
+
+
+RANK_TIMEOUT_S = 240  # two CPU ranks, two tiny runs: ~30 s on a quiet machine; a hang never ends
+
+
+def test_two_ranks_upload_their_checkpoint_files_and_resume_from_the_store(s3_out, tmp_path):
+    """Each rank uploads its own files, rank 0 the meta.json once all are up; both download to resume."""
+    from trainer import checkpoint
+    from trainer.local import run_ranks
+
+    out, _ = s3_out
+    common = dict(grad_accum=1, ckpt_every=2, stop_after=None)
+    first = _local_config(out, tmp_path / "cache", "dist", log_every=2, **{**common, "stop_after": 2})
+    second = _local_config(
+        out, tmp_path / "cache", "dist", log_every=1, **common
+    )  # the log interval may change
+
+    outcomes = run_ranks([first, second], 2, timeout_s=RANK_TIMEOUT_S, backend="gloo")
+
+    assert all("metrics" in rank for run in outcomes for rank in run), outcomes
+    # resumed at step 2 (logged every 2 steps before, every step after): a restart would have logged 1..4
+    assert [m["step"] for m in read_metrics(out, "dist")] == [2, 3, 4]
+    train = layout.train_dir(out)
+    for step in (2, 3, 4):
+        stored = layout.step_checkpoint_dir(train, "dist", step)
+        assert checkpoint.verify(stored) is None
+        assert checkpoint.read_meta(stored)["world_size"] == 2
+    assert checkpoint.verify(layout.pre_decay_dir(train, "dist")) is None
+    assert {"dist/checkpoint_000004/files/rank0.json", "dist/checkpoint_000004/files/rank1.json"} <= set(
+        s3_server.keys(str(train))
+    )
