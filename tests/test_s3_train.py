@@ -59,8 +59,10 @@ def test_a_cached_shard_with_altered_bytes_is_fetched_again(s3_out, tmp_path):
 
 def test_another_shards_uri_gets_another_cache_folder(s3_bucket, tmp_path):
     cache = str(tmp_path / "cache")
-    one, two = (cache_folder(f"{s3_bucket}/{run}/shards", cache) for run in ("a", "b"))
-    assert one != two and one.parent == two.parent
+    runs = ("a", "b", "variants/quality.selection=none", "variants/quality.selection=threshold")
+    folders = [cache_folder(f"{s3_bucket}/{run}/shards", cache) for run in runs]
+    assert len(set(folders)) == len(runs) and {f.parent for f in folders} == {folders[0].parent}
+    assert folders[2].name.startswith("quality.selection_none-")  # readable, one plain folder name
 
 
 def test_a_shard_changed_on_the_store_is_one_line_naming_it(s3_out, tmp_path, capsys):

@@ -48,6 +48,7 @@ from pipeline.files import resolve_path, sha256_file
 # one process without a process group is a valid single-rank checkpoint; DCP warns about it on every call
 warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
 
+TRANSFER_BLOCK = 8 << 20  # bytes per read when a checkpoint is uploaded, downloaded or hashed on a store
 FILES_DIR = "files"  # per-rank records of the files written (name, size, sha256)
 # `train:` settings meta.json copies from the run's config as they are
 CONFIG_FIELDS = (
@@ -224,7 +225,7 @@ def _sha256(location: storage.Location) -> str:
         return sha256_file(location)
     digest = hashlib.sha256()
     with location.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
+        for block in iter(lambda: stream.read(TRANSFER_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
 
@@ -270,7 +271,7 @@ def fetch(directory: storage.Where, into: Path) -> Path:
         target = into / name
         target.parent.mkdir(parents=True, exist_ok=True)
         with source.joinpath(name).open("rb") as stream, open(target, "wb") as out:
-            for block in iter(lambda: stream.read(8 << 20), b""):
+            for block in iter(lambda: stream.read(TRANSFER_BLOCK), b""):
                 out.write(block)
     return into
 
@@ -295,7 +296,7 @@ def publish(directory: Path, target: storage.Where, *, rank: int, barrier) -> No
 
 def _upload(path: Path, target: storage.ObjectPath) -> None:
     with open(path, "rb") as source, target.open("wb") as out:
-        for block in iter(lambda: source.read(8 << 20), b""):
+        for block in iter(lambda: source.read(TRANSFER_BLOCK), b""):
             out.write(block)
 
 

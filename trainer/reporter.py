@@ -32,9 +32,8 @@ class Reporter:
         self.report, self.rank, self.world, self.group = report, rank, world, group
         self.asynchronous = asynchronous
         self.pending: PendingSave | None = None
-        self.queue: list[
-            tuple[dict, Path | None, storage.Location | None]
-        ] = []  # (metrics, checkpoint, keep a copy at)
+        # (metrics, checkpoint, where a copy of it is kept)
+        self.queue: list[tuple[dict, Path | None, storage.Location | None]] = []
         self.blocked_s = 0.0
 
     def line(self, metrics: dict) -> None:

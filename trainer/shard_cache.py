@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -39,8 +40,9 @@ def cache_folder(shards: storage.Where, cache_dir: str) -> Path:
     """The local folder that holds the copy of the shards at `shards` (an object-store URI)."""
     uri = str(storage.path(shards))
     digest = hashlib.sha256(f"{os.environ.get(storage.ENDPOINT_ENV, '')} {uri}".encode()).hexdigest()
-    name = storage.path(uri).parent.name or "shards"
-    return resolve_path(cache_dir) / "staged" / f"{layout.path_component(name, 'shards URI')}-{digest[:16]}"
+    run_name = storage.path(uri).parent.name  # readable, one plain folder name
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", run_name).lstrip(".")[:60] or "run"
+    return resolve_path(cache_dir) / "staged" / f"{readable}-{digest[:16]}"
 
 
 def local_shards(shards: storage.Where, cache_dir: str, token: str | None = None) -> Path:
