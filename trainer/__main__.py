@@ -312,9 +312,8 @@ def _shards_problem(out: str, cache_dir: str, token: str) -> str | None:
 
     try:
         shards = layout.shards_dir(out)
-        local = local_shards(
-            shards, cache_dir, token
-        )  # from an object store: staged, each file's sha256 checked
+        # from an object store: staged into the cache, each file's sha256 checked on the way
+        local = local_shards(shards, cache_dir, token)
         verify_shards(local, load_manifest(local), sha256=not storage.is_remote(shards))
     except (ShardError, FileNotFoundError, storage.StorageError) as exc:
         return str(exc)

@@ -2,8 +2,8 @@
 
 Used by the 2-rank CPU tests (gloo), bench/gpu_train.py (every GPU, NCCL) and `train_tokens`, the entry
 point for small in-process trainings ("preset P on shards S for T tokens with seed K, give me the metrics"),
-e.g. data ablations. Checkpoints land in OUT_DIR/<run>/checkpoint_<step>/ (beside Ray's own run folders);
-metrics in OUT_DIR/metrics.jsonl, as under Ray.
+e.g. data ablations. Checkpoints land in OUT_DIR/<run>/checkpoint_<step>/ (beside Ray's own run folders;
+on an object store uploaded with meta.json last); metrics in OUT_DIR/metrics.jsonl, as under Ray.
 """
 
 from __future__ import annotations

@@ -81,9 +81,10 @@ class Trainer:
         self.resume = storage.path(resume) if resume else None
         saved = checkpoint.read_meta(self.resume) if self.resume else None
         init_meta = checkpoint.read_meta(c["init_from"]) if c.get("init_from") else None
+        # the continued run's shards (replayed, and validated on), read like this run's
+        old_shards = init_meta and local_shards(init_meta["shards_dir"], c["cache_dir"], c.get("cache_token"))
         self.replay = None
         if init_meta and c.get("replay"):
-            old_shards = local_shards(init_meta["shards_dir"], c["cache_dir"], c.get("cache_token"))
             self.replay = {"shards_dir": old_shards, "fraction": c["replay"]}
         self.data_streams = saved["data_streams"] if saved else self.world
         self.meta = self._settings(manifest, init_meta)
@@ -122,7 +123,6 @@ class Trainer:
         self.tokens_per_step = self.meta["global_batch"] * self.model_cfg.seq_len
         self.val = validation_windows(self.shards, self.model_cfg.seq_len, c["eval_windows"])
         if init_meta:  # forgetting is measured on the old run's validation shards
-            old_shards = local_shards(init_meta["shards_dir"], c["cache_dir"], c.get("cache_token"))
             old = validation_windows(old_shards, self.model_cfg.seq_len, c["eval_windows"])
             self.val.update({OLD_VAL_PREFIX + d: w for d, w in old.items()})
         self.peak = device_peak_flops(device)
