@@ -358,6 +358,7 @@ class TrainSettings(Section):
     compile: bool
     fsdp: str
     threads: int | None = count()
+    cache_dir: str
     replay: float = within(0, 1, high_open=True)
 
 

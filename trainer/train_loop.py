@@ -33,7 +33,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.settings import TrainSettings
 from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
@@ -42,6 +42,7 @@ from trainer.metrics import device_peak_flops, log_metrics, peak_memory_gib
 from trainer.model import GPT, optimizer_param_groups, preset_config
 from trainer.reporter import Reporter
 from trainer.schedule import WSDSchedule
+from trainer.shard_cache import local_shards
 
 FSDP_PRESETS = ("350m", "1b")
 
@@ -58,6 +59,7 @@ class Run:
     stop_after: int | None  # checkpoint and stop after this step
     branch_from: str | None  # the pre-decay checkpoint an anneal branch continues
     init_from: str | None  # continual pretraining: the checkpoint whose weights start the run
+    cache_token: str | None  # set by the launcher once it has staged the shards (trainer/shard_cache.py)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Run:
@@ -81,12 +83,14 @@ class Trainer:
         spec = self.spec = Run.from_config(config)
         self.device, self.report = device, report
         self.rank, self.world = _rank_world()
-        Path(spec.out_dir).mkdir(parents=True, exist_ok=True)
+        storage.path(spec.out_dir).mkdir(parents=True, exist_ok=True)
         torch.manual_seed(t.seed)  # identical initial weights on every rank
         if device.type == "cpu":
             torch.set_num_threads(t.threads or torch.get_num_threads())
             torch.use_deterministic_algorithms(True)  # resumed runs reproduce losses exactly on CPU
-        manifest = load_manifest(spec.shards_dir)
+        # where the shards are read from: in place, or a verified local copy of shards on an object store
+        self.shards = local_shards(spec.shards_dir, t.cache_dir, spec.cache_token)
+        manifest = load_manifest(self.shards)
         self.model_cfg = preset_config(t.preset, manifest["tokenizer"]["vocab_size"], seq_len=t.seq_len)
         self.schedule = WSDSchedule(
             total_steps=t.steps,
@@ -95,12 +99,14 @@ class Trainer:
             decay_fraction=t.decay_fraction,
             min_lr=t.lr * t.min_lr_frac,
         )
-        self.resume = Path(resume) if resume else None
+        self.resume = storage.path(resume) if resume else None
         saved = checkpoint.read_meta(self.resume) if self.resume else None
         init_meta = checkpoint.read_meta(spec.init_from) if spec.init_from else None
+        # the continued run's shards (replayed, and validated on), read like this run's
+        old_shards = init_meta and local_shards(init_meta["shards_dir"], t.cache_dir, spec.cache_token)
         self.replay = None
         if init_meta and t.replay:
-            self.replay = {"shards_dir": init_meta["shards_dir"], "fraction": t.replay}
+            self.replay = {"shards_dir": old_shards, "fraction": t.replay}
         self.data_streams = saved["data_streams"] if saved else self.world
         self.meta = self._settings(manifest, init_meta)
         if saved:  # the global batch is kept, so each rank's grad_accum covers whole data streams
@@ -133,9 +139,9 @@ class Trainer:
         if problem:  # every rank computes the same answer from the manifest: all stop together
             raise ValueError(problem)
         self.tokens_per_step = self.meta["global_batch"] * self.model_cfg.seq_len
-        self.val = validation_windows(spec.shards_dir, self.model_cfg.seq_len, t.eval_windows)
+        self.val = validation_windows(self.shards, self.model_cfg.seq_len, t.eval_windows)
         if init_meta:  # forgetting is measured on the old run's validation shards
-            old = validation_windows(init_meta["shards_dir"], self.model_cfg.seq_len, t.eval_windows)
+            old = validation_windows(old_shards, self.model_cfg.seq_len, t.eval_windows)
             self.val.update({OLD_VAL_PREFIX + d: w for d, w in old.items()})
         self.peak = device_peak_flops(device)
         self.step = 0
@@ -155,10 +161,11 @@ class Trainer:
         self.reporter = Reporter(
             report, rank=self.rank, world=self.world, group=self.cpu_group, asynchronous=t.ckpt_async
         )
-        if self.resume:
-            self._load(self.resume)
-        elif init_meta:
-            checkpoint.load(Path(spec.init_from), self.raw)  # weights only: fresh optimizer, step, cursor
+        with checkpoint.download_area(t.cache_dir) as scratch:
+            if self.resume:  # a checkpoint on an object store is read from a local download
+                self._load(checkpoint.fetch(self.resume, scratch))
+            elif init_meta:  # weights only: fresh optimizer, step, cursor
+                checkpoint.load(checkpoint.fetch(spec.init_from, scratch), self.raw)
 
     # --- setup ------------------------------------------------------------------------------------------
     def _settings(self, manifest: dict, init_meta: dict | None) -> dict:
@@ -175,7 +182,7 @@ class Trainer:
             "replay": self.replay and {"fraction": self.replay["fraction"], "from": init_meta["run"]},
             "init_from": spec.init_from,
             "shards_sha256": checkpoint.shards_sha256(manifest),
-            "shards_dir": str(Path(spec.shards_dir).resolve()),
+            "shards_dir": str(storage.path(spec.shards_dir).resolve()),  # a URI stays a URI
             "run": spec.run_name,
             "model": {k: v for k, v in vars(self.model_cfg).items()},
         }
@@ -214,7 +221,7 @@ class Trainer:
         t = self.t
         return ShardLoader(
             MixtureDataset(
-                self.spec.shards_dir,
+                self.shards,
                 seq_len=self.model_cfg.seq_len,
                 batch_size=t.micro_batch,
                 rank=stream,
@@ -389,9 +396,12 @@ def train_loop_per_worker(config: dict) -> None:
 
     device, spec = ray.train.torch.get_device(), Run.from_config(config)
     resume = spec.branch_from
-    if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
-        # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
-        resume, damaged = checkpoint.newest_intact(layout.run_dir(spec.out_dir, spec.run_name))
-        if resume is None:
-            raise RuntimeError(f"no checkpoint of {spec.run_name} verifies: {damaged}")
-    Trainer(config, device, report, resume=resume).run()
+    with checkpoint.download_area(config["cache_dir"]) as scratch:
+        if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
+            # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
+            run_dir = layout.run_dir(spec.out_dir, spec.run_name)
+            resume, damaged = checkpoint.newest_intact(run_dir, fetch_into=scratch)
+            if resume is None:
+                raise RuntimeError(f"no checkpoint of {spec.run_name} verifies: {damaged}")
+        trainer = Trainer(config, device, report, resume=resume)
+    trainer.run()
