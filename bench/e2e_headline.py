@@ -5,7 +5,7 @@
 Input: the real held-out crawl excerpts of ../shared/data/warc_samples (Common Crawl 2020-34 and
 2024-22, dolma, Internet Archive, Wikipedia, ClueWeb; the `.warc.gz` files, not the deliberately
 broken warcio-testdata: 231 HTTP response records, 76 of them HTML with status 200), copied `--repeats` times: 3 copies
-are 693 records (the "~700" size of issue #17), 24 copies 5,544 (its "8x", ~5,500).
+are 693 records (a ~700-record crawl), 24 copies 5,544 (about 8x that, ~5,500).
 
   ours       `python -m jobs extract` then `python -m jobs filter`, two processes as a scheduler runs
              them, `--set spark.master=local[1]`, under `taskset -c 0`;

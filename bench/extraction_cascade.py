@@ -1,4 +1,4 @@
-"""The extraction cascade (issue #17 item 4): choose its threshold on developer pages, report held-out ones.
+"""The extraction cascade: choose its threshold on developer pages, report held-out ones.
 
 Pages (../shared/data, loaders and metric from bench/common/corpora.py):
   wcxb-dev   every 2nd WCXB page in id order (the set BENCHMARKS.md "Extraction" reports), 268 pages
@@ -40,7 +40,7 @@ from pipeline.extract.html import (
 COMMAND = "python -m bench.extraction_cascade"
 BASELINE_FRACS = (0.0, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3)
 QUALITY_FIRST_FRACS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15)
-MAX_CPU_RATIO = 1.2  # issue #17: at most 1.2x today's CPU per page
+MAX_CPU_RATIO = 1.2  # the cascade's budget: at most 1.2x the CPU per page of today's single pass
 
 
 def splits() -> dict[str, tuple[str, list[dict]]]:

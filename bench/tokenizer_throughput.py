@@ -7,7 +7,7 @@ same vocabulary size, one core each:
                  Spark local[1], timed from job start to the summed token count (Spark overhead in)
     ours/inproc  the same `pipeline.shards.tokenize.encode_documents` call without Spark
     hf           HF `tokenizers` SentencePieceBPETokenizer trained on the same text, `encode_batch`
-                 with RAYON_NUM_THREADS=1, run in .venv-bench (subprocess)
+                 with RAYON_NUM_THREADS=1, run in .venv-bench (bench/peers/hf_tokenizer.py)
 
 Rounds interleave the three so machine contention hits them alike. Usage:
 
@@ -27,26 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common.env import DATA, PY_PEER, REPO
 from bench.results_table import write_result
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO.parent / "shared" / "data" / "cc_text_samples"
-PEER_PYTHON = REPO / ".venv-bench" / "bin" / "python"
-
-PEER_CODE = r"""
-import json, sys, time
-from tokenizers import SentencePieceBPETokenizer
-docs = json.load(open(sys.argv[1])); corpus = json.load(open(sys.argv[2])); vocab = int(sys.argv[3])
-tok = SentencePieceBPETokenizer()
-tok.train_from_iterator((line for d in docs for line in d.split("\n") if line.strip()), vocab_size=vocab,
-                        show_progress=False)
-tok.encode_batch(corpus[:50])
-for _ in range(int(sys.argv[4])):
-    start = time.perf_counter()
-    n = sum(len(e.ids) + 1 for e in tok.encode_batch(corpus))  # +1: the EOS we append per document
-    print(json.dumps({"tokens": n, "seconds": time.perf_counter() - start}), flush=True)
-    sys.stdin.readline()  # wait for the driver: rounds interleave with ours
-"""
+SAMPLES = DATA / "cc_text_samples"
 
 
 def load_docs() -> list[str]:
@@ -111,18 +95,12 @@ def main() -> None:
     (tmp / "docs.json").write_text(json.dumps(docs))
     (tmp / "corpus.json").write_text(json.dumps(corpus))
     peer = subprocess.Popen(
-        [
-            str(PEER_PYTHON),
-            "-c",
-            PEER_CODE,
-            str(tmp / "docs.json"),
-            str(tmp / "corpus.json"),
-            str(vocab),
-            str(args.rounds),
-        ],
+        [str(PY_PEER), "-m", "bench.peers.hf_tokenizer", str(tmp / "docs.json"), str(tmp / "corpus.json")]
+        + [str(vocab), str(args.rounds)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        cwd=REPO,
         env={**os.environ, "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"},
     )
     from pyspark.sql import functions as F

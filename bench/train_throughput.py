@@ -14,6 +14,7 @@ Writes bench/results/train_throughput.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import statistics
@@ -26,6 +27,7 @@ import torch
 
 from bench.results_table import write_result
 from pipeline.config import load_config
+from pipeline.settings import TrainSettings
 from trainer.cluster import connect
 from trainer.demo_shards import write_demo_shards
 from trainer.model import GPT, PRESETS, preset_config
@@ -56,13 +58,14 @@ def baseline_side(out: Path, preset: str, steps: int, micro_batch: int, seq_len:
 
 def ray_side(out: Path, preset: str, steps: int, micro_batch: int, seq_len: int, threads: int) -> dict:
     name = f"bench-{preset}-{time.monotonic_ns()}"
+    train = TrainSettings.from_config(load_config())
     config = loop_config(
-        load_config()["train"], out, name, preset=preset, steps=steps, micro_batch=micro_batch, seq_len=seq_len,
+        train, out, name, preset=preset, steps=steps, micro_batch=micro_batch, seq_len=seq_len,
         warmup_steps=0, decay_fraction=0.0, log_every=1, eval_every=10**6, ckpt_every=10**6, threads=threads,
         eval_windows=1,
     )  # fmt: skip
     start = time.perf_counter()
-    fit(config)
+    fit(config, dataclasses.replace(train, max_failures=0))  # a failure fails the bench, never a retry
     wall = time.perf_counter() - start
     rows = read_metrics(out, name)[1:-1]  # drop the first step and the last (it evaluates + checkpoints)
     return {"tokens_per_s": statistics.median(r["tokens_per_s"] for r in rows), "wall_s": wall}

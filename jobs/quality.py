@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +74,8 @@ def training_examples(spark, docs, cfg: dict[str, Any]) -> tuple[list[str], list
     return positives, negatives
 
 
-def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
-    """The model to score with, as the record written to OUT/quality_model.json."""
+def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> tuple[dict[str, Any], Path]:
+    """The record written to OUT/quality_model.json, and the local model file the tasks score with."""
     q = cfg["quality"]
     configured = resolve_model_path(q["model"])
     record: dict[str, Any] = {"trained_in_run": False}
@@ -81,10 +83,11 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
         positives, negatives = training_examples(spark, docs, cfg)
         if len(positives) >= q["train"]["min_positives"]:
             params = {k: q["train"][k] for k in FASTTEXT_PARAMS}
+            stored = layout.quality_model_file(out)
             report = train_quality_model(
                 positives,
                 negatives,
-                layout.quality_model_file(out),
+                stored if isinstance(stored, Path) else _driver_copy(stored),
                 seed=int(cfg["run"]["seed"]),
                 valid_fraction=q["train"]["valid_fraction"],
                 params=params,
@@ -92,20 +95,31 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> dict[str, Any]:
             )
             record.update(trained_in_run=True, training=report)
             configured = Path(report["model"]).resolve()
+            if not isinstance(stored, Path):  # fastText saves local files: the driver's copy is uploaded
+                storage.copy(configured, stored)
+                record["path"] = str(stored)
         else:
             record["not_trained"] = (
                 f"{len(positives)} positives < quality.train.min_positives={q['train']['min_positives']}"
             )
             log.warning("quality: %s; scoring with %s", record["not_trained"], configured)
-    record.update(path=str(configured), sha256=sha256_file(configured))
-    return record
+    record.setdefault("path", str(configured))  # where the run's record points readers
+    record["sha256"] = sha256_file(configured)
+    return record, configured
+
+
+def _driver_copy(stored: storage.Location) -> Path:
+    """Where the driver keeps its copy of a model stored in an object store (one per location, replaced
+    by the next run; the embedded engine's tasks load it from there)."""
+    digest = hashlib.sha256(str(stored).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "webdata-models" / digest / stored.name
 
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     q = cfg["quality"]
     docs = with_url_norm(read_parquet(spark, inp))
-    model = resolve_model(spark, docs, cfg, out)
-    stage_cfg = {**q, "model_path": model["path"], "seed": int(cfg["run"]["seed"]), "lm_path": None}
+    model, model_file = resolve_model(spark, docs, cfg, out)
+    stage_cfg = {**q, "model_path": str(model_file), "seed": int(cfg["run"]["seed"]), "lm_path": None}
     stage_cfg.pop("train", None)
     if q["perplexity"]["enabled"]:
         lm = resolve_lm_path(q["perplexity"]["model"])

@@ -294,6 +294,8 @@ class ProposeSettings(Section):
     PATH = "mix.propose"
     k: int = count()
     concentration: float = positive()
+    proxy_preset: str
+    proxy_steps: int = count()
 
 
 @dataclass(frozen=True)
@@ -356,6 +358,7 @@ class TrainSettings(Section):
     compile: bool
     fsdp: str
     threads: int | None = count()
+    cache_dir: str
     replay: float = within(0, 1, high_open=True)
 
 

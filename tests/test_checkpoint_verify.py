@@ -5,6 +5,7 @@ one byte of a .distcp flipped (same size), in-process and through Ray (`python -
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 from pipeline import layout
 from pipeline.config import load_config
+from pipeline.settings import TrainSettings
 from trainer import checkpoint
 from trainer.demo_shards import write_demo_shards
 from trainer.local import latest_checkpoint, run_rank
@@ -134,3 +136,13 @@ def test_meta_holds_every_field_a_resume_compares(shards):
         "steps": 6,
         "micro_batch": 2,
     }
+
+
+def test_every_train_key_is_compared_on_resume_unless_exempted():
+    """The compared settings follow TrainSettings: a `train:` key added to default.yaml is checked on
+    resume unless `checkpoint.MAY_CHANGE` names it, and an exemption naming no key is stale."""
+    fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    assert checkpoint.MAY_CHANGE <= fields, checkpoint.MAY_CHANGE - fields
+    assert set(checkpoint.TRAIN_FIELDS) == fields - checkpoint.MAY_CHANGE
+    assert set(checkpoint.CONFIG_FIELDS) <= set(checkpoint.RUN_FIELDS)
+    assert {"preset", "steps", "lr", "seed", "dataloader_workers"} <= set(checkpoint.TRAIN_FIELDS)

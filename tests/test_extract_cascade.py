@@ -11,6 +11,7 @@ import json
 import re
 from collections import Counter
 
+import lxml.html
 import pytest
 from test_extract_stage import response, rows
 
@@ -64,6 +65,29 @@ def test_deeper_than_any_tree_parser_goes_to_the_text_walk(depth):
 def test_ordinary_page_is_not_deep():
     (row,) = rows([response()])
     assert row["drop_reason"] is None and row["deep_nesting"] is False and row["extract_pass"] == FIRST
+
+
+FORM_PAGE = (
+    "<html><body><article><h1>Tide tables</h1>"
+    + PARAGRAPH * 3
+    + "<form action='/s'><label for='q'>Port</label>"
+    "<input id='q' name='q' value='Brest'><select name='d'><option>today</option></select>"
+    "<textarea name='c'>Your comment</textarea></form></article></body></html>"
+)
+
+
+def test_the_parse_calls_no_python_per_element(monkeypatch):
+    # lxml.html's class lookup is a Python method called for every element object trafilatura makes
+    # (thousands per page); the stage's parser resolves classes in C, with the same output
+    calls = []
+    original = lxml.html.HtmlElementClassLookup.lookup
+    monkeypatch.setattr(
+        lxml.html.HtmlElementClassLookup, "lookup", lambda *a: calls.append(1) or original(*a)
+    )
+    ours = extract_with_cascade(FORM_PAGE, "https://example.org/tides", CASCADE)
+    assert calls == []
+    assert ours.text == run_trafilatura(FORM_PAGE, "https://example.org/tides", TODAY)  # its own parse
+    assert SENTENCE in ours.text
 
 
 # --- the cascade on real pages -----------------------------------------------

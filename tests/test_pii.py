@@ -159,3 +159,43 @@ def test_presidio_synthetic_recall_precision_floors(shared_data):
         assert result[kind]["gold"] > 0
         assert result[kind]["recall"] >= recall, (kind, result[kind]["recall"])
         assert result[kind]["precision"] >= precision, (kind, result[kind]["precision"])
+
+
+def _digit_soup(seed: int, count: int = 400) -> list[str]:
+    """Random strings of digits, separators and letters: the shapes every numeric detector looks for."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = "0123456789" * 4 + " -.()+:/x" + "ABDEGTWext" + "٤１"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(5, 80))) for _ in range(count)]
+
+
+def _examples() -> list[str]:
+    """The texts of test_detects and test_rejects."""
+    (detects,), (rejects,) = (test.pytestmark for test in (test_detects, test_rejects))
+    return [text for text, _ in detects.args[1]] + list(rejects.args[1])
+
+
+def test_every_match_contains_its_gate():
+    # a gate lets find_pii skip a regex on texts where the gate finds nothing: exact only if every
+    # match of the regex holds a match of its gate
+    from pipeline.filters.pii import GATES
+
+    texts = [*_examples(), *_digit_soup(1)]
+    matched = 0
+    for regex, gate in GATES.items():
+        for text in texts:
+            for m in regex.finditer(text):
+                matched += 1
+                assert gate.search(m.group()), (regex.pattern, m.group())
+    assert matched > 100  # the soup does exercise the regexes
+
+
+def test_gates_change_no_finding(monkeypatch):
+    import pipeline.filters.pii as pii
+
+    texts = [*_digit_soup(2), *_examples(), *(t for t in TEXTS if t)]
+    gated = [find_pii(t) for t in texts]
+    monkeypatch.setattr(pii, "GATES", {})
+    assert [find_pii(t) for t in texts] == gated
+    assert sum(map(len, gated)) > 10

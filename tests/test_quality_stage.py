@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,93 @@ def test_spark_job_trains_from_cited_urls_and_selects_top_fraction(spark, tmp_pa
     assert kept["doc_id"].map(lambda d: int(d[1:]) % 2 == 0).mean() > 0.8
     by_rule = {r["rule"]: r for r in stats}
     assert by_rule["top_fraction"]["docs_dropped"] == 199 - len(kept)
+
+
+def test_scores_scratch_on_an_object_store(spark, tmp_path, s3_bucket, model_path, monkeypatch):
+    """Pass 1's scores kept on the loopback S3 server (written and read back through pyarrow): the
+    same selection as with the scratch on local disk, and the scratch is removed afterwards."""
+    from jobs import arrow_io, quality
+    from pipeline import layout, storage
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    pq.write_table(pa.Table.from_batches([docs_batch(120, seed=9)]), inp / "part-0.parquet")
+    cfg = load_config(
+        overrides={
+            "quality.model": model_path,
+            "quality.selection": "top_fraction",
+            "quality.top_fraction": 0.5,
+            "quality.perplexity.enabled": False,
+        }
+    )
+    local_out = tmp_path / "local"
+    quality.run(spark, cfg, str(inp), str(local_out))
+
+    local_work_dir = layout.work_dir
+    scratch = f"{s3_bucket}/work/quality_scores"
+    monkeypatch.setattr(
+        layout,
+        "work_dir",
+        lambda out, stage: storage.path(scratch) if stage == "quality_scores" else local_work_dir(out, stage),
+    )
+    written: list[str] = []
+
+    def recording(df, folder, **kw):
+        written.extend(arrow_io.write_partitions(df, folder, **kw))
+        return written
+
+    monkeypatch.setattr(quality, "write_partitions", recording)
+    remote_out = tmp_path / "remote"
+    quality.run(spark, cfg, str(inp), str(remote_out))
+
+    assert written and all(f.startswith(scratch + "/part-") for f in written)
+    assert storage.files_under(scratch) == []  # removed once the stage is written
+    for folder in ("docs/quality", "rejected/quality"):
+        rows = [
+            sorted(pq.read_table(out / folder).to_pylist(), key=lambda r: r["doc_id"])
+            for out in (local_out, remote_out)
+        ]
+        assert rows[0] == rows[1]
+    records = [json.loads(layout.quality_model_record(out).read_text()) for out in (local_out, remote_out)]
+    assert records[0] == records[1] and records[0]["score_cutoff"] > 0
+
+
+def test_a_model_trained_in_a_run_on_an_object_store_is_kept_there(spark, tmp_path, s3_bucket):
+    """fastText saves local files: with OUT on S3 the driver trains into a local copy, scores with it
+    and stores the model at OUT/quality_model.ftz, which the record names."""
+    import hashlib
+
+    from jobs import quality
+    from jobs.frames import read_parquet, with_url_norm
+    from pipeline import layout, storage
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    batch = docs_batch(120, seed=11)
+    pq.write_table(pa.Table.from_batches([batch]), inp / "part-0.parquet")
+    refs = tmp_path / "cited.txt"
+    refs.write_text(
+        "".join(u + "\n" for i, u in enumerate(batch.column("url").to_pylist()) if i % 2 == 0 and i)
+    )
+    cfg = load_config(
+        overrides={
+            "quality.train.reference_urls": str(refs),
+            "quality.train.min_positives": 20,
+            "quality.train.dim": 8,
+            "quality.train.bucket": 5000,
+            "quality.train.epoch": 5,
+        }
+    )
+    out = f"{s3_bucket}/run"
+    docs = with_url_norm(read_parquet(spark, str(inp)))
+    record, model_file = quality.resolve_model(spark, docs, cfg, out)
+
+    stored = layout.quality_model_file(out)
+    assert record["trained_in_run"] and record["path"] == str(stored) == f"{out}/quality_model.ftz"
+    assert record["sha256"] == hashlib.sha256(storage.path(stored).read_bytes()).hexdigest()
+    assert record["sha256"] == sha256_file(model_file)  # the driver's copy the tasks load
+    try:
+        scores = QualityModel(model_file).score(batch.column("text").to_pylist())
+        assert scores[2::2].mean() > scores[1::2].mean()  # it learned the cited (even) kind of document
+    finally:
+        shutil.rmtree(model_file.parent)  # the driver's copy, one folder per store location

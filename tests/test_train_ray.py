@@ -6,12 +6,14 @@ the same loop (run in-process without Ray, deterministic CPU kernels, one thread
 Ray adds nothing to the numerics. Ray worker-group starts cost ~12 s each, hence one resumed run only.
 """
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from pipeline.config import load_config
+from pipeline.settings import TrainSettings
 from trainer.demo_shards import write_demo_shards
 from trainer.schedule import WSDSchedule
 from trainer.train import fit, loop_config, read_metrics
@@ -36,6 +38,10 @@ def out(tmp_path_factory):
     ray.shutdown()
 
 
+# one worker, and a failure fails the test at once (train.max_failures would retry it)
+DRIVER = dataclasses.replace(TrainSettings.from_config(load_config()), workers=1, max_failures=0)
+
+
 def config(out, name, **extra):
     train = load_config()["train"]
     return loop_config(
@@ -58,9 +64,9 @@ def full_run(out):
 
 @pytest.fixture(scope="module")
 def resumed_run(out, full_run):
-    fit(config(out, "resumed", stop_after=9))
+    fit(config(out, "resumed", stop_after=9), DRIVER)
     head = read_metrics(out, "resumed")
-    fit(config(out, "resumed"))  # same name: Ray hands the step-9 checkpoint back to the worker
+    fit(config(out, "resumed"), DRIVER)  # same name: Ray hands the step-9 checkpoint back to the worker
     return head, read_metrics(out, "resumed")
 
 

@@ -5,6 +5,7 @@
                    resumable cursor; switches to the anneal mix (hq shards blended in) at the decay start
     schedule.py    warmup-stable-decay learning rate, `phase(step)`
     train_loop.py  the per-rank loop (DDP / FSDP2, bf16 + compile on CUDA, eval, metrics, agreed data end)
+    evaluate.py    per-domain validation loss, every rank running the same forwards
     checkpoint.py  sharded DCP checkpoints, meta.json and the resume / branch checks
     metrics.py     peak-FLOPS table (MFU), peak memory, the metrics.jsonl writer
     train.py       the Ray entry (`TorchTrainer`, resume, `--address`)

@@ -20,9 +20,10 @@ import argparse
 import contextlib
 import os
 import sys
+import uuid
 from pathlib import Path
 
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.config import ConfigError, load_config, parse_overrides
 from pipeline.settings import TrainSettings
 
@@ -84,7 +85,7 @@ def _ablation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", help="YAML merged over configs/default.yaml (its train: section sets the batch)"
     )
-    p.add_argument("--preset", default="tiny", choices=_presets())
+    p.add_argument("--preset", choices=_presets(), help="the models' shape (default: train.preset)")
     p.add_argument(
         "--tokens", type=int, help="training tokens per model (default: one epoch of the smallest run)"
     )
@@ -178,6 +179,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    remote = [where for where in [args.out, *(getattr(args, "runs", None) or [])] if storage.is_remote(where)]
+    if remote and args.command != "train":  # their mixing and evaluation files are read and written locally
+        why = f"`{args.command}` needs local run folders (only `train` takes an object store)"
+        print(f"FAILED: {remote[0]}: {why}", file=sys.stderr)
+        return 2
     if args.command in ("ablate", "ablate-variants"):
         return _ablate(args)
     try:  # a bad key or value: one line, before Ray starts
@@ -219,11 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         except RunLocked as exc:
             print(f"FAILED: {exc}", file=sys.stderr)
             return 1
-        problem = _shards_problem(args.out)  # before Ray starts: a bad shard is one line naming the file
+        # before Ray starts: a bad shard is one line naming the file; shards on an object store are staged
+        # into the local cache here, and the workers of this launch (`token`) find them verified
+        token = uuid.uuid4().hex
+        problem = _shards_problem(args.out, t.cache_dir, token)
         if problem:
             print(f"FAILED: {problem}", file=sys.stderr)
             return 1
         if config:
+            config["cache_token"] = token
             return _train(config, t, args.address)
         return _fit_mixture(cfg, t, given, args)
 
@@ -238,7 +248,7 @@ def _hold_locks(locks: contextlib.ExitStack, out: str, writes: Path, init_from: 
     locks.enter_context(run_lock(out, shared=True))  # first: a refused training creates no folder
     locks.enter_context(folder_lock(writes, pick="another --out"))
     if init_from:
-        locks.enter_context(run_lock(Path(read_meta(init_from)["shards_dir"]).parent, shared=True))
+        locks.enter_context(run_lock(storage.path(read_meta(init_from)["shards_dir"]).parent, shared=True))
 
 
 def _train(config: dict, t: TrainSettings, address: str | None) -> int:
@@ -263,19 +273,12 @@ def _train(config: dict, t: TrainSettings, address: str | None) -> int:
             f"resume: skipping damaged checkpoints ({skipped}); resuming from {intact.name}", file=sys.stderr
         )
 
-    result = run_on_ray(
-        lambda: ray_fit(
-            config,
-            workers=t.workers,
-            gpu=t.gpu,
-            address=address,
-            max_failures=t.max_failures,
-            keep_checkpoints=t.keep_checkpoints,
-        ),
+    run_on_ray(
+        lambda: ray_fit(config, t, address),
         address,
         num_cpus=local_cpus(t.workers),
     )
-    print(f"done: {config['run_name']} -> {result.path}; metrics in {layout.metrics_path(config['out_dir'])}")
+    print(f"done: {config['run_name']} -> {run_dir}; metrics in {layout.metrics_path(config['out_dir'])}")
     return 0
 
 
@@ -285,9 +288,7 @@ def _fit_mixture(cfg: dict, t: TrainSettings, given: dict, args: argparse.Namesp
     from trainer.train import local_cpus
 
     weights_path = run_on_ray(
-        lambda: fit_mixture(
-            cfg, args.out, given, workers=t.workers, gpu=t.gpu, address=args.address, proposals=args.proposals
-        ),
+        lambda: fit_mixture(cfg, args.out, given, address=args.address, proposals=args.proposals),
         args.address,
         num_cpus=local_cpus(t.workers),
     )
@@ -295,15 +296,17 @@ def _fit_mixture(cfg: dict, t: TrainSettings, given: dict, args: argparse.Namesp
     return 0
 
 
-def _shards_problem(out: str) -> str | None:
-    from pipeline import layout
+def _shards_problem(out: str, cache_dir: str, token: str) -> str | None:
     from trainer.data import load_manifest
+    from trainer.shard_cache import local_shards
     from trainer.verify import ShardError, verify_shards
 
     try:
         shards = layout.shards_dir(out)
-        verify_shards(shards, load_manifest(shards))
-    except (ShardError, FileNotFoundError) as exc:
+        # from an object store: staged into the cache, each file's sha256 checked on the way
+        local = local_shards(shards, cache_dir, token)
+        verify_shards(local, load_manifest(local), sha256=not storage.is_remote(shards))
+    except (ShardError, FileNotFoundError, storage.StorageError) as exc:
         return str(exc)
     return None
 

@@ -20,6 +20,7 @@ A model whose result file exists is not trained again, so an interrupted ablatio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -166,7 +167,9 @@ def _train_model(
         return latest_checkpoint(config["out_dir"], model["run_name"])
     from trainer.train import fit
 
-    result = fit(config, workers=1, gpu=train.gpu, address=address, max_failures=0, keep_checkpoints=1)
+    # one worker per model; a failed model fails the ablation (no retry), and only its final checkpoint is read
+    driver = dataclasses.replace(train, workers=1, max_failures=0, keep_checkpoints=1)
+    result = fit(config, driver, address)
     return Path(result.checkpoint.path)
 
 
@@ -221,7 +224,7 @@ def run_ablation(
     out: str | Path,
     *,
     cfg: dict,
-    preset: str = "tiny",
+    preset: str | None = None,
     tokens: int | None = None,
     seeds: int = 3,
     eval_texts: list[str | Path] = (),
@@ -231,13 +234,15 @@ def run_ablation(
     engine: str = "ray",
 ) -> pd.DataFrame:
     """Train, evaluate and report; returns the results table (also written under OUT/ablate/).
-    `engine`: "ray" (a local or `address`ed Ray cluster) or "local" (this process, no Ray)."""
+    `preset`: the models' shape (None: `train.preset` of `cfg`). `engine`: "ray" (a local or `address`ed
+    Ray cluster) or "local" (this process, no Ray)."""
     if engine not in ENGINES:
         raise AblationError(f"engine {engine!r}: one of {', '.join(ENGINES)}")
     root = Path(out)
     layout.ablate_models_dir(root).mkdir(parents=True, exist_ok=True)
+    train = TrainSettings.from_config(cfg)
     plan = make_plan(
-        runs, train=TrainSettings.from_config(cfg), preset=preset, tokens=tokens, seeds=seeds, anneal=anneal
+        runs, train=train, preset=preset or train.preset, tokens=tokens, seeds=seeds, anneal=anneal
     )
     external = [text_eval_set(p, max_eval_bytes) for p in eval_texts]
     for e in external:

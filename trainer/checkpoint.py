@@ -30,25 +30,40 @@ of a smaller world reads several of them (see trainer/train_loop.py).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import dataclasses
 import hashlib
 import json
+import shutil
+import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-from pipeline.files import sha256_file
+from pipeline import storage
+from pipeline.files import resolve_path, sha256_file
+from pipeline.settings import TrainSettings
 
 # one process without a process group is a valid single-rank checkpoint; DCP warns about it on every call
 warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
 
+TRANSFER_BLOCK = 8 << 20  # bytes per read when a checkpoint is uploaded, downloaded or hashed on a store
 FILES_DIR = "files"  # per-rank records of the files written (name, size, sha256)
-# `train:` settings meta.json copies from the run's config as they are
-CONFIG_FIELDS = (
-    "preset", "micro_batch", "steps", "warmup_steps", "decay_fraction", "lr", "min_lr_frac", "seed",
-    "max_epochs", "dataloader_workers", "weights",
-)  # fmt: skip
+# `train:` settings a resume or branch may change: how the run is executed, logged, evaluated and
+# checkpointed, AdamW's betas, weight decay and clipping, hq_weight (anneal branches exist to change it);
+# seq_len, grad_accum and replay are compared as the loop derives them (RUN_FIELDS)
+MAY_CHANGE = {
+    "seq_len", "grad_accum", "replay", "weight_decay", "beta1", "beta2", "grad_clip", "hq_weight", "log_every",
+    "eval_every", "eval_windows", "ckpt_every", "ckpt_every_min", "ckpt_async", "keep_checkpoints",
+    "max_failures", "run_name", "workers", "gpu", "compile", "fsdp", "threads", "cache_dir",
+}  # fmt: skip
+# settings meta.json copies from the run's config as they are: every other `train:` key (a new key is
+# checked unless it is added above), and the mixture weights a proxy run trains on
+TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSettings) if f.name not in MAY_CHANGE)
+CONFIG_FIELDS = (*TRAIN_FIELDS, "weights")
 # settings that must be equal for a resume or a branch to continue the same run: those, and what the loop
 # derives from the model, the batch and the data (hq_weight may differ: anneal branches exist to change it)
 RUN_FIELDS = CONFIG_FIELDS + ("seq_len", "vocab_size", "global_batch", "replay", "shards_sha256")
@@ -63,8 +78,8 @@ def shards_sha256(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
-def read_meta(directory: str | Path) -> dict:
-    path = Path(directory) / "meta.json"
+def read_meta(directory: storage.Where) -> dict:
+    path = storage.path(directory) / "meta.json"
     if not path.exists():
         raise FileNotFoundError(f"{directory}: not a training checkpoint (no meta.json)")
     return json.loads(path.read_text())
@@ -188,43 +203,110 @@ def _record_files(directory: Path, rank: int) -> None:
     staged.rename(staged.with_suffix(""))
 
 
-def verify(directory: str | Path) -> str | None:
+def verify(directory: storage.Where) -> str | None:
     """None if the checkpoint is complete and every file matches the size and sha256 recorded when it was
-    written; else why not, in a few words. (A checkpoint from before the files were recorded: meta.json.)"""
-    directory = Path(directory)
+    written; else why not, in a few words. (A checkpoint from before the files were recorded: meta.json.)
+    On an object store the files are hashed as they stream in, without a local copy."""
+    directory = storage.path(directory)
     try:
         meta = read_meta(directory)
     except (FileNotFoundError, ValueError) as exc:  # ValueError: a meta.json that is not JSON
         return "no readable meta.json" if isinstance(exc, FileNotFoundError) else f"meta.json: {exc}"
     if not meta.get("files_recorded"):
         return None
+    sizes = {name: size for name, size, _ in storage.files_under(directory)}
     for rank in range(meta["world_size"]):
-        listing = directory / FILES_DIR / f"rank{rank}.json"
-        if not listing.is_file():
-            return f"{listing.relative_to(directory)} missing"
-        for name, (size, digest) in json.loads(listing.read_text()).items():
-            path = directory / name
-            if not path.is_file():
+        listing = f"{FILES_DIR}/rank{rank}.json"
+        if listing not in sizes:
+            return f"{listing} missing"
+        for name, (size, digest) in json.loads((directory / listing).read_text()).items():
+            if name not in sizes:
                 return f"{name} missing"
-            if path.stat().st_size != size:
-                return f"{name} is {path.stat().st_size} bytes, {size} when written"
-            if sha256_file(path) != digest:
+            if sizes[name] != size:
+                return f"{name} is {sizes[name]} bytes, {size} when written"
+            if _sha256(directory / name) != digest:
                 return f"{name}: sha256 differs from when it was written"
     return None
 
 
-def newest_intact(run_dir: str | Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+def _sha256(location: storage.Location) -> str:
+    if not storage.is_remote(location):
+        return sha256_file(location)
+    digest = hashlib.sha256()
+    with location.open("rb") as stream:
+        for block in iter(lambda: stream.read(TRANSFER_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def newest_intact(
+    run_dir: storage.Where, fetch_into: Path | None = None
+) -> tuple[storage.Location | None, list[tuple[storage.Location, str]]]:
     """The newest checkpoint of a run folder that verifies, and the newer ones that did not (with why).
-    Ray's folders (checkpoint_<time>) and trainer/local.py's (checkpoint_<step>) both sort by age by name."""
+    Ray's folders (checkpoint_<time>) and trainer/local.py's (checkpoint_<step>) both sort by age by name.
+    With `fetch_into`, a checkpoint on an object store is downloaded there and verified as downloaded; the
+    local copy is returned (what `load` reads)."""
     damaged = []
-    for directory in sorted(Path(run_dir).glob("checkpoint_*"), reverse=True):
+    for directory in sorted(storage.path(run_dir).glob("checkpoint_*"), reverse=True):
         if not directory.is_dir():
             continue
-        problem = verify(directory)
+        candidate = directory
+        if fetch_into is not None and storage.is_remote(directory):
+            candidate = fetch(directory, fetch_into / directory.name)
+        problem = verify(candidate)
         if problem is None:
-            return directory, damaged
+            return candidate, damaged
         damaged.append((directory, problem))
     return None, damaged
+
+
+@contextlib.contextmanager
+def download_area(cache_dir: str) -> Iterator[Path]:
+    """A fresh local folder for checkpoints downloaded from an object store, under `train.cache_dir`; made
+    only when something is downloaded into it, removed with its contents on exit."""
+    area = resolve_path(cache_dir) / "downloads" / uuid.uuid4().hex
+    try:
+        yield area
+    finally:
+        shutil.rmtree(area, ignore_errors=True)
+
+
+def fetch(directory: storage.Where, into: Path) -> Path:
+    """A local folder holding the checkpoint at `directory`: itself when local, else a download into `into`."""
+    source = storage.path(directory)
+    if not storage.is_remote(source):
+        return source
+    for name, _, _ in storage.files_under(source):
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with source.joinpath(name).open("rb") as stream, open(target, "wb") as out:
+            for block in iter(lambda: stream.read(TRANSFER_BLOCK), b""):
+                out.write(block)
+    return into
+
+
+def publish(directory: Path, target: storage.Where, *, rank: int, barrier) -> None:
+    """Upload this rank's checkpoint files from `directory` to `target` on an object store, replacing what
+    was there. meta.json, which marks a checkpoint complete, goes last (rank 0, once every rank's files are
+    up): a checkpoint cut off halfway through its upload is never read as complete. `barrier()` waits for
+    every rank."""
+    target = storage.path(target)
+    if rank == 0:
+        storage.rmtree(target)  # a replaced checkpoint's files: never mixed with the new ones
+    barrier()
+    files = [p for p in sorted(directory.rglob("*")) if p.is_file()]
+    for path in files:
+        if path.name != "meta.json":
+            _upload(path, target / path.relative_to(directory).as_posix())
+    barrier()
+    if (directory / "meta.json").exists():
+        _upload(directory / "meta.json", target / "meta.json")
+
+
+def _upload(path: Path, target: storage.ObjectPath) -> None:
+    with open(path, "rb") as source, target.open("wb") as out:
+        for block in iter(lambda: source.read(TRANSFER_BLOCK), b""):
+            out.write(block)
 
 
 def load(directory: Path, model, optimizer=None) -> None:

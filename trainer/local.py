@@ -2,8 +2,8 @@
 
 Used by the 2-rank CPU tests (gloo), bench/gpu_train.py (every GPU, NCCL) and `train_tokens`, the entry
 point for small in-process trainings ("preset P on shards S for T tokens with seed K, give me the metrics"),
-e.g. data ablations. Checkpoints land in OUT_DIR/<run>/checkpoint_<step>/ (beside Ray's own run folders);
-metrics in OUT_DIR/metrics.jsonl, as under Ray.
+e.g. data ablations. Checkpoints land in OUT_DIR/<run>/checkpoint_<step>/ (beside Ray's own run folders;
+on an object store uploaded with meta.json last); metrics in OUT_DIR/metrics.jsonl, as under Ray.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from pipeline import layout
+from pipeline import layout, storage
 from trainer import checkpoint
 from trainer.train_loop import Trainer
 
 
-def latest_checkpoint(out_dir: str | Path, run_name: str) -> Path | None:
-    """The run's newest checkpoint that verifies (complete, every file as written)."""
-    return checkpoint.newest_intact(layout.run_dir(out_dir, run_name))[0]
+def latest_checkpoint(out_dir: storage.Where, run_name: str, fetch_into: Path | None = None):
+    """The run's newest checkpoint that verifies (complete, every file as written); with `fetch_into`, one on
+    an object store is downloaded there first."""
+    return checkpoint.newest_intact(layout.run_dir(out_dir, run_name), fetch_into)[0]
 
 
 def local_report(out_dir: str | Path, run_name: str):
@@ -38,17 +39,25 @@ def local_report(out_dir: str | Path, run_name: str):
         if checkpoint_dir is None:
             return
         target = layout.step_checkpoint_dir(out_dir, run_name, metrics["step"])
+        if storage.is_remote(target):  # no rename across stores: an upload, meta.json last
+            rank = dist.get_rank() if dist.is_initialized() else 0
+            checkpoint.publish(checkpoint_dir, target, rank=rank, barrier=_barrier)
+            return
         files = [p for p in sorted(checkpoint_dir.rglob("*")) if p.is_file() and p.name != "meta.json"]
         for path in files:  # a rename on one file system: the checkpoint is not copied
             dest = target / path.relative_to(checkpoint_dir)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(path, dest)
-        if dist.is_initialized() and dist.get_world_size() > 1:
-            dist.barrier()
+        _barrier()
         if (checkpoint_dir / "meta.json").exists():
             shutil.move(checkpoint_dir / "meta.json", target / "meta.json")
 
     return report
+
+
+def _barrier() -> None:
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
 
 
 def run_rank(config: dict, device: torch.device | None = None) -> dict:
@@ -58,9 +67,11 @@ def run_rank(config: dict, device: torch.device | None = None) -> dict:
         device = torch.device(
             f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
         )
-    resume = latest_checkpoint(config["out_dir"], config["run_name"]) or config.get("branch_from")
-    report = local_report(config["out_dir"], config["run_name"])
-    return Trainer(config, device, report, resume=resume).run()
+    with checkpoint.download_area(config["cache_dir"]) as scratch:
+        resume = latest_checkpoint(config["out_dir"], config["run_name"], scratch)
+        report = local_report(config["out_dir"], config["run_name"])
+        trainer = Trainer(config, device, report, resume=resume or config.get("branch_from"))
+    return trainer.run()
 
 
 def free_port() -> int:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import resource
-from pathlib import Path
 
 import torch
+
+from pipeline import storage
 
 # Dense bf16 tensor-core peak FLOP/s (no sparsity), from NVIDIA's datasheets: H100 SXM 989.4 TFLOPS,
 # H100 PCIe 756 and H100 NVL 835 (H100 datasheet, "BF16 Tensor Core" halved: the table lists with-sparsity
@@ -36,20 +37,31 @@ def peak_memory_gib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
-def log_metrics(path: Path, metrics: dict, total_steps: int, trim_after: int | None = None) -> None:
+def log_metrics(
+    path: storage.Location, metrics: dict, total_steps: int, trim_after: int | None = None
+) -> None:
     """Append one metric line to `path` (rank 0) and print it. With `trim_after` (the first line of a (re)started
     run), first drop this run's lines past that step: a rerun replays those steps, and the file keeps no
-    duplicates."""
-    if trim_after is not None:
-        if path.exists():
-            keep = [
-                line
-                for line in path.read_text().splitlines()
-                if not ((m := json.loads(line))["run"] == metrics["run"] and m["step"] > trim_after)
+    duplicates.
+
+    An object store cannot append: there the file is read, extended and written back as one object at each
+    line. Readers (`read_metrics`, notebooks) keep reading one file, and each write replaces it whole, so a
+    reader never sees a torn line; the cost is a GET and a PUT of the file (kilobytes to a few MB) per
+    logged line, small next to `log_every` training steps."""
+    line = json.dumps(metrics) + "\n"
+    if trim_after is None and not storage.is_remote(path):
+        with path.open("a") as f:
+            f.write(line)
+    else:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if trim_after is not None:
+            run = metrics["run"]
+            lines = [
+                text
+                for text in lines
+                if not ((m := json.loads(text))["run"] == run and m["step"] > trim_after)
             ]
-            path.write_text("".join(line + "\n" for line in keep))
-    with path.open("a") as f:
-        f.write(json.dumps(metrics) + "\n")
+        path.write_text("".join(text + "\n" for text in lines) + line)
     val = f" val {metrics['val_loss']:.4f}" if "val_loss" in metrics else ""
     mfu = f" mfu {metrics['mfu']:.1%}" if metrics["mfu"] is not None else ""
     print(

@@ -2,8 +2,8 @@
 
 1. `python -m mixing propose` (mixing/, the scaling-law side) proposes K proxy mixtures from the manifest's
    per-domain token counts -> OUT/mixing/proposals.json;
-2. each proposal is a small Ray training (tiny preset, few steps) whose data stream uses the proposal's
-   weights instead of the manifest's; its final per-domain validation losses are collected
+2. each proposal is a small Ray training (`mix.propose.proxy_preset`, `proxy_steps`) whose data stream uses
+   the proposal's weights instead of the manifest's; its final per-domain validation losses are collected
    -> OUT/mixing/proxy_results.json (a rerun skips proxies that already finished);
 3. `python -m mixing fit` fits the Data Mixing Law to them -> OUT/mixing/weights.json, which the next
    crawl-to-shards reads through the config key `mix.weights_file`.
@@ -12,14 +12,13 @@ The proxies keep the same WSD schedule shape but an hq share of 0, so only the m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from pipeline import layout
-from pipeline.settings import TrainSettings
+from pipeline.settings import ProposeSettings, TrainSettings
 from trainer.train import LOOP_KEYS, fit, loop_config, read_metrics
-
-PROXY_DEFAULTS = {"preset": "tiny", "steps": 60}
 
 
 def _mixing_cli(argv: list[str]) -> None:
@@ -62,19 +61,21 @@ def fit_mixture(
     out: str | Path,
     given: dict,
     *,
-    workers: int = 1,
-    gpu: bool = False,
     address: str | None = None,
     proposals: str | None = None,
 ) -> Path:
+    """Train one proxy per proposal (the `train:` settings of `cfg`, on `mix.propose`'s proxy preset and steps
+    unless the command line set them: `given`), then fit the mixing law; returns the fitted weights' path."""
     out = Path(out).resolve()
     layout.mixing_dir(out).mkdir(parents=True, exist_ok=True)
     proposals_path = Path(proposals) if proposals else propose(cfg, out)
     plan = json.loads(proposals_path.read_text())
-    # the proxies' own small defaults, unless the command line set the key (`given`: train keys it set)
-    settings = {**PROXY_DEFAULTS, **{k: v for k, v in given.items() if k in LOOP_KEYS}}
+    own = ProposeSettings.from_config(cfg)
+    settings = {"preset": own.proxy_preset, "steps": own.proxy_steps}
+    settings.update({k: v for k, v in given.items() if k in LOOP_KEYS})
     steps = settings["steps"]
     train = TrainSettings.from_config(cfg)
+    driver = dataclasses.replace(train, keep_checkpoints=1)  # a proxy is read once, at its end
     proxy_dir = layout.proxy_train_dir(out)
     runs = []
     for proposal in plan["proposals"]:
@@ -94,7 +95,7 @@ def fit_mixture(
                 log_every=max(1, steps // 5),
             )
             config["out_dir"] = str(proxy_dir)
-            fit(config, workers=workers, gpu=gpu, address=address, keep_checkpoints=1)
+            fit(config, driver, address)
             losses = final_val_losses(proxy_dir, name, steps)
         missing = set(plan["domains"]) - set(losses or {})
         if missing:

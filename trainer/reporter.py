@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from pipeline import storage
+from trainer import checkpoint
 from trainer.checkpoint import PendingSave
 
 
@@ -30,7 +32,8 @@ class Reporter:
         self.report, self.rank, self.world, self.group = report, rank, world, group
         self.asynchronous = asynchronous
         self.pending: PendingSave | None = None
-        self.queue: list[tuple[dict, Path | None, Path | None]] = []  # (metrics, checkpoint, keep a copy at)
+        # (metrics, checkpoint, where a copy of it is kept)
+        self.queue: list[tuple[dict, Path | None, storage.Location | None]] = []
         self.blocked_s = 0.0
 
     def line(self, metrics: dict) -> None:
@@ -41,7 +44,9 @@ class Reporter:
         self.flush()
         self.report(metrics, None)
 
-    def checkpoint(self, metrics: dict, start: Callable[[Path], PendingSave], keep_as: Path | None) -> None:
+    def checkpoint(
+        self, metrics: dict, start: Callable[[Path], PendingSave], keep_as: storage.Location | None
+    ) -> None:
         """A metric line with a checkpoint, which `start(directory)` begins writing; `keep_as`: where a copy
         of it is kept (the pre-decay checkpoint)."""
         began = time.perf_counter()
@@ -75,8 +80,12 @@ class Reporter:
             dist.all_reduce(done, op=dist.ReduceOp.MIN, group=self.group)
         return bool(done.item())
 
-    def _keep_copy(self, directory: Path, target: Path) -> None:
-        """Copy a complete checkpoint to `target` (each rank adds its files; replaced as a whole)."""
+    def _keep_copy(self, directory: Path, target: storage.Location) -> None:
+        """Copy a complete checkpoint to `target` (each rank adds its files; replaced as a whole, or on an
+        object store uploaded with meta.json last)."""
+        if storage.is_remote(target):
+            checkpoint.publish(directory, target, rank=self.rank, barrier=self._barrier)
+            return
         staging = target.with_name(f"{target.name}.tmp")
         if self.rank == 0:
             shutil.rmtree(staging, ignore_errors=True)

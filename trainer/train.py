@@ -1,6 +1,7 @@
 """Ray Train entry point: `TorchTrainer` over `trainer.train_loop.train_loop_per_worker`.
 
-Storage is OUT/train; each run lives in OUT/train/<name>/ (Ray's checkpoints and its run state). Rerunning a
+Storage is OUT/train, a local folder or an object store (`--out s3://...`: Ray reads and writes it through the
+store's pyarrow file system); each run lives in OUT/train/<name>/ (Ray's checkpoints and its run state). Rerunning a
 run with the same OUT and name resumes it from its latest checkpoint: Ray Train 2.x restores the run's
 checkpoint manager from storage and hands the checkpoint to the workers via `ray.train.get_checkpoint()`
 (the older `TorchTrainer.restore` is deprecated in Ray Train v2). Worker failures are retried
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.config import ConfigError, check_key
 from pipeline.settings import TrainSettings
 from trainer import checkpoint
@@ -41,7 +42,7 @@ def loop_config(
     """The dict each worker receives: the `train:` settings, the paths, and per-call overrides. An override
     of a `train:` key is checked as a config file's value is (type, the range declared on its field)."""
     settings = train if isinstance(train, TrainSettings) else TrainSettings.from_section(train)
-    out = Path(out).resolve()
+    out = storage.path(out).resolve()  # a local OUT absolute, an object-store URI as it is
     run_name = layout.path_component(
         run_name, "--run-name"
     )  # a folder under OUT/train, never a path out of it
@@ -75,13 +76,13 @@ def loop_config(
     WSDSchedule(
         config["steps"], config["lr"], config["warmup_steps"], config["decay_fraction"]
     )  # fail here, not in workers
-    if config["branch_from"] and not (Path(config["branch_from"]) / "meta.json").exists():
+    if config["branch_from"] and not (storage.path(config["branch_from"]) / "meta.json").exists():
         raise FileNotFoundError(
             f"{config['branch_from']}: no pre-decay checkpoint (train through the decay start first)"
         )
     if config["init_from"]:
-        config["init_from"] = str(Path(config["init_from"]).resolve())
-        if not (Path(config["init_from"]) / "meta.json").exists():
+        config["init_from"] = str(storage.path(config["init_from"]).resolve())
+        if not (storage.path(config["init_from"]) / "meta.json").exists():
             raise FileNotFoundError(f"{config['init_from']}: not a training checkpoint (no meta.json)")
     for start in (config["branch_from"], config["init_from"]):
         problem = start and checkpoint.verify(start)
@@ -140,35 +141,39 @@ def local_cpus(workers: int) -> int:
     return max(2, workers)
 
 
-def fit(
-    config: dict,
-    *,
-    workers: int = 1,
-    gpu: bool = False,
-    address: str | None = None,
-    max_failures: int = 0,
-    keep_checkpoints: int = 2,
-):
-    """Run (or resume) one training on Ray; returns the `ray.train.Result`."""
-    connect(address, num_cpus=local_cpus(workers))  # first: a bad --address fails before the heavy imports
+def fit(config: dict, run: TrainSettings, address: str | None = None):
+    """Run (or resume) one training on Ray; returns the `ray.train.Result`. `config` (`loop_config`) says what
+    each worker trains and names the run; `run` how it runs (workers, GPUs, retries, checkpoints kept).
+    A caller that runs differently from the `train:` settings says so: `dataclasses.replace(run, ...)`."""
+    # first: a bad --address fails before the heavy imports
+    connect(address, num_cpus=local_cpus(run.workers))
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from trainer.train_loop import train_loop_per_worker
 
-    Path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
+    storage.path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu),
+        scaling_config=ScalingConfig(num_workers=run.workers, use_gpu=run.gpu),
         run_config=RunConfig(
-            storage_path=config["out_dir"],
+            **_ray_storage(config["out_dir"]),
             name=config["run_name"],
-            failure_config=FailureConfig(max_failures=max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints),
+            failure_config=FailureConfig(max_failures=run.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=run.keep_checkpoints),
         ),
     )
     return trainer.fit()
+
+
+def _ray_storage(out_dir: str) -> dict:
+    """Where Ray Train keeps the run: a local folder, or an object store through its pyarrow file system
+    (Ray uploads each reported checkpoint there and restores the run from it)."""
+    if not storage.is_remote(out_dir):
+        return {"storage_path": out_dir}
+    filesystem, key = storage.fs_path(out_dir)
+    return {"storage_path": key, "storage_filesystem": filesystem}
 
 
 def read_metrics(out: str | Path, run_name: str | None = None) -> list[dict]:

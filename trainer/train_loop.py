@@ -16,33 +16,54 @@ One `Trainer(config, device, report, resume=...)`:
      one message naming the sources, never a rank waiting in a collective;
   5. every `log_every` steps reports loss, lr, wall-clock tokens/s (eval and checkpoint time included),
      MFU, grad norm, peak memory and data-wait time (plus per-domain validation loss every `eval_every`
-     steps); it checkpoints every `ckpt_every` steps or `ckpt_every_min` minutes, at the decay start
-     (kept as OUT/train/pre_decay/<run>), at `stop_after` and at the end. Checkpoints are written in the
+     steps, trainer/evaluate.py); it checkpoints every `ckpt_every` steps or `ckpt_every_min` minutes, at
+     the decay start (kept as OUT/train/pre_decay/<run>), at `stop_after` and at the end. Checkpoints are written in the
      background while training goes on (`ckpt_async`) and reported once complete (trainer/reporter.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
-from pipeline import layout
+from pipeline import layout, storage
 from pipeline.settings import TrainSettings
 from trainer import checkpoint
 from trainer.data import MixtureDataset, ShardLoader, load_manifest, validation_windows
+from trainer.evaluate import OLD_VAL_PREFIX, validation_losses
 from trainer.metrics import device_peak_flops, log_metrics, peak_memory_gib
 from trainer.model import GPT, optimizer_param_groups, preset_config
 from trainer.reporter import Reporter
 from trainer.schedule import WSDSchedule
+from trainer.shard_cache import local_shards
 
 FSDP_PRESETS = ("350m", "1b")
-OLD_VAL_PREFIX = "old/"  # validation domains of the run continued by `init_from`
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one training reads and writes besides its `train:` settings (`trainer.train.loop_config` puts
+    both in the one dict a worker receives)."""
+
+    shards_dir: str
+    out_dir: str
+    run_name: str
+    weights: dict | None  # the mixture to train on instead of the manifest's (a proxy run)
+    stop_after: int | None  # checkpoint and stop after this step
+    branch_from: str | None  # the pre-decay checkpoint an anneal branch continues
+    init_from: str | None  # continual pretraining: the checkpoint whose weights start the run
+    cache_token: str | None  # set by the launcher once it has staged the shards (trainer/shard_cache.py)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Run:
+        return cls(**{field.name: config.get(field.name) for field in dataclasses.fields(cls)})
 
 
 def _rank_world() -> tuple[int, int]:
@@ -52,73 +73,75 @@ def _rank_world() -> tuple[int, int]:
 
 
 class Trainer:
-    """State of one rank's training; `run()` is the loop. `report(metrics, checkpoint_dir)` is injected so the
-    same loop runs under Ray (`ray.train.report`) and in-process (trainer/local.py)."""
+    """State of one rank's training; `run()` is the loop. `config` is `trainer.train.loop_config`'s dict: its
+    `train:` keys are read as `self.t` (TrainSettings), the rest as `self.spec` (Run). `report(metrics,
+    checkpoint_dir)` is injected so the same loop runs under Ray (`ray.train.report`) and in-process
+    (trainer/local.py)."""
 
     def __init__(self, config: dict, device: torch.device, report, resume: str | Path | None = None):
-        c = self.c = config
+        t = self.t = TrainSettings.from_section(config)
+        spec = self.spec = Run.from_config(config)
         self.device, self.report = device, report
         self.rank, self.world = _rank_world()
-        Path(c["out_dir"]).mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(c["seed"])  # identical initial weights on every rank
+        storage.path(spec.out_dir).mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(t.seed)  # identical initial weights on every rank
         if device.type == "cpu":
-            torch.set_num_threads(c.get("threads") or torch.get_num_threads())
+            torch.set_num_threads(t.threads or torch.get_num_threads())
             torch.use_deterministic_algorithms(True)  # resumed runs reproduce losses exactly on CPU
-        manifest = load_manifest(c["shards_dir"])
-        self.model_cfg = preset_config(
-            c["preset"], manifest["tokenizer"]["vocab_size"], seq_len=c.get("seq_len")
-        )
+        # where the shards are read from: in place, or a verified local copy of shards on an object store
+        self.shards = local_shards(spec.shards_dir, t.cache_dir, spec.cache_token)
+        manifest = load_manifest(self.shards)
+        self.model_cfg = preset_config(t.preset, manifest["tokenizer"]["vocab_size"], seq_len=t.seq_len)
         self.schedule = WSDSchedule(
-            total_steps=c["steps"],
-            peak_lr=c["lr"],
-            warmup_steps=c["warmup_steps"],
-            decay_fraction=c["decay_fraction"],
-            min_lr=c["lr"] * c["min_lr_frac"],
+            total_steps=t.steps,
+            peak_lr=t.lr,
+            warmup_steps=t.warmup_steps,
+            decay_fraction=t.decay_fraction,
+            min_lr=t.lr * t.min_lr_frac,
         )
-        self.resume = Path(resume) if resume else None
+        self.resume = storage.path(resume) if resume else None
         saved = checkpoint.read_meta(self.resume) if self.resume else None
-        init_meta = checkpoint.read_meta(c["init_from"]) if c.get("init_from") else None
+        init_meta = checkpoint.read_meta(spec.init_from) if spec.init_from else None
+        # the continued run's shards (replayed, and validated on), read like this run's
+        old_shards = init_meta and local_shards(init_meta["shards_dir"], t.cache_dir, spec.cache_token)
         self.replay = None
-        if init_meta and c.get("replay"):
-            self.replay = {"shards_dir": init_meta["shards_dir"], "fraction": c["replay"]}
+        if init_meta and t.replay:
+            self.replay = {"shards_dir": old_shards, "fraction": t.replay}
         self.data_streams = saved["data_streams"] if saved else self.world
         self.meta = self._settings(manifest, init_meta)
         if saved:  # the global batch is kept, so each rank's grad_accum covers whole data streams
             checkpoint.check_same_run(saved, self.meta, f"resuming from {self.resume}")
         if init_meta and init_meta["model"] != self.meta["model"]:
             raise ValueError(
-                f"init_from {c['init_from']}: model is {init_meta['model']} there, {self.meta['model']} now"
+                f"init_from {spec.init_from}: model is {init_meta['model']} there, {self.meta['model']} now"
             )
 
         self.fsdp = (
             dist.is_available()
             and dist.is_initialized()
-            and (
-                c.get("fsdp") == "on"
-                or (c.get("fsdp") == "auto" and device.type == "cuda" and c["preset"] in FSDP_PRESETS)
-            )
+            and (t.fsdp == "on" or (t.fsdp == "auto" and device.type == "cuda" and t.preset in FSDP_PRESETS))
         )
         self.raw, self.model = self._build_model()
         self.n_params, self.flops_per_token = self.raw.num_params(), self.raw.flops_per_token()
         self.optimizer = torch.optim.AdamW(
-            optimizer_param_groups(self.raw, c["weight_decay"]),
-            lr=c["lr"],
-            betas=(c["beta1"], c["beta2"]),
+            optimizer_param_groups(self.raw, t.weight_decay),
+            lr=t.lr,
+            betas=(t.beta1, t.beta2),
             fused=device.type == "cuda",
         )
         # logical data streams of this rank, and micro-batches per stream per step
         self.streams = list(range(self.rank, self.data_streams, self.world))
         self.accum_per_stream = (
-            c["micro_batch"] * c["grad_accum"] * self.world // (c["micro_batch"] * self.data_streams)
+            t.micro_batch * t.grad_accum * self.world // (t.micro_batch * self.data_streams)
         )
         self.loaders = {s: self._loader(s) for s in self.streams}
-        problem = self.loaders[self.streams[0]].dataset.budget_problem(c["steps"] * self.accum_per_stream)
+        problem = self.loaders[self.streams[0]].dataset.budget_problem(t.steps * self.accum_per_stream)
         if problem:  # every rank computes the same answer from the manifest: all stop together
             raise ValueError(problem)
         self.tokens_per_step = self.meta["global_batch"] * self.model_cfg.seq_len
-        self.val = validation_windows(c["shards_dir"], self.model_cfg.seq_len, c["eval_windows"])
+        self.val = validation_windows(self.shards, self.model_cfg.seq_len, t.eval_windows)
         if init_meta:  # forgetting is measured on the old run's validation shards
-            old = validation_windows(init_meta["shards_dir"], self.model_cfg.seq_len, c["eval_windows"])
+            old = validation_windows(old_shards, self.model_cfg.seq_len, t.eval_windows)
             self.val.update({OLD_VAL_PREFIX + d: w for d, w in old.items()})
         self.peak = device_peak_flops(device)
         self.step = 0
@@ -136,34 +159,36 @@ class Trainer:
         distributed = dist.is_available() and dist.is_initialized()
         self.ckpt_group = dist.new_group(backend="gloo") if distributed else None
         self.reporter = Reporter(
-            report, rank=self.rank, world=self.world, group=self.cpu_group, asynchronous=c["ckpt_async"]
+            report, rank=self.rank, world=self.world, group=self.cpu_group, asynchronous=t.ckpt_async
         )
-        if self.resume:
-            self._load(self.resume)
-        elif init_meta:
-            checkpoint.load(Path(c["init_from"]), self.raw)  # weights only: fresh optimizer, step, cursor
+        with checkpoint.download_area(t.cache_dir) as scratch:
+            if self.resume:  # a checkpoint on an object store is read from a local download
+                self._load(checkpoint.fetch(self.resume, scratch))
+            elif init_meta:  # weights only: fresh optimizer, step, cursor
+                checkpoint.load(checkpoint.fetch(spec.init_from, scratch), self.raw)
 
     # --- setup ------------------------------------------------------------------------------------------
     def _settings(self, manifest: dict, init_meta: dict | None) -> dict:
-        c, global_batch = self.c, self.c["micro_batch"] * self.c["grad_accum"] * self.world
+        t, spec = self.t, self.spec
         return {
-            **{k: c.get(k) for k in checkpoint.CONFIG_FIELDS},
+            **{k: getattr(t, k) for k in checkpoint.TRAIN_FIELDS},
+            "weights": spec.weights,
             "seq_len": self.model_cfg.seq_len,
             "vocab_size": self.model_cfg.vocab_size,
-            "global_batch": global_batch,
-            "grad_accum": c["grad_accum"],
+            "global_batch": t.micro_batch * t.grad_accum * self.world,
+            "grad_accum": t.grad_accum,
             "world_size": self.world,
             "data_streams": self.data_streams,
             "replay": self.replay and {"fraction": self.replay["fraction"], "from": init_meta["run"]},
-            "init_from": c.get("init_from"),
+            "init_from": spec.init_from,
             "shards_sha256": checkpoint.shards_sha256(manifest),
-            "shards_dir": str(Path(c["shards_dir"]).resolve()),
-            "run": c["run_name"],
+            "shards_dir": str(storage.path(spec.shards_dir).resolve()),  # a URI stays a URI
+            "run": spec.run_name,
             "model": {k: v for k, v in vars(self.model_cfg).items()},
         }
 
     def _build_model(self) -> tuple[GPT, torch.nn.Module]:
-        compile_blocks = self.device.type == "cuda" and TrainSettings.from_section(self.c).compile
+        compile_blocks = self.device.type == "cuda" and self.t.compile
         if not self.fsdp:
             raw = GPT(self.model_cfg).to(self.device)
             if compile_blocks:
@@ -193,19 +218,19 @@ class Trainer:
         return raw, raw
 
     def _loader(self, stream: int) -> ShardLoader:
-        c = self.c
+        t = self.t
         return ShardLoader(
             MixtureDataset(
-                c["shards_dir"],
+                self.shards,
                 seq_len=self.model_cfg.seq_len,
-                batch_size=c["micro_batch"],
+                batch_size=t.micro_batch,
                 rank=stream,
                 world_size=self.data_streams,
-                num_workers=c["dataloader_workers"],
-                seed=c["seed"],
-                weights=c.get("weights"),
-                hq_weight=c.get("hq_weight"),
-                max_epochs=c.get("max_epochs"),
+                num_workers=t.dataloader_workers,
+                seed=t.seed,
+                weights=self.spec.weights,
+                hq_weight=t.hq_weight,
+                max_epochs=t.max_epochs,
                 anneal_start_batch=self.schedule.decay_start * self.accum_per_stream,
                 replay=self.replay,
             ),
@@ -228,7 +253,7 @@ class Trainer:
         cursors = {s: loader.state_dict() for s, loader in self.loaders.items()}
         return checkpoint.start_save(
             directory, self.raw, self.optimizer, rank=self.rank, meta=meta, cursors=cursors,
-            asynchronous=self.c["ckpt_async"], group=self.ckpt_group,
+            asynchronous=self.t.ckpt_async, group=self.ckpt_group,
         )  # fmt: skip
 
     def _load(self, directory: Path) -> None:
@@ -239,42 +264,11 @@ class Trainer:
         checkpoint.load_rng(directory, self.rank)
 
     # --- evaluation -------------------------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(self) -> dict:
-        """Per-domain validation loss. Every rank runs the same number of forwards (its share of the windows,
-        padded with zero-weight copies), which FSDP's all-gathers need, and the sums are reduced once."""
-        self.model.eval()
-        mb, sums = self.c["micro_batch"], []
-        for windows in self.val.values():
-            per_rank = -(-len(windows) // self.world)
-            mine = windows[self.rank :: self.world]
-            weight = torch.zeros(per_rank)
-            weight[: len(mine)] = 1.0
-            mine = torch.cat([mine, windows[:1].expand(per_rank - len(mine), -1)])
-            loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-            for i in range(0, per_rank, mb):
-                batch, w = mine[i : i + mb].to(self.device), weight[i : i + mb].to(self.device)
-                with self.autocast:
-                    logits, _ = self.model(batch[:, :-1])
-                token_loss = F.cross_entropy(
-                    logits.float().flatten(0, 1), batch[:, 1:].reshape(-1), reduction="none"
-                )
-                loss_sum += (token_loss.view(len(batch), -1).sum(1).double() * w).sum()
-            sums += [loss_sum, torch.tensor(weight.sum().item() * (windows.shape[1] - 1))]
-        totals = torch.stack([t.to(self.device, torch.float64) for t in sums]) if sums else None
-        if totals is not None and self.world > 1:
-            dist.all_reduce(totals)
-        out = {}
-        for i, domain in enumerate(self.val):
-            loss = (totals[2 * i] / totals[2 * i + 1]).item()
-            out[f"val_loss/{domain}"], out[f"val_ppl/{domain}"] = loss, math.exp(min(loss, 50.0))
-        old = [v for d in self.val if d.startswith(OLD_VAL_PREFIX) for v in [out[f"val_loss/{d}"]]]
-        new = [v for d in self.val if not d.startswith(OLD_VAL_PREFIX) for v in [out[f"val_loss/{d}"]]]
-        for key, losses in (("val_loss", new), ("val_loss_old", old)):
-            if losses:
-                out[key] = sum(losses) / len(losses)
-        self.model.train()
-        return out
+        return validation_losses(
+            self.model, self.val, micro_batch=self.t.micro_batch, rank=self.rank, world=self.world,
+            device=self.device, autocast=self.autocast,
+        )  # fmt: skip
 
     # --- the loop ---------------------------------------------------------------------------------------
     def next_batches(self, iterators: dict) -> list[torch.Tensor]:
@@ -314,15 +308,15 @@ class Trainer:
                 _, loss = self.model(batch[:, :-1], batch[:, 1:])
                 (loss / len(batches)).backward()
             total += loss.detach().float()
-        clip = self.c["grad_clip"] if self.c["grad_clip"] > 0 else float("inf")
+        clip = self.t.grad_clip if self.t.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total / len(batches), norm
 
     def run(self) -> dict:
-        c, start = self.c, self.step
-        end = min(c["steps"], c.get("stop_after") or c["steps"])
+        t, spec, start = self.t, self.spec, self.step
+        end = min(t.steps, spec.stop_after or t.steps)
         iterators = {s: iter(loader) for s, loader in self.loaders.items()}
         last: dict = {}
         began = tick = last_ckpt = time.perf_counter()
@@ -337,23 +331,23 @@ class Trainer:
             self.step += 1
             tick_tokens += self.tokens_per_step
             done = self.step == end
-            pre_decay = self.step == self.schedule.decay_start and not c.get("branch_from")
-            want_ckpt = done or pre_decay or self.step % c["ckpt_every"] == 0
-            want_eval = done or self.step % c["eval_every"] == 0
-            if not (want_ckpt or want_eval or self.step % c["log_every"] == 0):
+            pre_decay = self.step == self.schedule.decay_start and not spec.branch_from
+            want_ckpt = done or pre_decay or self.step % t.ckpt_every == 0
+            want_eval = done or self.step % t.eval_every == 0
+            if not (want_ckpt or want_eval or self.step % t.log_every == 0):
                 continue
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             now = time.perf_counter()
             elapsed, tick = now - tick, now  # includes the last line's eval and checkpoint time
-            due = bool(c.get("ckpt_every_min")) and now - last_ckpt >= 60 * c["ckpt_every_min"]
+            due = bool(t.ckpt_every_min) and now - last_ckpt >= 60 * t.ckpt_every_min
             mean_loss = torch.stack(losses).double().mean().item()
             loss_sum, wait_sum, due_votes = self._all_reduce([mean_loss, data_wait, float(due)])
             want_ckpt = want_ckpt or due_votes > 0  # the ranks agree: any rank's clock says it is time
             tokens_per_s = tick_tokens / elapsed
             grad_norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
             last = {
-                "run": c["run_name"],
+                "run": spec.run_name,
                 "step": self.step,
                 "tokens": self.step * self.tokens_per_step,
                 "phase": phase,
@@ -372,10 +366,10 @@ class Trainer:
                 last.update(self.evaluate())
             if self.rank == 0:  # the first line of this (re)start trims the lines a rerun replays
                 trim_after = start if not lines_logged else None
-                log_metrics(layout.metrics_path(c["out_dir"]), last, c["steps"], trim_after)
+                log_metrics(layout.metrics_path(spec.out_dir), last, t.steps, trim_after)
             lines_logged += 1
             if want_ckpt:
-                keep_as = layout.pre_decay_dir(c["out_dir"], c["run_name"]) if pre_decay else None
+                keep_as = layout.pre_decay_dir(spec.out_dir, spec.run_name) if pre_decay else None
                 self.reporter.checkpoint(last, self.save, keep_as)
                 last_ckpt = time.perf_counter()
             else:
@@ -400,11 +394,14 @@ def train_loop_per_worker(config: dict) -> None:
         ckpt = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         ray.train.report(metrics, checkpoint=ckpt)
 
-    device = ray.train.torch.get_device()
-    resume = config.get("branch_from")
-    if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
-        # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
-        resume, damaged = checkpoint.newest_intact(layout.run_dir(config["out_dir"], config["run_name"]))
-        if resume is None:
-            raise RuntimeError(f"no checkpoint of {config['run_name']} verifies: {damaged}")
-    Trainer(config, device, report, resume=resume).run()
+    device, spec = ray.train.torch.get_device(), Run.from_config(config)
+    resume = spec.branch_from
+    with checkpoint.download_area(config["cache_dir"]) as scratch:
+        if ray.train.get_checkpoint():  # this run's own checkpoints win over the branch point
+            # Ray hands back its latest, which may be damaged since: the newest one that verifies instead
+            run_dir = layout.run_dir(spec.out_dir, spec.run_name)
+            resume, damaged = checkpoint.newest_intact(run_dir, fetch_into=scratch)
+            if resume is None:
+                raise RuntimeError(f"no checkpoint of {spec.run_name} verifies: {damaged}")
+        trainer = Trainer(config, device, report, resume=resume)
+    trainer.run()

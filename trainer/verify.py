@@ -24,8 +24,9 @@ class ShardError(ValueError):
     """A shard that does not match its manifest; the message is one line naming the file."""
 
 
-def verify_shards(shards_dir: str | Path, manifest: dict) -> int:
-    """Raise ShardError on the first shard that does not match `manifest`; return the shards checked."""
+def verify_shards(shards_dir: str | Path, manifest: dict, *, sha256: bool = True) -> int:
+    """Raise ShardError on the first shard that does not match `manifest`; return the shards checked.
+    `sha256=False` skips the hashes, for a copy whose hashes were just checked (trainer/shard_cache.py)."""
     root = Path(shards_dir).resolve()
     dtype = np.dtype(manifest["dtype"])
     vocab = int(manifest["tokenizer"]["vocab_size"])
@@ -44,7 +45,7 @@ def verify_shards(shards_dir: str | Path, manifest: dict) -> int:
                 f"= {expected} bytes (truncated or replaced)"
             )
         for path, key in ((binary, "sha256_bin"), (index, "sha256_idx")):
-            if key in shard and sha256_file(path) != shard[key]:
+            if sha256 and key in shard and sha256_file(path) != shard[key]:
                 raise ShardError(f"{path}: sha256 differs from the manifest (corrupt or replaced)")
         tokens = np.memmap(binary, dtype=dtype, mode="r") if expected else np.zeros(0, dtype)
         for start in range(0, len(tokens), CHUNK_TOKENS):

@@ -122,3 +122,15 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = Non
         )
     cpu = _children_cpu() - cpu0 + sum(workers.values())
     return {"wall_s": wall, "cpu_s": cpu, "spark_worker_cpu_s": sum(workers.values()), **captured}
+
+
+def measured(work):
+    """(what `work()` returns, its wall seconds, the CPU seconds of this process and of the children it
+    reaped meanwhile, e.g. an extractor's sandbox processes): a side timed inside its own process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = work()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(a.ru_utime + a.ru_stime - (b.ru_utime + b.ru_stime) for a, b in zip(after, usage))
+    return result, wall, cpu

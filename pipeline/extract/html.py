@@ -53,7 +53,7 @@ from typing import Any
 
 import trafilatura
 from lxml import etree
-from lxml.html import HtmlElement, HTMLParser, fromstring
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HTMLParser, HtmlProcessingInstruction, fromstring
 
 from pipeline.settings import ExtractSettings
 
@@ -139,6 +139,15 @@ _PARSER = HTMLParser(
     remove_comments=True,
     remove_pis=True,
     huge_tree=True,
+)
+# Every element of the tree trafilatura walks (several times per pass) gets its Python object from the
+# parser's class lookup. lxml.html's lookup is a Python method, called once per element object made
+# (thousands per page), only to hand <form>, <input>, <select>, <textarea> and <label> their subclasses
+# of HtmlElement, whose form helpers trafilatura never uses; the same classes from a lookup written in C.
+_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+    )
 )
 # libxml2's default nesting limit (xmlParserMaxDepth): without huge_tree, an element deeper than this
 # ends the parse ("Excessive depth in document: 256") and trafilatura finds no text.

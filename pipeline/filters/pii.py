@@ -106,6 +106,29 @@ IBAN_RE = re.compile(
     r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]{4}){2,7}(?:[ \-]?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])"
 )
 
+# Each regex above opens with a look-behind, so `re` tries it at every position of a text. A match
+# always contains a match of its gate, a pattern without look-arounds that `re` finds by skipping ahead
+# in C to its first character: a text where the gate finds nothing cannot hold a match, and most web
+# text holds no run of digits shaped like a card, an SSN or an IP address (tests/test_pii.py checks
+# that every match contains its gate's).
+GATES: dict[re.Pattern, re.Pattern] = {
+    PHONE_RES[0]: re.compile(r"(?:\+|00)[1-9]"),
+    PHONE_RES[1]: re.compile(r"\d{3}[ .\-]\d{4}"),
+    PHONE_RES[2]: re.compile(r"0[1-9]\d{0,3}\)?[ .\-]\d\d"),
+    IPV4_RE: re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"),
+    CARD_RE: re.compile(r"\d(?:[ \-]?\d){12}"),
+    DOTTED_CARD_RE: re.compile(r"\d{4}\.\d{4}"),
+    SSN_RE: re.compile(r"\d{3}[\- ]\d{2}[\- ]\d{4}"),
+    IBAN_RE: re.compile(r"\d\d(?:[ \-]?[A-Za-z0-9]{4}){2}"),
+}
+
+
+def _finditer(regex: re.Pattern, text: str):
+    """`regex.finditer(text)`, skipped when its gate finds nothing (see GATES)."""
+    gate = GATES.get(regex)
+    return () if gate is not None and not gate.search(text) else regex.finditer(text)
+
+
 # IBAN length per country, SWIFT IBAN registry (ISO 13616).
 IBAN_LENGTHS = {
     "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
@@ -203,21 +226,23 @@ def _find_type(text: str, kind: str) -> list[Span]:
     elif kind == "phone":
         for i, regex in enumerate(PHONE_RES):
             low, high = PHONE_DIGITS[i]
-            for m in regex.finditer(text):
+            for m in _finditer(regex, text):
                 number = re.split(r"\s?(?:x|ext)", m.group(), maxsplit=1)[0]
                 if low <= len(_digits(number)) <= high:
                     out.append(Span(m.start(), m.end(), kind))
     elif kind == "ip":
-        out = [Span(m.start(), m.end(), kind) for m in IPV4_RE.finditer(text) if ip_public(m.group())]
+        out = [Span(m.start(), m.end(), kind) for m in _finditer(IPV4_RE, text) if ip_public(m.group())]
         if ":" in text:
             out += [Span(m.start(), m.end(), kind) for m in IPV6_RE.finditer(text) if ip_public(m.group())]
     elif kind == "card":
-        matches = [*CARD_RE.finditer(text), *(DOTTED_CARD_RE.finditer(text) if "." in text else ())]
+        matches = [*_finditer(CARD_RE, text), *(_finditer(DOTTED_CARD_RE, text) if "." in text else ())]
         out = [Span(m.start(), m.end(), kind) for m in matches if card_valid(_digits(m.group()))]
     elif kind == "ssn":
-        out = [Span(m.start(), m.end(), kind) for m in SSN_RE.finditer(text) if ssn_valid(*m.group(1, 3, 4))]
+        out = [
+            Span(m.start(), m.end(), kind) for m in _finditer(SSN_RE, text) if ssn_valid(*m.group(1, 3, 4))
+        ]
     elif kind == "iban":
-        out = [Span(m.start(), m.end(), kind) for m in IBAN_RE.finditer(text) if iban_valid(m.group())]
+        out = [Span(m.start(), m.end(), kind) for m in _finditer(IBAN_RE, text) if iban_valid(m.group())]
     else:
         raise ValueError(f"unknown PII type {kind!r} (known: {TYPES})")
     return out
