@@ -66,10 +66,13 @@ def upload_tree(local: os.PathLike, uri: str) -> None:
 
 
 def keys(uri: str) -> list[str]:
-    """Every object key under `uri`, relative to it, sorted."""
+    """Every object key under `uri`, relative to it, sorted; the empty folder markers (`name/`) that
+    pyarrow leaves when it deletes the last object of a folder are not files and are left out."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
     found = []
     for page in client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        found += [item["Key"][len(prefix) :] for item in page.get("Contents", [])]
+        found += [
+            item["Key"][len(prefix) :] for item in page.get("Contents", []) if not item["Key"].endswith("/")
+        ]
     return sorted(found)
