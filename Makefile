@@ -111,6 +111,7 @@ BENCHES = \
 	"bench.memory_flat --pages 100 --factor 10" \
 	"bench.e2e_vs_datatrove --rounds 2" \
 	"bench.crawl_to_shards" \
+	"bench.object_store --rounds 2" \
 	"bench.read_path --docs 200000" \
 	"bench.page_cost --rounds 3 --spark" \
 	"bench.e2e_headline --repeats 3 24 --rounds 2" \
