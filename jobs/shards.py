@@ -199,8 +199,9 @@ def _sorted_documents(files: Sequence[str], dtype):
 
 @contextlib.contextmanager
 def _driver_folder(work: storage.Location) -> Iterator[Path]:
-    """A local folder for what the driver writes itself: the stage's scratch folder when it is on
-    local disk (publishing from it is a rename), else a temporary folder removed afterwards."""
+    """A local folder for what the driver writes itself (the Megatron writer writes local files): the
+    stage's scratch folder when it is on local disk, else a temporary folder removed afterwards; `publish`
+    copies from it into OUT/shards."""
     if isinstance(work, Path):
         work.mkdir(parents=True, exist_ok=True)
         yield work
