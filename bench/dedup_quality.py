@@ -119,13 +119,14 @@ def spark_dedup(docs: list[dict]) -> dict[str, str | None]:
     from jobs.session import get_spark
     from pipeline.config import load_config
     from pipeline.schema import DOC_SCHEMA
+    from pipeline.settings import DedupSettings
 
     cfg = load_config(overrides={"dedup.url_enabled": False, "dedup.lines_enabled": False})
     spark = get_spark(cfg, master="local[2]", app_name="dedup-quality")
     spark.conf.set("spark.sql.shuffle.partitions", "4")
     rows = [{**d, "url": f"https://example.com/{d['doc_id']}"} for d in docs]
     df = dataframe_from_arrow(spark, pa.Table.from_pylist(rows, schema=DOC_SCHEMA))
-    out, _ = dedup_frame(df, cfg["dedup"])
+    out, _ = dedup_frame(df, DedupSettings.from_config(cfg))
     return {r["doc_id"]: r["duplicate_of"] for r in out.select("doc_id", "duplicate_of").collect()}
 
 

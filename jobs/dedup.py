@@ -21,7 +21,7 @@ to `OUT/stats/dedup_lines_by_host.parquet`.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 from typing import Any
 
@@ -46,6 +46,7 @@ from pipeline.dedup.lsh import band_hashes, bands_rows
 from pipeline.dedup.minhash import MinHasher
 from pipeline.rules import line_columns
 from pipeline.schema import conform
+from pipeline.settings import DedupSettings, LineDedupSettings, MinHashSettings
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def keepers(members: DataFrame, key: str, recency_first: bool = False) -> DataFr
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     size_shuffle_partitions(spark, cfg, inp)
     cached: list[DataFrame] = []
-    df, host_lines = dedup_frame(read_parquet(spark, inp), cfg["dedup"], cached)
+    df, host_lines = dedup_frame(read_parquet(spark, inp), DedupSettings.from_config(cfg), cached)
     extra = {"lines_by_host": host_line_stats} if host_lines else None
     stats = write_stage(df, out, STAGE, rules=RULES, line_rules=LINE_RULES, extra_tables=extra)
     for frame in cached:  # free executor storage before the next stage of a chain
@@ -83,7 +84,7 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     return stats
 
 
-def dedup_frame(df: DataFrame, dcfg: dict[str, Any], cached: list | None = None) -> tuple[DataFrame, bool]:
+def dedup_frame(df: DataFrame, dedup: DedupSettings, cached: list | None = None) -> tuple[DataFrame, bool]:
     """All rows of `df` with the dedup columns added and `drop_reason` set on duplicates; and
     whether line dedup ran (so per-host line stats exist). Frames it persists are added to `cached`."""
     cached = [] if cached is None else cached
@@ -96,15 +97,15 @@ def dedup_frame(df: DataFrame, dcfg: dict[str, Any], cached: list | None = None)
     for name in REMOVAL_COLUMNS:
         df = df.withColumn(name, F.lit(0).cast("long"))
     df = df.withColumn(WORDS_LEFT, F.lit(None).cast("long"))
-    if dcfg["url_enabled"]:
+    if dedup.url_enabled:
         df = url_dedup(df).persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(df)
-    if dcfg["minhash_enabled"]:
-        df = minhash_dedup(df, dcfg["minhash"], cached).persist(StorageLevel.MEMORY_AND_DISK)
+    if dedup.minhash_enabled:
+        df = minhash_dedup(df, dedup.minhash, cached).persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(df)
-    if dcfg["lines_enabled"]:
-        df = line_dedup(df, dcfg["lines"])
-    return df, bool(dcfg["lines_enabled"])
+    if dedup.lines_enabled:
+        df = line_dedup(df, dedup.lines)
+    return df, dedup.lines_enabled
 
 
 # --- 1. URL ---------------------------------------------------------------------------------------
@@ -137,11 +138,10 @@ def _mark(df: DataFrame, dup: Column, reason: str, member: Column) -> DataFrame:
 
 
 # --- 2. MinHash -----------------------------------------------------------------------------------
-def signature_batches(batches, mcfg_json: str):
+def signature_batches(batches, minhash: MinHashSettings):
     """mapInArrow body: (doc_id, text) -> (doc_id, n_shingles, bands[, shingle_set])."""
-    mcfg = json.loads(mcfg_json)
-    bands, rows = bands_rows(mcfg)
-    hasher = MinHasher(mcfg["num_perm"], mcfg["seed"], mcfg["scheme"], mcfg["hash"], mcfg["ngram"])
+    bands, rows = bands_rows(dataclasses.asdict(minhash))
+    hasher = MinHasher(minhash.num_perm, minhash.seed, minhash.scheme, minhash.hash, minhash.ngram)
     for batch in batches:
         hv, counts = hasher.shingle_hashes(batch.column("text").to_pylist())
         sigs = hasher.signatures_from_hashes(hv, counts)
@@ -151,7 +151,7 @@ def signature_batches(batches, mcfg_json: str):
         arrays.append(
             pa.ListArray.from_arrays(pa.array(range(0, flat.size + 1, bands), pa.int32()), flat.ravel())
         )
-        if mcfg["verify_jaccard"]:  # the distinct shingle hashes, for the exact check of candidates
+        if minhash.verify_jaccard:  # the distinct shingle hashes, for the exact check of candidates
             ends = counts.cumsum()
             sets = [sorted(set(hv[e - c : e].tolist())) for e, c in zip(ends, counts)]
             arrays.append(pa.array(sets, pa.list_(pa.int64())))
@@ -182,25 +182,24 @@ def verified_edges(edges: DataFrame, signatures: DataFrame, threshold: float) ->
     return joined.where(jaccard >= threshold).select("src", "dst")
 
 
-def minhash_dedup(df: DataFrame, mcfg: dict[str, Any], cached: list) -> DataFrame:
+def minhash_dedup(df: DataFrame, minhash: MinHashSettings, cached: list) -> DataFrame:
     active = F.col("drop_reason").isNull()
     schema = "doc_id string, n_shingles long, bands array<long>"
-    if mcfg["verify_jaccard"]:
+    if minhash.verify_jaccard:
         schema += ", shingle_set array<long>"
-    mcfg_json = json.dumps(mcfg, sort_keys=True)
     signatures = (
         df.where(active)
         .select("doc_id", "text")
-        .mapInArrow(lambda it: signature_batches(it, mcfg_json), schema)
+        .mapInArrow(lambda it: signature_batches(it, minhash), schema)
         # Node ids for the graph: a 64-bit hash of doc_id (collision odds ~n^2 / 2^65).
         .withColumn("node", F.xxhash64("doc_id"))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     cached.append(signatures)
     edges = candidate_edges(signatures)
-    if mcfg["verify_jaccard"]:
-        edges = verified_edges(edges, signatures, mcfg["verify_threshold"])
-    components = connected_components(edges, mcfg["cc_checkpoint_every"], mcfg["cc_max_iterations"])
+    if minhash.verify_jaccard:
+        edges = verified_edges(edges, signatures, minhash.verify_threshold)
+    components = connected_components(edges, minhash.cc_checkpoint_every, minhash.cc_max_iterations)
 
     members = components.join(signatures.select("node", "doc_id"), "node").select("doc_id", "component")
     members = members.join(df.select("doc_id", "quality_score", "fetch_time"), "doc_id")
@@ -231,7 +230,7 @@ def line_removal_batches(batches, min_words: int, out_schema: pa.Schema):
         yield conform(apply_line_removal(batch, min_words), out_schema)
 
 
-def line_dedup(df: DataFrame, lcfg: dict[str, Any]) -> DataFrame:
+def line_dedup(df: DataFrame, lines_cfg: LineDedupSettings) -> DataFrame:
     active = F.col("drop_reason").isNull()
     hashes = (
         df.where(active)
@@ -240,7 +239,7 @@ def line_dedup(df: DataFrame, lcfg: dict[str, Any]) -> DataFrame:
     )
     lines = hashes.select("doc_id", F.posexplode("line_hashes").alias("pos", "h")).where(F.col("h") != 0)
     docs_per_line = lines.select("doc_id", "h").distinct().groupBy("h").count()
-    frequent = docs_per_line.where(F.col("count") > lcfg["max_count"]).select("h")
+    frequent = docs_per_line.where(F.col("count") > lines_cfg.max_count).select("h")
     cut = (
         lines.join(frequent, "h", "left_semi")
         .groupBy("doc_id")
@@ -248,7 +247,7 @@ def line_dedup(df: DataFrame, lcfg: dict[str, Any]) -> DataFrame:
     )
     df = df.join(cut, "doc_id", "left")
     out_schema = arrow_schema(df)
-    min_words = int(lcfg["min_words"])
+    min_words = int(lines_cfg.min_words)
     removed = df.mapInArrow(
         lambda it: line_removal_batches(it, min_words, out_schema), spark_schema(out_schema)
     )

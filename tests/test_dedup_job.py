@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.schema import DOC_SCHEMA
+from pipeline.settings import DedupSettings
 from pipeline.urls import normalize_url
 
 pytestmark = pytest.mark.spark
@@ -157,7 +158,7 @@ def test_exact_jaccard_verification_and_threshold_config(spark, tmp_path):
     mcfg = cfg["dedup"]["minhash"]
     mcfg.update(verify_jaccard=True, verify_threshold=0.99, threshold=0.5)  # only exact copies pass
     df = spark.read.parquet(_write_input(tmp_path, _corpus()))
-    out, _ = dedup_frame(df, cfg["dedup"])
+    out, _ = dedup_frame(df, DedupSettings.from_config(cfg))
     reasons = {r["doc_id"]: (r["drop_reason"], r["duplicate_of"]) for r in out.collect()}
     # n-low and n-copy are identical; the edited n-best is no longer close enough.
     assert reasons["n-copy"] == ("dedup.minhash", "n-low")
@@ -183,7 +184,7 @@ def test_url_dedup_keys_on_url_norm_not_url(spark, tmp_path):
         {**_doc("c", _text(rng), url="https://y.test/same", days=0), "url_norm": "https://y.test/one"},
         {**_doc("d", _text(rng), url="https://y.test/same", days=1), "url_norm": "https://y.test/two"},
     ]
-    cfg = load_config(overrides={"dedup.minhash_enabled": False, "dedup.lines_enabled": False})["dedup"]
-    df, _ = dedup_frame(spark.read.parquet(_write_input(tmp_path, rows)), cfg)
+    cfg = load_config(overrides={"dedup.minhash_enabled": False, "dedup.lines_enabled": False})
+    df, _ = dedup_frame(spark.read.parquet(_write_input(tmp_path, rows)), DedupSettings.from_config(cfg))
     reasons = {r["doc_id"]: r["drop_reason"] for r in df.select("doc_id", "drop_reason").collect()}
     assert reasons == {"a": "dedup.url", "b": None, "c": None, "d": None}
