@@ -32,6 +32,7 @@ from jobs.rowwise import run_rowwise
 from pipeline import layout, storage
 from pipeline.files import sha256_file
 from pipeline.quality.stage import QualityScorer, selection_rules
+from pipeline.settings import QualitySettings, RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,11 @@ def check_models(cfg: dict[str, Any]) -> None:
 
     Raises FileNotFoundError / ValueError with a one-line message naming the file.
     """
-    q = cfg["quality"]
-    QualityModel(resolve_model_path(q["model"]), q["max_words"])
-    if q["perplexity"]["enabled"]:
-        NgramLM.load(resolve_lm_path(q["perplexity"]["model"]))
-    elif q["max_perplexity"] is not None:
+    quality = QualitySettings.from_config(cfg)
+    QualityModel(resolve_model_path(quality.model), quality.max_words)
+    if quality.perplexity.enabled:
+        NgramLM.load(resolve_lm_path(quality.perplexity.model))
+    elif quality.max_perplexity is not None:
         raise ValueError("quality.max_perplexity is set but quality.perplexity.enabled is false")
 
 
@@ -55,18 +56,18 @@ def training_examples(spark, docs, cfg: dict[str, Any]) -> tuple[list[str], list
     """(positives, negatives): cited crawl documents vs an equal-sized seeded sample of the rest."""
     from pyspark.sql import functions as F
 
-    train_cfg = cfg["quality"]["train"]
-    seed = int(cfg["run"]["seed"])
-    refs = spark.read.text(train_cfg["reference_urls"]).select(F.trim("value").alias("url_norm")).distinct()
+    train = QualitySettings.from_config(cfg).train
+    seed = RunSettings.from_config(cfg).seed
+    refs = spark.read.text(train.reference_urls).select(F.trim("value").alias("url_norm")).distinct()
     kept = docs.where(F.col("drop_reason").isNull() & F.col("text").isNotNull()).select(
         "doc_id", "url_norm", "text"
     )
     cited = kept.join(F.broadcast(refs), "url_norm", "left_semi")
     positives = [r["text"] for r in cited.orderBy("doc_id").collect()]
-    if train_cfg.get("wikipedia"):
+    if train.wikipedia:
         from classifiers.quality_data import read_texts
 
-        positives += read_texts(train_cfg["wikipedia"])
+        positives += read_texts(train.wikipedia)
     # Seeded sample: order the uncited documents by a hash of (seed, doc_id) and take the first n.
     others = kept.join(F.broadcast(refs), "url_norm", "left_anti")
     ranked = others.withColumn("_rank", F.xxhash64(F.lit(seed), F.col("doc_id"))).orderBy("_rank", "doc_id")
@@ -76,22 +77,23 @@ def training_examples(spark, docs, cfg: dict[str, Any]) -> tuple[list[str], list
 
 def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> tuple[dict[str, Any], Path]:
     """The record written to OUT/quality_model.json, and the local model file the tasks score with."""
-    q = cfg["quality"]
-    configured = resolve_model_path(q["model"])
+    quality = QualitySettings.from_config(cfg)
+    train = quality.train
+    configured = resolve_model_path(quality.model)
     record: dict[str, Any] = {"trained_in_run": False}
-    if q["train"].get("reference_urls"):
+    if train.reference_urls:
         positives, negatives = training_examples(spark, docs, cfg)
-        if len(positives) >= q["train"]["min_positives"]:
-            params = {k: q["train"][k] for k in FASTTEXT_PARAMS}
+        if len(positives) >= train.min_positives:
+            params = {k: getattr(train, k) for k in FASTTEXT_PARAMS}
             stored = layout.quality_model_file(out)
             report = train_quality_model(
                 positives,
                 negatives,
                 stored if isinstance(stored, Path) else _driver_copy(stored),
-                seed=int(cfg["run"]["seed"]),
-                valid_fraction=q["train"]["valid_fraction"],
+                seed=RunSettings.from_config(cfg).seed,
+                valid_fraction=train.valid_fraction,
                 params=params,
-                max_words=q["max_words"],
+                max_words=quality.max_words,
             )
             record.update(trained_in_run=True, training=report)
             configured = Path(report["model"]).resolve()
@@ -100,7 +102,7 @@ def resolve_model(spark, docs, cfg: dict[str, Any], out: str) -> tuple[dict[str,
                 record["path"] = str(stored)
         else:
             record["not_trained"] = (
-                f"{len(positives)} positives < quality.train.min_positives={q['train']['min_positives']}"
+                f"{len(positives)} positives < quality.train.min_positives={train.min_positives}"
             )
             log.warning("quality: %s; scoring with %s", record["not_trained"], configured)
     record.setdefault("path", str(configured))  # where the run's record points readers
@@ -116,13 +118,19 @@ def _driver_copy(stored: storage.Location) -> Path:
 
 
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
-    q = cfg["quality"]
+    q = cfg["quality"]  # the row-wise stage's own section, as it takes it
+    quality = QualitySettings.from_config(cfg)
     docs = with_url_norm(read_parquet(spark, inp))
     model, model_file = resolve_model(spark, docs, cfg, out)
-    stage_cfg = {**q, "model_path": str(model_file), "seed": int(cfg["run"]["seed"]), "lm_path": None}
+    stage_cfg = {
+        **q,
+        "model_path": str(model_file),
+        "seed": RunSettings.from_config(cfg).seed,
+        "lm_path": None,
+    }
     stage_cfg.pop("train", None)
-    if q["perplexity"]["enabled"]:
-        lm = resolve_lm_path(q["perplexity"]["model"])
+    if quality.perplexity.enabled:
+        lm = resolve_lm_path(quality.perplexity.model)
         stage_cfg["lm_path"] = str(lm)
         model["perplexity"] = {"path": str(lm), "sha256": sha256_file(lm)}
 
@@ -135,10 +143,10 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
 
     # The global cut-offs a batch cannot know: quantiles over the documents still in the running.
     wanted = {}
-    if q["selection"] == "top_fraction":
-        wanted["score_cutoff"] = 1.0 - q["top_fraction"]
-    if q["hq_mode"] in ("top_fraction", "either"):
-        wanted["hq_cutoff"] = 1.0 - q["hq_top_fraction"]
+    if quality.selection == "top_fraction":
+        wanted["score_cutoff"] = 1.0 - quality.top_fraction
+    if quality.hq_mode in ("top_fraction", "either"):
+        wanted["hq_cutoff"] = 1.0 - quality.hq_top_fraction
     if wanted:
         live = scored.where(scored["drop_reason"].isNull())
         cuts = live.approxQuantile("quality_score", list(wanted.values()), QUANTILE_RELATIVE_ERROR)
@@ -146,13 +154,13 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
         stage_cfg.update({k: (cuts[i] if cuts else float("inf")) for i, k in enumerate(wanted)})
     model.update({k: stage_cfg[k] for k in wanted})
     if stage_cfg["lm_path"]:
-        percentiles = q["perplexity"]["bucket_percentiles"]
+        percentiles = quality.perplexity.bucket_percentiles
         live = scored.where(scored["drop_reason"].isNull() & scored["perplexity"].isNotNull())
         cuts = live.approxQuantile("perplexity", list(percentiles), QUANTILE_RELATIVE_ERROR)
         # No scored documents: every cut is infinite, so any later document would be `head`.
         stage_cfg["ppl_cuts"] = cuts if cuts else [float("inf")] * len(percentiles)
         model["perplexity"]["bucket_cuts"] = dict(zip(("head", "middle"), stage_cfg["ppl_cuts"]))
-        model["perplexity"]["bucket_percentiles"] = percentiles
+        model["perplexity"]["bucket_percentiles"] = list(percentiles)
 
     selected = run_rowwise(scored, QualityScorer, stage_cfg)
     # The record goes first: once write_stage marks the stage done, a rerun skips this function.
