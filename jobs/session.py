@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
@@ -39,22 +38,23 @@ def machine_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def local_driver_memory(spark_cfg: dict[str, Any], machine_bytes: int | None = None) -> str:
+def local_driver_memory(spark_settings: SparkSettings, machine_bytes: int | None = None) -> str:
     """`spark.driver.memory` for a local run: the configured value, else a share of the machine
     (`driver_memory_fraction`, capped at `driver_memory_max_gb`, at least 1 GB)."""
-    if spark_cfg.get("driver_memory"):
-        return str(spark_cfg["driver_memory"])
+    if spark_settings.driver_memory:
+        return str(spark_settings.driver_memory)
     machine = machine_memory_bytes() if machine_bytes is None else machine_bytes
-    share_mb = int(machine * spark_cfg["driver_memory_fraction"]) // 2**20
-    return f"{max(MIN_DRIVER_MEMORY_MB, min(share_mb, int(spark_cfg['driver_memory_max_gb'] * 1024)))}m"
+    share_mb = int(machine * spark_settings.driver_memory_fraction) // 2**20
+    cap_mb = int(spark_settings.driver_memory_max_gb * 1024)
+    return f"{max(MIN_DRIVER_MEMORY_MB, min(share_mb, cap_mb))}m"
 
 
-def shuffle_settings(spark_cfg: dict[str, Any]) -> dict[str, str]:
+def shuffle_settings(spark_settings: SparkSettings) -> dict[str, str]:
     """Adaptive execution with coalescing of small shuffle partitions; a fixed count if configured
     (else each global stage sets its own with `size_shuffle_partitions`)."""
     settings = {"spark.sql.adaptive.enabled": "true", "spark.sql.adaptive.coalescePartitions.enabled": "true"}
-    if spark_cfg.get("shuffle_partitions"):
-        settings["spark.sql.shuffle.partitions"] = str(spark_cfg["shuffle_partitions"])
+    if spark_settings.shuffle_partitions:
+        settings["spark.sql.shuffle.partitions"] = str(spark_settings.shuffle_partitions)
     return settings
 
 
@@ -62,14 +62,14 @@ def size_shuffle_partitions(spark, cfg: dict[str, Any], inp: str) -> int:
     """Set `spark.sql.shuffle.partitions` for a global stage reading `inp`: the configured count, else
     one per `shuffle_input_mb` of input on disk, at least one per core, at most `max_shuffle_partitions`.
     The size is listed through `pipeline.storage`, so object stores are sized without Hadoop's connector."""
-    spark_cfg = cfg["spark"]
-    if spark_cfg.get("shuffle_partitions"):
-        count = int(spark_cfg["shuffle_partitions"])
+    spark_settings = SparkSettings.from_config(cfg)
+    if spark_settings.shuffle_partitions:
+        count = int(spark_settings.shuffle_partitions)
     else:
         size = sum(size for _, size, _ in storage.files_under(inp))
-        per_partition = spark_cfg["shuffle_input_mb"] * 2**20
+        per_partition = spark_settings.shuffle_input_mb * 2**20
         count = max(spark.sparkContext.defaultParallelism, -(-size // per_partition))
-        count = min(count, spark_cfg["max_shuffle_partitions"])
+        count = min(count, spark_settings.max_shuffle_partitions)
     spark.conf.set("spark.sql.shuffle.partitions", str(count))
     log.info("%s: %d shuffle partitions", inp, count)
     return count
@@ -177,7 +177,6 @@ def get_spark(
     from pyspark.sql import SparkSession
 
     spark_settings = SparkSettings.from_config(cfg)  # a partial cfg keeps the YAML defaults
-    spark_cfg = dataclasses.asdict(spark_settings)
     conf = SparkConf()  # under spark-submit this already holds --master and --conf values
     builder = SparkSession.builder.appName(app_name)
     if master:
@@ -188,7 +187,7 @@ def get_spark(
     else:
         master = conf.get("spark.master")
     settings = {
-        **shuffle_settings(spark_cfg),
+        **shuffle_settings(spark_settings),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(spark_settings.arrow_batch_rows),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -202,9 +201,9 @@ def get_spark(
         **object_store_settings(),
     }
     if master.startswith("local") and not conf.contains("spark.driver.memory"):
-        settings["spark.driver.memory"] = local_driver_memory(spark_cfg)
-    elif spark_cfg.get("driver_memory") and not conf.contains("spark.driver.memory"):
-        settings["spark.driver.memory"] = str(spark_cfg["driver_memory"])
+        settings["spark.driver.memory"] = local_driver_memory(spark_settings)
+    elif spark_settings.driver_memory and not conf.contains("spark.driver.memory"):
+        settings["spark.driver.memory"] = str(spark_settings.driver_memory)
     if master.startswith("local"):  # the JVM is not started yet: its options still apply
         options = local_java_options(spark_settings) if java_options is None else java_options
         if options:

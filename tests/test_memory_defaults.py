@@ -3,6 +3,7 @@ ends with one line naming the setting to raise."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -15,18 +16,20 @@ import pytest
 from jobs.session import MIN_DRIVER_MEMORY_MB, local_driver_memory
 from pipeline.config import load_config
 from pipeline.schema import DOC_SCHEMA
+from pipeline.settings import SparkSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 GB = 2**30
 
 
 def test_driver_memory_is_a_capped_share_of_the_machine():
-    spark_cfg = load_config()["spark"]
-    fraction, cap_gb = spark_cfg["driver_memory_fraction"], spark_cfg["driver_memory_max_gb"]
-    assert local_driver_memory(spark_cfg, machine_bytes=24 * GB) == f"{int(24 * 1024 * fraction)}m"
-    assert local_driver_memory(spark_cfg, machine_bytes=1024 * GB) == f"{cap_gb * 1024}m"  # capped
-    assert local_driver_memory(spark_cfg, machine_bytes=1 * GB) == f"{MIN_DRIVER_MEMORY_MB}m"  # floor
-    assert local_driver_memory({**spark_cfg, "driver_memory": "3g"}, machine_bytes=24 * GB) == "3g"
+    spark_settings = SparkSettings.from_config(load_config())
+    fraction, cap_gb = spark_settings.driver_memory_fraction, spark_settings.driver_memory_max_gb
+    assert local_driver_memory(spark_settings, machine_bytes=24 * GB) == f"{int(24 * 1024 * fraction)}m"
+    assert local_driver_memory(spark_settings, machine_bytes=1024 * GB) == f"{cap_gb * 1024}m"  # capped
+    assert local_driver_memory(spark_settings, machine_bytes=1 * GB) == f"{MIN_DRIVER_MEMORY_MB}m"  # floor
+    given = dataclasses.replace(spark_settings, driver_memory="3g")
+    assert local_driver_memory(given, machine_bytes=24 * GB) == "3g"
 
 
 @pytest.mark.spark
