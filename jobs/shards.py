@@ -42,6 +42,7 @@ from jobs.output import publish
 from jobs.session import size_shuffle_partitions
 from mixing.budget import plan_mixture
 from pipeline import layout, storage
+from pipeline.settings import MixSettings, RunSettings
 from pipeline.shards.domains import check_domain_config
 from pipeline.shards.megatron import token_dtype
 from pipeline.shards.tokenize import load_processor, pii_placeholders, tokenize_array, train_tokenizer
@@ -154,19 +155,20 @@ def _tokenizer_model(spark_df, cfg: dict, n_docs: int) -> bytes:
     """The configured `.model`, or one trained on a seeded sample of about `sample_docs` documents."""
     from pyspark.sql import functions as F
 
-    tok_cfg = cfg["mix"]["tokenizer"]
-    if tok_cfg.get("model"):
-        return storage.path(tok_cfg["model"]).read_bytes()
-    rate = min(1.0, tok_cfg["sample_docs"] / max(n_docs, 1))
+    tokenizer = MixSettings.from_config(cfg).tokenizer
+    if tokenizer.model:
+        return storage.path(tokenizer.model).read_bytes()
+    rate = min(1.0, tokenizer.sample_docs / max(n_docs, 1))
     sample = (
         spark_df.where(F.col("sample_u") < rate)
-        .select("sample_u", "doc_id", F.substring("text", 1, tok_cfg["sample_max_chars"]).alias("text"))
+        .select("sample_u", "doc_id", F.substring("text", 1, tokenizer.sample_max_chars).alias("text"))
         .orderBy("sample_u", "doc_id")  # the trainer sees the same lines in the same order every run
         # Streamed a partition at a time: the driver JVM never holds the whole sample.
         .toLocalIterator(prefetchPartitions=False)
     )
     log.info("training the tokenizer on a sample of about %d documents", round(rate * n_docs))
-    return train_tokenizer((row["text"] for row in sample), tok_cfg, pii_placeholders(cfg))
+    # The tokenizer trainer takes its section as a dict (it reads it through TokenizerSettings itself).
+    return train_tokenizer((row["text"] for row in sample), cfg["mix"]["tokenizer"], pii_placeholders(cfg))
 
 
 def _quality_model(out: str) -> dict | None:
@@ -236,7 +238,7 @@ def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.L
     """The stage, with Spark's scratch under `work` and the driver's files under the local folder `local`."""
     from pyspark.sql import functions as F
 
-    mix, seed = cfg["mix"], int(cfg["run"]["seed"])
+    mix, seed = MixSettings.from_config(cfg), RunSettings.from_config(cfg).seed
     root = local / "shards"
     (root / "tokenizer").mkdir(parents=True)
 
@@ -244,7 +246,7 @@ def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.L
     docs = _read_documents(spark, inp)
     annotated = docs.mapInArrow(
         functools.partial(
-            annotate_partition, domains_json=json.dumps(mix["domains"], sort_keys=True), seed=seed
+            annotate_partition, domains_json=json.dumps(cfg["mix"]["domains"], sort_keys=True), seed=seed
         ),
         spark_schema(ANNOTATED),
     ).withColumn("empty", F.col("text").isNull() | (F.length(F.trim("text")) == 0))
@@ -266,7 +268,7 @@ def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.L
     empty_docs = sum(n for _, empty, n, _ in counts if empty)
     empty_bytes = sum(b for _, empty, _, b in counts if empty)
     annotated = annotated.where(~F.col("empty")).drop("empty")
-    cutoffs = val_cutoffs(per_domain, mix["shards"]["val_fraction"], mix["shards"]["min_val_docs"])
+    cutoffs = val_cutoffs(per_domain, mix.shards.val_fraction, mix.shards.min_val_docs)
 
     model = _tokenizer_model(annotated, cfg, sum(per_domain.values()))
     (root / TOKENIZER_FILE).write_bytes(model)
@@ -286,13 +288,13 @@ def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.L
         .agg(F.sum("n_tokens").alias("tokens"))
         .collect()
     }
-    fitted = json.loads(storage.path(mix["weights_file"]).read_text()) if mix.get("weights_file") else None
+    fitted = json.loads(storage.path(mix.weights_file).read_text()) if mix.weights_file else None
     mixture = plan_mixture(
         dict(sorted(available.items())),
-        model_params=mix.get("model_params"),
-        tokens_per_param=mix["tokens_per_param"],
-        budget=mix.get("token_budget"),
-        e_max=mix["e_max"],
+        model_params=mix.model_params,
+        tokens_per_param=mix.tokens_per_param,
+        budget=mix.token_budget,
+        e_max=mix.e_max,
         fitted=fitted,
     )
 
@@ -304,23 +306,22 @@ def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.L
     )
     ordered = write_partitions(stream.orderBy("split", "domain", "order_key", "doc_id"), work / "ordered")
     shard_entries = _write_shard_stream(
-        _sorted_documents(ordered, dtype), root, dtype, mix["shards"]["max_shard_tokens"]
+        _sorted_documents(ordered, dtype), root, dtype, mix.shards.max_shard_tokens
     )
 
-    tok_cfg = mix["tokenizer"]
     manifest = build_manifest(
         tokenizer={
             "path": TOKENIZER_FILE,
             "sha256": sha256_file(root / TOKENIZER_FILE),
             "vocab_size": sp.get_piece_size(),
-            "type": tok_cfg["type"] if not tok_cfg.get("model") else "given",
+            "type": mix.tokenizer.type if not mix.tokenizer.model else "given",
             "eos_id": sp.eos_id(),
             "user_defined_symbols": pii_placeholders(cfg),
         },
         dtype=dtype,
         mixture=mixture,
         shards=shard_entries,
-        anneal_hq_weight=mix["shards"]["anneal_hq_weight"],
+        anneal_hq_weight=mix.shards.anneal_hq_weight,
         quality_model=_quality_model(out),
         extra={"seed": seed, "val_cutoffs": cutoffs},
     )
