@@ -128,3 +128,23 @@ def test_cli_propose_then_fit(tmp_path, capsys):
     assert mixing_cli(["propose", "--availability", str(avail), "--token-budget", "1e6", "--out",
                        str(tmp_path / "x.json")]) == 2  # fmt: skip
     assert "infeasible" in capsys.readouterr().err
+
+
+def test_fit_mixture_proposes_from_the_run_config(tmp_path):
+    """`trainer.proxies.propose` hands the typed `mix` settings to `python -m mixing propose`: the
+    budget, k and seed of the config decide the proposals (a token budget of 1000 caps code at 0.24)."""
+    from pipeline import layout
+    from pipeline.config import load_config
+    from trainer.proxies import propose
+
+    manifest = layout.manifest_path(layout.shards_dir(tmp_path))
+    manifest.parent.mkdir(parents=True)
+    layout.mixing_dir(tmp_path).mkdir()  # fit_mixture makes it before proposing
+    manifest.write_text(json.dumps({"domains": {d: {"tokens": u} for d, u in AVAILABLE.items()}}))
+    cfg = load_config(
+        overrides={"mix.token_budget": 1000, "mix.propose.k": 5, "mix.propose.concentration": 1}
+    )
+    doc = json.loads(propose(cfg, tmp_path).read_text())
+    assert doc["caps"]["code"] == pytest.approx(0.24) and len(doc["proposals"]) == 7  # k + prior + uniform
+    again = json.loads(propose(cfg, tmp_path).read_text())
+    assert again["proposals"] == doc["proposals"]  # seeded by run.seed

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from pipeline import layout
-from pipeline.settings import ProposeSettings, TrainSettings
+from pipeline.settings import MixSettings, ProposeSettings, RunSettings, TrainSettings
 from trainer.train import LOOP_KEYS, fit, loop_config, read_metrics
 
 
@@ -29,21 +29,16 @@ def _mixing_cli(argv: list[str]) -> None:
 
 
 def propose(cfg: dict, out: Path) -> Path:
-    mix = cfg["mix"]
+    mix = MixSettings.from_config(cfg)
     path = layout.proposals_path(out)
     manifest = layout.manifest_path(layout.shards_dir(out))
-    argv = ["propose", "--manifest", str(manifest), "-k", str(mix["propose"]["k"])]
-    argv += ["--concentration", str(mix["propose"]["concentration"]), "--e-max", str(mix["e_max"])]
-    argv += ["--seed", str(cfg["run"]["seed"]), "--out", str(path)]
-    if mix["token_budget"] is not None:
-        argv += ["--token-budget", str(mix["token_budget"])]
-    elif mix["model_params"] is not None:
-        argv += [
-            "--model-params",
-            str(mix["model_params"]),
-            "--tokens-per-param",
-            str(mix["tokens_per_param"]),
-        ]
+    argv = ["propose", "--manifest", str(manifest), "-k", str(mix.propose.k)]
+    argv += ["--concentration", str(mix.propose.concentration), "--e-max", str(mix.e_max)]
+    argv += ["--seed", str(RunSettings.from_config(cfg).seed), "--out", str(path)]
+    if mix.token_budget is not None:
+        argv += ["--token-budget", str(mix.token_budget)]
+    elif mix.model_params is not None:
+        argv += ["--model-params", str(mix.model_params), "--tokens-per-param", str(mix.tokens_per_param)]
     _mixing_cli(argv)
     return path
 
@@ -106,7 +101,7 @@ def fit_mixture(
     results_path = layout.proxy_results_path(out)
     results_path.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
 
-    fit_cfg = cfg["mix"]["fit"]
+    mix_fit = MixSettings.from_config(cfg).fit
     weights_path = layout.fitted_weights_path(out)
     argv = [
         "fit",
@@ -117,9 +112,9 @@ def fit_mixture(
         "--out",
         str(weights_path),
     ]
-    argv += ["--n-starts", str(fit_cfg["n_starts"]), "--huber-delta", str(fit_cfg["huber_delta"])]
-    argv += ["--min-spearman", str(fit_cfg["min_spearman"]), "--seed", str(cfg["run"]["seed"])]
-    if fit_cfg["target_weights"]:
-        argv += ["--target-weights", json.dumps(fit_cfg["target_weights"])]
+    argv += ["--n-starts", str(mix_fit.n_starts), "--huber-delta", str(mix_fit.huber_delta)]
+    argv += ["--min-spearman", str(mix_fit.min_spearman), "--seed", str(RunSettings.from_config(cfg).seed)]
+    if mix_fit.target_weights:
+        argv += ["--target-weights", json.dumps(dict(mix_fit.target_weights))]
     _mixing_cli(argv)
     return weights_path
