@@ -15,6 +15,7 @@ from typing import Any
 
 from jobs.output import StageStep, write_stages
 from pipeline import storage
+from pipeline.settings import RunSettings, SparkSettings
 
 CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
@@ -59,8 +60,8 @@ def step(cfg: dict[str, Any]) -> StageStep:
     from pipeline.extract.stage import EXTRACT_RULES, OUTPUT_SCHEMA, process_warc_file
 
     cfg_json = json.dumps(cfg, sort_keys=True)
-    default_crawl = cfg["run"]["name"]
-    batch_rows = cfg["spark"]["arrow_batch_rows"]
+    default_crawl = RunSettings.from_config(cfg).name
+    batch_rows = SparkSettings.from_config(cfg).arrow_batch_rows
 
     def extract_partition(batches):
         run_cfg = json.loads(cfg_json)

@@ -42,11 +42,11 @@ def step(cfg: dict[str, Any]) -> StageStep:
     """The import stage as the one step of a pass over a table of file paths (`jobs.extract.files`)."""
     from pipeline.io.documents import IMPORT_RULES, read_documents
     from pipeline.schema import DOC_SCHEMA
-    from pipeline.settings import ImportSettings
+    from pipeline.settings import ImportSettings, RunSettings, SparkSettings
 
     fields = ImportSettings.from_config(cfg)  # a frozen dataclass: travels to the executors as is
-    default_crawl = cfg["run"]["name"]
-    batch_rows = cfg["spark"]["arrow_batch_rows"]
+    default_crawl = RunSettings.from_config(cfg).name
+    batch_rows = SparkSettings.from_config(cfg).arrow_batch_rows
 
     def import_partition(batches):
         for batch in batches:
