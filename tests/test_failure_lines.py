@@ -62,11 +62,20 @@ def test_full_disk_ends_in_one_line_and_removes_the_scratch(crawl, small_disk):
     done = subprocess.run(_crawl_to_shards(crawl, out), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"FAILED: no space left on device writing {layout.work_dir(out, 'extract')}"), last
+    lead = "FAILED: no space left on device writing "
+    assert last.startswith(lead), last
+    # whichever file met the full disk first: a part in a stage folder, or the scratch
+    written_under = [
+        layout.work_root(out),
+        *(kind(out, s) for kind in (layout.docs_dir, layout.rejected_dir) for s in ("extract", "filter")),
+    ]
+    assert any(last[len(lead) :].startswith(str(folder)) for folder in written_under), last
     assert (
         "Traceback" not in done.stderr.split("ERROR TaskSetManager")[-1]
     )  # no trace of ours after Spark's log
-    assert not any(layout.work_dir(out, "extract").parent.iterdir())  # the failed attempt's scratch is gone
+    scratch = layout.work_root(out)
+    assert not scratch.exists() or not any(scratch.iterdir())  # the failed attempt's scratch is gone
+    assert not any(layout.docs_dir(out, "extract").glob("*.parquet"))  # and its unlisted parts
     with run_lock(out):  # and the lock with it
         pass
 
