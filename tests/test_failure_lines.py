@@ -70,9 +70,10 @@ def test_full_disk_ends_in_one_line_and_removes_the_scratch(crawl, small_disk):
         *(kind(out, s) for kind in (layout.docs_dir, layout.rejected_dir) for s in ("extract", "filter")),
     ]
     assert any(last[len(lead) :].startswith(str(folder)) for folder in written_under), last
-    assert (
-        "Traceback" not in done.stderr.split("ERROR TaskSetManager")[-1]
-    )  # no trace of ours after Spark's log
+    # No trace of ours after Spark's log. Spark may still log the other task's loss after the abort, its
+    # Python worker's trace inside that record ("...Python worker: Traceback"); one of ours starts a line.
+    after_abort = done.stderr.split("ERROR TaskSetManager")[-1].splitlines()
+    assert not any(line.startswith("Traceback") for line in after_abort), done.stderr[-3000:]
     scratch = layout.work_root(out)
     assert not scratch.exists() or not any(scratch.iterdir())  # the failed attempt's scratch is gone
     assert not any(layout.docs_dir(out, "extract").glob("*.parquet"))  # and its unlisted parts
