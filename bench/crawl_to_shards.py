@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 from pathlib import Path
 
 from bench.common.env import OUT, PY_OURS, REPO
+from bench.common.inputs import demo_crawl
 from bench.common.proc_cpu import become_subreaper, run_measured
 from bench.results_table import write_result
 
@@ -40,11 +40,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another checkout to run side by side (the baseline)")
     args = parser.parse_args()
     become_subreaper()
-    crawl = WORK / "crawl"
-    if not crawl.exists():
-        subprocess.run(
-            [str(PY_OURS), "-m", "jobs", "demo-crawl", "--output", str(crawl)], check=True, cwd=REPO
-        )
+    crawl = demo_crawl(WORK / "crawl")
     sides = {"this checkout": REPO} | ({"before": args.before.resolve()} if args.before else {})
     runs: dict[str, list[dict]] = {side: [] for side in sides}
     for r in range(args.rounds):

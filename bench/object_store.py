@@ -16,9 +16,9 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 
 from bench.common.env import OUT, PY_OURS, REPO
+from bench.common.inputs import demo_crawl
 from bench.common.proc_cpu import become_subreaper, run_measured
 from bench.results_table import write_result
 
@@ -57,11 +57,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     become_subreaper()
-    crawl = WORK / "crawl"
-    if not crawl.exists():
-        subprocess.run(
-            [str(PY_OURS), "-m", "jobs", "demo-crawl", "--output", str(crawl)], check=True, cwd=REPO
-        )
+    crawl = demo_crawl(WORK / "crawl")
     server, endpoint = start_server()
     env = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "PYSPARK_PYTHON": str(PY_OURS)}
     os.environ.update(env)
