@@ -278,7 +278,7 @@ class ObjectPath:
         folders, as in `pathlib`)."""
         recursive = "**" in pattern or "/" in pattern
         selector = pafs.FileSelector(self.key, recursive=recursive, allow_not_found=True)
-        regex = _glob_regex(pattern)
+        regex = glob_regex(pattern)
         for info in sorted(self.fs.get_file_info(selector), key=lambda i: i.path):
             if regex.fullmatch(posixpath.relpath(info.path, self.key)):
                 yield ObjectPath(self.scheme, info.path)
@@ -349,7 +349,7 @@ def _not_found_or(where: ObjectPath, exc: OSError) -> OSError:
 
 
 @functools.cache
-def _glob_regex(pattern: str) -> re.Pattern:
+def glob_regex(pattern: str) -> re.Pattern:
     """`pathlib`-style glob as a regex over '/'-separated relative paths: `*` and `?` stay inside one
     folder name, a `**` segment spans any number of folders."""
     pieces = []

@@ -79,19 +79,19 @@ def _expand_remote(spec: str, suffixes: tuple[str, ...]) -> list[str]:
 
 
 def _remote_glob(where: storage.ObjectPath, suffixes: tuple[str, ...]) -> list[str]:
-    """The files a glob matches, and the files with `suffixes` under the folders it matches: two
-    listings of the folder above the first glob character, however many files match."""
+    """The files a glob matches, and the files with `suffixes` under the folders it matches: one
+    listing of the folder above the first glob character, however many files match."""
     parts = where.key.split("/")
     first = next(i for i, part in enumerate(parts) if any(char in part for char in REMOTE_MAGIC))
     if first == 0:
         raise storage.StorageError(f"{where}: a bucket name cannot be a glob")
     base = storage.ObjectPath(where.scheme, "/".join(parts[:first]))
-    matched = {str(p.relative_to(base)) for p in base.glob("/".join(parts[first:]))}
+    pattern = storage.glob_regex("/".join(parts[first:]))
     found = []
     for rel, _size, _mtime in storage.files_under(base):
-        if rel in matched:
+        if pattern.fullmatch(rel):
             found.append(base / rel)
-        elif rel.endswith(suffixes) and any(folder in matched for folder in _folders_above(rel)):
+        elif rel.endswith(suffixes) and any(pattern.fullmatch(folder) for folder in _folders_above(rel)):
             found.append(base / rel)
     return [p.uri for p in found]
 
