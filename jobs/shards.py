@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -180,11 +181,11 @@ def _quality_model(out: str) -> dict | None:
     return {"path": data.get("path"), "sha256": data.get("sha256")}
 
 
-def _sorted_documents(files: Sequence[str], dtype):
-    """(split, domain, tokens) of a sorted table's part files, in sort order: a global sort leaves its
-    ranges in partition order, and `write_partitions` returns one file per partition in that order.
-    Read by pyarrow 1,024 rows at a time, from wherever the files are; tokens come out as numpy slices
-    of the column, where collecting rows through Spark (`toLocalIterator`) pickled every token in the JVM."""
+def _sorted_runs(files: Sequence[str], dtype):
+    """(split, domain, values, lengths) of a sorted table's part files, in sort order: a global sort
+    leaves its ranges in partition order, and `write_partitions` returns one file per partition in
+    that order. Read by pyarrow 1,024 rows at a time, from wherever the files are; each batch is cut
+    where (split, domain) changes, and a run's tokens come out as one numpy slice of the column."""
     for name in files:
         fs, where = storage.fs_path(name)
         with fs.open_input_file(where) as source:
@@ -192,11 +193,11 @@ def _sorted_documents(files: Sequence[str], dtype):
             for batch in parquet.iter_batches(batch_size=1024, columns=["split", "domain", "tokens"]):
                 tokens = batch.column("tokens")
                 values = tokens.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
-                offsets = tokens.offsets.to_numpy()
-                for i, (split, domain) in enumerate(
-                    zip(batch.column("split").to_pylist(), batch.column("domain").to_pylist())
-                ):
-                    yield split, domain, values[offsets[i] : offsets[i + 1]]
+                offsets = tokens.offsets.to_numpy().astype(np.int64)
+                keys = list(zip(batch.column("split").to_pylist(), batch.column("domain").to_pylist()))
+                starts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+                for a, b in zip(starts, starts[1:]):
+                    yield *keys[a], values[offsets[a] : offsets[b]], np.diff(offsets[a : b + 1])
 
 
 @contextlib.contextmanager
@@ -212,15 +213,15 @@ def _driver_folder(work: storage.Location) -> Iterator[Path]:
             yield Path(folder)
 
 
-def _write_shard_stream(documents, root: Path, dtype, max_shard_tokens: int) -> list[dict]:
-    """Documents arrive sorted by (split, domain, order): one ShardSetWriter per (split, domain) run."""
+def _write_shard_stream(runs, root: Path, dtype, max_shard_tokens: int) -> list[dict]:
+    """Runs of documents arrive sorted by (split, domain, order): one ShardSetWriter per (split, domain)."""
     shards, writer, current = [], None, None
-    for split, domain, tokens in documents:
+    for split, domain, values, lengths in runs:
         if (split, domain) != current:
             if writer is not None:
                 shards += writer.close()
             writer, current = ShardSetWriter(root, split, domain, dtype, max_shard_tokens), (split, domain)
-        writer.add_document(tokens)
+        writer.add_documents(values, lengths)
     if writer is not None:
         shards += writer.close()
     return shards
@@ -306,7 +307,7 @@ def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.L
     )
     ordered = write_partitions(stream.orderBy("split", "domain", "order_key", "doc_id"), work / "ordered")
     shard_entries = _write_shard_stream(
-        _sorted_documents(ordered, dtype), root, dtype, mix.shards.max_shard_tokens
+        _sorted_runs(ordered, dtype), root, dtype, mix.shards.max_shard_tokens
     )
 
     manifest = build_manifest(

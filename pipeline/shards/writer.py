@@ -77,12 +77,28 @@ class ShardSetWriter:
         self._prefix = ""
 
     def add_document(self, tokens: np.ndarray) -> None:
-        w = self._writer
-        if w is not None and w.num_documents and w.num_tokens + len(tokens) > self.max_shard_tokens:
-            self._close_shard()
-        if self._writer is None:
-            self._open_shard()
-        self._writer.add_document(tokens)
+        tokens = np.asarray(tokens)
+        self.add_documents(tokens, np.array([tokens.size], dtype=np.int64))
+
+    def add_documents(self, values: np.ndarray, lengths: np.ndarray) -> None:
+        """Documents back to back (document i is the next `lengths[i]` ids), cut into shards as
+        `add_document` one at a time would, with one write per shard touched."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        ends = np.cumsum(lengths)
+        first, start = 0, 0  # next document to place, and its first token in `values`
+        while first < len(lengths):
+            w = self._writer
+            room = self.max_shard_tokens - (w.num_tokens if w is not None else 0)
+            # documents first..last-1 fit in the room left: their running total stays within it
+            last = max(first, int(np.searchsorted(ends, start + room, side="right")))
+            if last == first and w is not None and w.num_documents:
+                self._close_shard()  # the next document would pass the cap: it starts a new shard
+                continue
+            last = max(last, first + 1)  # an empty shard takes one document, however long
+            if self._writer is None:
+                self._open_shard()
+            self._writer.add_documents(values[start : ends[last - 1]], lengths[first:last])
+            first, start = last, int(ends[last - 1])
 
     def _open_shard(self) -> None:
         self._prefix = layout.shard_prefix(self.split, self.domain, len(self.entries))
