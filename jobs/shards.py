@@ -10,12 +10,12 @@ annealing documents; absent means none are) and writes OUT/shards/ as in the sha
     3. tokenize (mapInArrow) into a scratch Parquet table, one EOS after each document;
     4. mixture from the train tokens per domain (availability U_i): availability-proportional under
        the E_max caps, or the fitted weights of `mix.weights_file`;
-    5. write: one global sort by (split, domain, hash, doc_id), written as Parquet and read back by the
-       driver file by file in partition order (which is the sort order), cut into size-capped shards.
-       The order and the cuts depend only on the data and the seed, so any partitioning gives
-       byte-identical shards.
+    5. write: each partition of the token table sorted on its own by (split, domain, hash, doc_id) and
+       written as one Parquet file; the driver merges the files into that global order
+       (`pipeline.shards.merge`) and cuts the stream into size-capped shards. The order and the cuts
+       depend only on the data and the seed, so any partitioning gives byte-identical shards.
 
-Spark's scratch tables (the token stream and its sorted copy) are written through pyarrow
+Spark's scratch table (the token stream) is written through pyarrow
 (`jobs.arrow_io`) under OUT/_work/shards, so OUT may be an object store. The shards, tokenizer and
 manifest are built by the driver in a local folder (the Megatron writer writes local files): OUT/_work/shards
 itself when OUT is local, else a temporary folder; `publish` copies them to OUT/shards (the old marker removed first, `_SUCCESS` last).
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import tempfile
@@ -32,7 +33,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -46,6 +46,7 @@ from pipeline import layout, storage
 from pipeline.settings import MixSettings, RunSettings
 from pipeline.shards.domains import check_domain_config
 from pipeline.shards.megatron import token_dtype
+from pipeline.shards.merge import merged_rows, runs
 from pipeline.shards.tokenize import load_processor, pii_placeholders, tokenize_array, train_tokenizer
 from pipeline.shards.writer import (
     ShardSetWriter,
@@ -160,16 +161,19 @@ def _tokenizer_model(spark_df, cfg: dict, n_docs: int) -> bytes:
     if tokenizer.model:
         return storage.path(tokenizer.model).read_bytes()
     rate = min(1.0, tokenizer.sample_docs / max(n_docs, 1))
-    sample = (
+    rows = (
         spark_df.where(F.col("sample_u") < rate)
         .select("sample_u", "doc_id", F.substring("text", 1, tokenizer.sample_max_chars).alias("text"))
-        .orderBy("sample_u", "doc_id")  # the trainer sees the same lines in the same order every run
-        # Streamed a partition at a time: the driver JVM never holds the whole sample.
+        # Streamed a partition at a time (the driver JVM never holds the whole sample) and sorted here:
+        # the sample is what sentencepiece holds in memory anyway, and a Spark sort would cost a sampling
+        # job and a shuffle of the whole annotated table.
         .toLocalIterator(prefetchPartitions=False)
     )
-    log.info("training the tokenizer on a sample of about %d documents", round(rate * n_docs))
+    # The trainer sees the same lines in the same order every run (Python orders str as Spark does).
+    sample = sorted(((row["sample_u"], row["doc_id"], row["text"]) for row in rows), key=lambda r: r[:2])
+    log.info("training the tokenizer on a sample of %d documents", len(sample))
     # The tokenizer trainer takes its section as a dict (it reads it through TokenizerSettings itself).
-    return train_tokenizer((row["text"] for row in sample), cfg["mix"]["tokenizer"], pii_placeholders(cfg))
+    return train_tokenizer((text for _, _, text in sample), cfg["mix"]["tokenizer"], pii_placeholders(cfg))
 
 
 def _quality_model(out: str) -> dict | None:
@@ -181,23 +185,22 @@ def _quality_model(out: str) -> dict | None:
     return {"path": data.get("path"), "sha256": data.get("sha256")}
 
 
+SORT_KEY = ("split", "domain", "order_key", "doc_id")  # the shuffled order of the shard streams
+
+
 def _sorted_runs(files: Sequence[str], dtype):
-    """(split, domain, values, lengths) of a sorted table's part files, in sort order: a global sort
-    leaves its ranges in partition order, and `write_partitions` returns one file per partition in
-    that order. Read by pyarrow 1,024 rows at a time, from wherever the files are; each batch is cut
-    where (split, domain) changes, and a run's tokens come out as one numpy slice of the column."""
-    for name in files:
-        fs, where = storage.fs_path(name)
-        with fs.open_input_file(where) as source:
-            parquet = pq.ParquetFile(source)
-            for batch in parquet.iter_batches(batch_size=1024, columns=["split", "domain", "tokens"]):
-                tokens = batch.column("tokens")
-                values = tokens.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
-                offsets = tokens.offsets.to_numpy().astype(np.int64)
-                keys = list(zip(batch.column("split").to_pylist(), batch.column("domain").to_pylist()))
-                starts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
-                for a, b in zip(starts, starts[1:]):
-                    yield *keys[a], values[offsets[a] : offsets[b]], np.diff(offsets[a : b + 1])
+    """(split, domain, values, lengths): the documents of the token table's part files, each sorted by
+    `SORT_KEY`, merged into the global order in runs of one (split, domain). The anneal split, the hq
+    documents of train again, comes first ("anneal" < "train" < "val"), as a second merge of the files."""
+    keys = (*SORT_KEY, "hq")
+
+    def anneal(row):
+        return row[0] == "train" and row[4]
+
+    hq = (("anneal", *row[1:]) for row in merged_rows(files, keys, "tokens", dtype, where=anneal))
+    every = merged_rows(files, keys, "tokens", dtype)
+    for (split, domain), values, lengths in runs(itertools.chain(hq, every), group=lambda row: row[:2]):
+        yield split, domain, values, lengths
 
 
 @contextlib.contextmanager
@@ -280,7 +283,9 @@ def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.L
         functools.partial(tokenize_partition, model=model, cutoffs_json=json.dumps(cutoffs, sort_keys=True)),
         spark_schema(TOKENIZED),
     )
-    tokens = read_files(spark, write_partitions(tokenized, work / "tokens"), TOKENIZED)
+    # Each partition sorted on its own; the driver merges the files into the global order (`_sorted_runs`).
+    token_files = write_partitions(tokenized.sortWithinPartitions(*SORT_KEY), work / "tokens")
+    tokens = read_files(spark, token_files, TOKENIZED)
 
     available = {
         r["domain"]: int(r["tokens"])
@@ -299,15 +304,8 @@ def _make_shards(spark, cfg: dict[str, Any], inp: str, out: str, work: storage.L
         fitted=fitted,
     )
 
-    # The anneal split repeats the hq documents of train; val stays apart.
-    stream = tokens.select("split", "domain", "order_key", "doc_id", "tokens").unionByName(
-        tokens.where((F.col("split") == "train") & F.col("hq")).select(
-            F.lit("anneal").alias("split"), "domain", "order_key", "doc_id", "tokens"
-        )
-    )
-    ordered = write_partitions(stream.orderBy("split", "domain", "order_key", "doc_id"), work / "ordered")
     shard_entries = _write_shard_stream(
-        _sorted_runs(ordered, dtype), root, dtype, mix.shards.max_shard_tokens
+        _sorted_runs(token_files, dtype), root, dtype, mix.shards.max_shard_tokens
     )
 
     manifest = build_manifest(

@@ -155,8 +155,8 @@ def test_fitted_weights_file(spark, tmp_path):
 
 
 def test_scratch_and_tokenizer_on_an_object_store(spark, tmp_path, s3_bucket, two_runs, monkeypatch):
-    """Spark's token stream and its sorted copy staged on the loopback S3 server, the tokenizer read
-    from there: the same shards as the local run that trained that tokenizer."""
+    """Spark's token stream staged on the loopback S3 server and merged from there by the driver, the
+    tokenizer read from there: the same shards as the local run that trained that tokenizer."""
     import jobs.shards
     from jobs import arrow_io
     from pipeline import layout, storage
@@ -174,7 +174,7 @@ def test_scratch_and_tokenizer_on_an_object_store(spark, tmp_path, s3_bucket, tw
     monkeypatch.setattr(jobs.shards, "write_partitions", recording)
     root, _ = run_stage(spark, tmp_path, "s3", docs, 3, 3, **{"mix.tokenizer.model": model_uri})
 
-    assert sorted(written) == [f"{s3_bucket}/work/shards/ordered", f"{s3_bucket}/work/shards/tokens"]
+    assert sorted(written) == [f"{s3_bucket}/work/shards/tokens"]
     assert all(f.startswith(f"{s3_bucket}/work/shards/") for files in written.values() for f in files)
     local, remote = tree_digest(local_root), tree_digest(root)
     assert {k: v for k, v in remote.items() if k != "manifest.json"} == {
