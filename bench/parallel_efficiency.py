@@ -19,7 +19,8 @@ records each task read. A run of small WARC files shares a task (jobs/extract.py
 cores when every file is small), so with `local[2]` the files are cut into two runs of consecutive
 files; the bigger run's share of the records bounds the speed-up of the per-page work ("task balance
 bound" = records / records of the biggest task). The fixed cost (JVM start, imports, the driver's
-stats and report) does not parallelise and lowers the speed-up at small sizes.
+stats and report) is not cut into tasks (only the JVM's own threads use the second core for it), so it
+weighs on the speed-up at small sizes.
 
 The wall time of a shared machine measures the other users too: run this on two idle cores.
 `--tiny N`: a dry run whose figures mean nothing (the first N pages, nothing written to bench/results).
@@ -79,7 +80,7 @@ def measure_size(repeats: int, rounds: int, tiny: int | None) -> tuple[list, dic
     cpu = {cores: statistics.median(x["cpu_s"] for x in runs[cores]) for cores in CORES}
     speed_up = wall[1] / wall[2]
     row = [
-        f"heavy pages {repeats}x ({one['records']} records, {len(list(warcs.glob('*.warc.gz')))} files)",
+        f"heavy pages {repeats}x ({one['records']} records in {len(list(warcs.glob('*.warc.gz')))} .warc.gz)",
         f"{len(one['tasks'])} / {len(two['tasks'])}",
         " + ".join(map(str, two["tasks"])),
         f"{sum(two['tasks']) / max(two['tasks']):.2f}x",
