@@ -114,7 +114,8 @@ BENCHES = \
 	"bench.object_store --rounds 2" \
 	"bench.read_path --docs 200000" \
 	"bench.page_cost --rounds 3 --spark" \
-	"bench.e2e_headline --repeats 3 24 --rounds 2" \
+	"bench.e2e_headline --rounds 2" \
+	"bench.parallel_efficiency --repeats 1 8 --rounds 2" \
 	"bench.spark_startup --repeats 3 --rounds 2 --global-stages 50000" \
 	"bench.data_value_vs_datatrove --seeds 3" \
 	"bench.cost_model"

@@ -53,11 +53,11 @@ GLUE = (  # what is left of each stage once its timed steps are taken out
 
 
 def build_input(every: int) -> tuple[Path, int]:
-    from bench.data_value_vs_datatrove import extraction_pages
+    from bench.common.inputs import heavy_pages
     from pipeline.fixtures.warc_writer import write_html_warc
 
     path = WORK / f"heavy-every{every}.warc.gz"
-    pages = [page for pages in extraction_pages().values() for page in pages][::every]
+    pages = heavy_pages(every)
     if not path.exists():
         WORK.mkdir(parents=True, exist_ok=True)
         write_html_warc(path.with_suffix(".tmp"), pages).rename(path)

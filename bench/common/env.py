@@ -10,4 +10,11 @@ OUT = REPO / "bench" / "out"  # scratch of the benchmarks (ignored by git)
 RESULTS = REPO / "bench" / "results"  # the committed result files BENCHMARKS.md is rendered from
 PY_OURS = REPO / ".venv" / "bin" / "python"
 PY_PEER = REPO / ".venv-bench" / "bin" / "python"  # datatrove, resiliparse, HF tokenizers (`make bench-env`)
-ONE_CORE = ["taskset", "-c", "0"]
+
+
+def pinned(cores: int) -> list[str]:
+    """The prefix that runs a command on the first `cores` CPUs only (`taskset -c 0,1,...`)."""
+    return ["taskset", "-c", ",".join(str(cpu) for cpu in range(cores))]
+
+
+ONE_CORE = pinned(1)

@@ -1,6 +1,7 @@
-"""The input of the end-to-end benchmarks: the real crawl excerpts of ../shared/data/warc_samples (the
-`.warc.gz` files, not the deliberately broken warcio-testdata), copied as many times as asked; and the
-generated demo crawl, as `make crawl-to-shards` makes it."""
+"""The inputs of the end-to-end benchmarks: the real crawl excerpts of ../shared/data/warc_samples (the
+`.warc.gz` files, not the deliberately broken warcio-testdata), copied as many times as asked; the real,
+heavy pages of the extraction sets wrapped as WARC records; and the generated demo crawl, as
+`make crawl-to-shards` makes it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,46 @@ def copy_warc_samples(folder: Path, repeats: int = 1) -> Path:
             for src in sample_warcs():
                 shutil.copyfile(src, folder / f"r{copy}-{src.name}")
     return folder
+
+
+def heavy_pages(every: int, limit: int | None = None) -> list[tuple[str, str]]:
+    """(url, html) of every `every`-th HTML page of the extraction sets that record their real URL (WCXB,
+    Scrapinghub AEB, trafilatura's eval set: `bench.data_value_vs_datatrove.extraction_pages`), the sets
+    one after the other; only the first `limit` of those when given (a dry run)."""
+    from bench.data_value_vs_datatrove import extraction_pages
+
+    pages = [page for pages in extraction_pages().values() for page in pages][::every]
+    return pages[:limit]
+
+
+def heavy_crawl(folder: Path, every: int = 2, repeats: int = 1, limit: int | None = None) -> tuple[Path, int]:
+    """`folder` holding `repeats` copies of `heavy_pages(every, limit)` as 200 text/html WARC records
+    (`pipeline.fixtures.warc_writer`), PAGES_PER_WARC pages per `.warc.gz` file as the data-value crawl
+    has them (several files: several Spark tasks, and datatrove's WarcReader globs them); the number of
+    pages in one copy. Each record says it is text/html (WARC-Identified-Payload-Type, as Common Crawl's
+    do), so datatrove's reader takes every page rather than sniffing some as JavaScript and skipping them.
+    Kept when already built (the folder appears complete, by a rename)."""
+    from bench.data_value_vs_datatrove import PAGES_PER_WARC
+    from pipeline.fixtures.warc_writer import write_html_warc
+
+    pages = heavy_pages(every, limit)
+    if not folder.exists():
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        first = []
+        for k in range(0, len(pages), PAGES_PER_WARC):
+            first.append(
+                write_html_warc(
+                    tmp / f"r0-heavy-{k // PAGES_PER_WARC:03d}.warc.gz",
+                    pages[k : k + PAGES_PER_WARC],
+                    payload_type="text/html",
+                )
+            )
+        for copy in range(1, repeats):
+            for src in first:
+                shutil.copyfile(src, tmp / src.name.replace("r0-", f"r{copy}-", 1))
+        tmp.rename(folder)
+    return folder, len(pages)
 
 
 def demo_crawl(folder: Path) -> Path:
