@@ -142,6 +142,12 @@ def main() -> None:
         "spark.sql.shuffle.partitions": conf.get("spark.sql.shuffle.partitions"),
         "spark.sql.adaptive.enabled": conf.get("spark.sql.adaptive.enabled", "default"),
         "overrides": args.set,
+        "command": " ".join(
+            ["python -m bench.dedup_scale --corpus", args.corpus, "--stages", *args.stages, "--sizes"]
+            + [str(n) for n in args.sizes]
+            + (["--master", args.master] if args.master else [])
+            + [f"--set {kv}" for kv in args.set]
+        ),
     }
     print(f"settings: {settings}", flush=True)
     if args.corpus == "real":
@@ -217,8 +223,8 @@ def tables(results: dict) -> list[dict]:
             {
                 "title": f"Global stages on the default config, {corpus} corpus "
                 f"(driver memory {settings['spark.driver.memory']}, AQE {settings['spark.sql.adaptive.enabled']})",
-                "command": f"python -m bench.dedup_scale --corpus {corpus} --stages dedup shards "
-                "--sizes 10000 100000 1000000",
+                "command": settings.get("command")
+                or f"python -m bench.dedup_scale --corpus {corpus} --stages dedup shards --sizes 10000 100000 1000000",
                 "columns": [
                     "N", "stage", "docs in", "wall s", "docs/s", "driver Python MB", "JVM RSS MB",
                     "JVM heap used MB", "Python workers MB", "load avg (1 min)",

@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 
 from jobs.dedup_components import connected_components
 from jobs.frames import arrow_schema, read_parquet, spark_schema, with_url_norm
-from jobs.output import write_stage
+from jobs.output import StageStep, write_stages
 from jobs.session import size_shuffle_partitions
 from pipeline.dedup.lines import (
     LINE_DEDUP,
@@ -76,17 +76,45 @@ def keepers(members: DataFrame, key: str, recency_first: bool = False) -> DataFr
 def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
     size_shuffle_partitions(spark, cfg, inp)
     cached: list[DataFrame] = []
-    df, host_lines = dedup_frame(read_parquet(spark, inp), DedupSettings.from_config(cfg), cached)
-    extra = {"lines_by_host": host_line_stats} if host_lines else None
-    stats = write_stage(df, out, STAGE, rules=RULES, line_rules=LINE_RULES, extra_tables=extra)
+    df, removal = marked_frame(read_parquet(spark, inp), DedupSettings.from_config(cfg), cached)
+    # Line removal runs inside the write pass: the rows cross from the JVM to Python once, not twice.
+    schema = removal.schema if removal else arrow_schema(df)
+    step = StageStep(STAGE, schema, tuple(RULES), removal, dict(LINE_RULES))
+    tables = {"lines_by_host": host_line_stats} if removal else {}
+    stats = write_stages(df, [step], out, {STAGE: []}, {STAGE: tables})[STAGE]
     for frame in cached:  # free executor storage before the next stage of a chain
         frame.unpersist()
     return stats
 
 
 def dedup_frame(df: DataFrame, dedup: DedupSettings, cached: list | None = None) -> tuple[DataFrame, bool]:
-    """All rows of `df` with the dedup columns added and `drop_reason` set on duplicates; and
-    whether line dedup ran (so per-host line stats exist). Frames it persists are added to `cached`."""
+    """All rows of `df` with the dedup columns added, `drop_reason` set on duplicates and repeated lines
+    removed; and whether line dedup ran (so per-host line stats exist)."""
+    df, removal = marked_frame(df, dedup, cached)
+    if removal:
+        df = df.mapInArrow(removal, spark_schema(removal.schema))
+    return df, removal is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class LineRemoval:
+    """The last step of line dedup, a function of a partition's batches: cut each document's
+    `removed_lines` and re-check its length; `schema` is its output (without `removed_lines`)."""
+
+    min_words: int
+    schema: pa.Schema
+
+    def __call__(self, batches):
+        for batch in batches:
+            yield conform(apply_line_removal(batch, self.min_words), self.schema)
+
+
+def marked_frame(
+    df: DataFrame, dedup: DedupSettings, cached: list | None = None
+) -> tuple[DataFrame, LineRemoval | None]:
+    """All rows of `df` with the dedup columns added and `drop_reason` set on duplicates, and the line
+    removal still to run over them (None when line dedup is off). Frames it persists are added to
+    `cached`."""
     cached = [] if cached is None else cached
     for name, type_ in (("quality_score", "float"), ("drop_reason", "string")):
         if name not in df.columns:  # quality stage skipped: every copy ranks as lowest quality
@@ -104,8 +132,8 @@ def dedup_frame(df: DataFrame, dedup: DedupSettings, cached: list | None = None)
         df = minhash_dedup(df, dedup.minhash, cached).persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(df)
     if dedup.lines_enabled:
-        df = line_dedup(df, dedup.lines)
-    return df, dedup.lines_enabled
+        return line_dedup(df, dedup.lines)
+    return df, None
 
 
 # --- 1. URL ---------------------------------------------------------------------------------------
@@ -225,12 +253,7 @@ def line_hash_batches(batches):
         )
 
 
-def line_removal_batches(batches, min_words: int, out_schema: pa.Schema):
-    for batch in batches:
-        yield conform(apply_line_removal(batch, min_words), out_schema)
-
-
-def line_dedup(df: DataFrame, lines_cfg: LineDedupSettings) -> DataFrame:
+def line_dedup(df: DataFrame, lines_cfg: LineDedupSettings) -> tuple[DataFrame, LineRemoval]:
     active = F.col("drop_reason").isNull()
     hashes = (
         df.where(active)
@@ -246,12 +269,8 @@ def line_dedup(df: DataFrame, lines_cfg: LineDedupSettings) -> DataFrame:
         .agg(F.collect_list("pos").alias("removed_lines"))
     )
     df = df.join(cut, "doc_id", "left")
-    out_schema = arrow_schema(df)
-    min_words = int(lines_cfg.min_words)
-    removed = df.mapInArrow(
-        lambda it: line_removal_batches(it, min_words, out_schema), spark_schema(out_schema)
-    )
-    return removed.drop("removed_lines")
+    kept_columns = pa.schema([f for f in arrow_schema(df) if f.name != "removed_lines"])
+    return df, LineRemoval(int(lines_cfg.min_words), kept_columns)
 
 
 def host_line_stats(full: DataFrame) -> pa.Table:
