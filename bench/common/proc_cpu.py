@@ -87,9 +87,14 @@ def _spark_worker_cpu(root: int) -> dict[int, float]:
     return {pid: cpu[pid] for pid, ppid in parents.items() if ppid in daemons and descends(ppid)}
 
 
-def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> dict:
+def run_measured(
+    cmd: list[str], env: dict | None = None, cwd: Path | None = None, sample_every_s: float = 0.05
+) -> dict:
     """Run a command; its wall time and the CPU time of its whole process tree (reaped descendants
-    via RUSAGE_CHILDREN, plus Spark's Python workers sampled from /proc every 50 ms)."""
+    via RUSAGE_CHILDREN, plus Spark's Python workers sampled from /proc every `sample_every_s`).
+    Each sample walks /proc: every 50 ms that is ~9 % of a core, harmless while the command is pinned
+    to other cores, not when it uses them all (sample less often then; workers are reused, so a
+    longer interval loses at most its length of each worker's last CPU)."""
     cpu0, wall0 = _children_cpu(), time.perf_counter()
     proc = subprocess.Popen(
         cmd,
@@ -111,7 +116,7 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = Non
     workers: dict[int, float] = {}
     while proc.poll() is None:
         workers.update(_spark_worker_cpu(proc.pid))
-        time.sleep(0.05)
+        time.sleep(sample_every_s)
     wall = time.perf_counter() - wall0
     for reader in readers:
         reader.join()
