@@ -5,6 +5,11 @@ from `pipeline/dedup/` (signatures, line hashes, line removal). Nothing proporti
 is collected on the driver: candidate pairs, connected components and the keep rule are joins,
 group-bys and windows.
 
+Every decision is taken on narrow tables: the verdict table (doc_id, keys, drop_reason, cluster
+columns) and the text features (signature bands and line hashes, from one Python pass over the text).
+The documents themselves cross one shuffle, the final join of the verdicts by doc_id; shuffling and
+caching whole documents once per step cost more than half of the stage at a million documents.
+
 1. URL: documents with the same canonical URL (`url_norm`) keep the newest fetch (ties: better quality, then
    smaller doc_id); the others get `dedup.url`.
 2. MinHash: signatures -> one bucket per (band, band hash) -> each bucket links its members to its
@@ -22,6 +27,7 @@ to `OUT/stats/dedup_lines_by_host.parquet`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import Any
 
@@ -40,10 +46,11 @@ from pipeline.dedup.lines import (
     REMOVAL_COLUMNS,
     WORDS_LEFT,
     apply_line_removal,
-    line_hash_lists,
+    line_hash_array,
 )
 from pipeline.dedup.lsh import band_hashes, bands_rows
 from pipeline.dedup.minhash import MinHasher
+from pipeline.dedup.shingles import normalized_words, normalized_words_and_lines
 from pipeline.rules import line_columns
 from pipeline.schema import conform
 from pipeline.settings import DedupSettings, LineDedupSettings, MinHashSettings
@@ -54,6 +61,7 @@ STAGE = "dedup"
 RULES = ["url", "minhash", LINE_MIN_WORDS.name]
 LINE_RULES = line_columns((LINE_DEDUP,))
 CLUSTER_COLUMNS = {"duplicate_of": "string", "dedup_cluster_id": "string", "dedup_cluster_size": "long"}
+VERDICT_COLUMNS = ("drop_reason", *CLUSTER_COLUMNS)  # what the steps decide for each document
 
 
 def keep_key(recency_first: bool = False) -> Column:
@@ -89,7 +97,8 @@ def run(spark, cfg: dict[str, Any], inp: str, out: str) -> list[dict]:
 
 def dedup_frame(df: DataFrame, dedup: DedupSettings, cached: list | None = None) -> tuple[DataFrame, bool]:
     """All rows of `df` with the dedup columns added, `drop_reason` set on duplicates and repeated lines
-    removed; and whether line dedup ran (so per-host line stats exist)."""
+    removed; and whether line dedup ran (so per-host line stats exist). Frames it persists are added to
+    `cached`."""
     df, removal = marked_frame(df, dedup, cached)
     if removal:
         df = df.mapInArrow(removal, spark_schema(removal.schema))
@@ -125,15 +134,80 @@ def marked_frame(
     for name in REMOVAL_COLUMNS:
         df = df.withColumn(name, F.lit(0).cast("long"))
     df = df.withColumn(WORDS_LEFT, F.lit(None).cast("long"))
+    if not (dedup.url_enabled or dedup.minhash_enabled or dedup.lines_enabled):
+        return df, None
+
+    # The verdicts: narrow rows that the steps below decide on; the text is read by one Python pass.
+    verdicts = df.select("doc_id", "url_norm", "quality_score", "fetch_time", *VERDICT_COLUMNS)
+    if dedup.minhash_enabled or dedup.lines_enabled:
+        features = text_features(df, dedup).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(features)
     if dedup.url_enabled:
-        df = url_dedup(df).persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(df)
+        verdicts = url_dedup(verdicts).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(verdicts)
     if dedup.minhash_enabled:
-        df = minhash_dedup(df, dedup.minhash, cached).persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(df)
+        verdicts = minhash_dedup(verdicts, features, dedup.minhash, cached).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        cached.append(verdicts)
+    cut = []
     if dedup.lines_enabled:
-        return line_dedup(df, dedup.lines)
-    return df, None
+        verdicts, cut = line_dedup(verdicts, features, dedup.lines, cached), ["removed_lines"]
+    order = df.columns + cut
+    if dedup.minhash_enabled or dedup.lines_enabled:  # where joins by doc_id have always put it
+        order = ["doc_id", *(c for c in order if c != "doc_id")]
+    # The one shuffle of whole documents: a hash join built on the verdicts, through which the
+    # documents stream unsorted.
+    verdicts = verdicts.select("doc_id", *VERDICT_COLUMNS, *cut).hint("shuffle_hash")
+    df = df.drop(*VERDICT_COLUMNS).join(verdicts, "doc_id", "left").select(*order)
+    if not cut:
+        return df, None
+    kept_columns = pa.schema([f for f in arrow_schema(df) if f.name != "removed_lines"])
+    return df, LineRemoval(int(dedup.lines.min_words), kept_columns)
+
+
+def text_features(df: DataFrame, dedup: DedupSettings) -> DataFrame:
+    """(doc_id, node[, n_shingles, bands[, shingle_set]][, line_hashes]) of every document not dropped
+    before: what MinHash and line dedup need of the text, from one Python pass over it. Documents that
+    URL or MinHash dedup drops on the way are filtered out of these narrow rows, not out of the text."""
+    minhash = dedup.minhash if dedup.minhash_enabled else None
+    schema = []
+    if minhash:
+        schema += ["n_shingles long", "bands array<long>"]
+        if minhash.verify_jaccard:
+            schema.append("shingle_set array<long>")
+    if dedup.lines_enabled:
+        schema.append("line_hashes array<long>")
+    return (
+        df.where(F.col("drop_reason").isNull())
+        .select("doc_id", "text")
+        .mapInArrow(
+            lambda it: feature_batches(it, minhash, dedup.lines_enabled),
+            ", ".join(["doc_id string", *schema]),
+        )
+        # Node ids for the graph: a 64-bit hash of doc_id (collision odds ~n^2 / 2^65).
+        .withColumn("node", F.xxhash64("doc_id"))
+    )
+
+
+def feature_batches(batches, minhash: MinHashSettings | None, lines: bool):
+    """mapInArrow body: (doc_id, text) -> (doc_id[, signature columns][, line_hashes]). The text is
+    normalised once for both: its words for the shingles, its lines for the line hashes."""
+    for batch in batches:
+        texts = batch.column("text").to_pylist()
+        arrays, names = [batch.column("doc_id")], ["doc_id"]
+        if lines:
+            words, doc_lines = zip(*map(normalized_words_and_lines, texts)) if texts else ((), ())
+        else:
+            words = [normalized_words(t) for t in texts]
+        if minhash:
+            signature = signature_batch(list(words), minhash)
+            arrays += signature.columns
+            names += signature.schema.names
+        if lines:
+            arrays.append(line_hash_array(list(doc_lines)))
+            names.append("line_hashes")
+        yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 # --- 1. URL ---------------------------------------------------------------------------------------
@@ -166,37 +240,61 @@ def _mark(df: DataFrame, dup: Column, reason: str, member: Column) -> DataFrame:
 
 
 # --- 2. MinHash -----------------------------------------------------------------------------------
-def signature_batches(batches, minhash: MinHashSettings):
-    """mapInArrow body: (doc_id, text) -> (doc_id, n_shingles, bands[, shingle_set])."""
+def signature_batch(words: list[list[bytes]], minhash: MinHashSettings) -> pa.RecordBatch:
+    """(n_shingles, bands[, shingle_set]) of each document, given as its normalised words."""
     bands, rows = bands_rows(dataclasses.asdict(minhash))
-    hasher = MinHasher(minhash.num_perm, minhash.seed, minhash.scheme, minhash.hash, minhash.ngram)
-    for batch in batches:
-        hv, counts = hasher.shingle_hashes(batch.column("text").to_pylist())
-        sigs = hasher.signatures_from_hashes(hv, counts)
-        arrays = [batch.column("doc_id"), pa.array(counts, pa.int64())]
-        names = ["doc_id", "n_shingles", "bands"]
-        flat = band_hashes(sigs, bands, rows)
+    hasher = _hasher(minhash)
+    hv, counts = hasher.shingle_hashes_of_words(words)
+    flat = band_hashes(hasher.signatures_from_hashes(hv, counts), bands, rows)
+    arrays = [
+        pa.array(counts, pa.int64()),
+        pa.ListArray.from_arrays(pa.array(range(0, flat.size + 1, bands), pa.int32()), flat.ravel()),
+    ]
+    names = ["n_shingles", "bands"]
+    if minhash.verify_jaccard:  # the distinct shingle hashes, for the exact check of candidates
+        ends = counts.cumsum()
         arrays.append(
-            pa.ListArray.from_arrays(pa.array(range(0, flat.size + 1, bands), pa.int32()), flat.ravel())
+            pa.array(
+                [sorted(set(hv[e - c : e].tolist())) for e, c in zip(ends, counts)], pa.list_(pa.int64())
+            )
         )
-        if minhash.verify_jaccard:  # the distinct shingle hashes, for the exact check of candidates
-            ends = counts.cumsum()
-            sets = [sorted(set(hv[e - c : e].tolist())) for e, c in zip(ends, counts)]
-            arrays.append(pa.array(sets, pa.list_(pa.int64())))
-            names.append("shingle_set")
-        yield pa.RecordBatch.from_arrays(arrays, names=names)
+        names.append("shingle_set")
+    return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def candidate_edges(signatures: DataFrame) -> DataFrame:
+@functools.lru_cache(maxsize=4)
+def _hasher(minhash: MinHashSettings) -> MinHasher:
+    """One hasher (its permutations drawn once) per settings, per worker process."""
+    return MinHasher(minhash.num_perm, minhash.seed, minhash.scheme, minhash.hash, minhash.ngram)
+
+
+def candidate_edges(signatures: DataFrame, cached: list) -> DataFrame:
     """(src, dst) links: every member of a (band, bucket) to the bucket's smallest node."""
     buckets = signatures.where(F.col("n_shingles") > 0).select(
         "node", F.posexplode("bands").alias("band", "bucket")
     )
     # The smallest node per bucket as an aggregate joined back (not a window): a bucket of
-    # boilerplate pages with very many members never sits in one task's buffer.
-    smallest = buckets.groupBy("band", "bucket").agg(F.min("node").alias("dst"))
-    edges = buckets.join(smallest, ["band", "bucket"]).where(F.col("node") != F.col("dst"))
+    # boilerplate pages with very many members never sits in one task's buffer. Nearly every bucket
+    # holds one document; those of two or more are counted first (`_materialized`), so that the join
+    # is planned on their real size: broadcast when small, where joining every bucket sorted all of them.
+    shared = (
+        buckets.groupBy("band", "bucket")
+        .agg(F.min("node").alias("dst"), F.count(F.lit(1)).alias("members"))
+        .where(F.col("members") > 1)
+        .drop("members")
+    )
+    edges = buckets.join(_materialized(shared, cached), ["band", "bucket"]).where(
+        F.col("node") != F.col("dst")
+    )
     return edges.select(F.col("node").alias("src"), "dst").distinct()
+
+
+def _materialized(df: DataFrame, cached: list) -> DataFrame:
+    """`df` computed and cached now, so the joins that read it are planned on its real size."""
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    df.count()
+    cached.append(df)
+    return df
 
 
 def verified_edges(edges: DataFrame, signatures: DataFrame, threshold: float) -> DataFrame:
@@ -210,21 +308,16 @@ def verified_edges(edges: DataFrame, signatures: DataFrame, threshold: float) ->
     return joined.where(jaccard >= threshold).select("src", "dst")
 
 
-def minhash_dedup(df: DataFrame, minhash: MinHashSettings, cached: list) -> DataFrame:
+def minhash_dedup(df: DataFrame, features: DataFrame, minhash: MinHashSettings, cached: list) -> DataFrame:
     active = F.col("drop_reason").isNull()
-    schema = "doc_id string, n_shingles long, bands array<long>"
-    if minhash.verify_jaccard:
-        schema += ", shingle_set array<long>"
+    columns = ["doc_id", "node", "n_shingles", "bands"] + (["shingle_set"] if minhash.verify_jaccard else [])
     signatures = (
-        df.where(active)
-        .select("doc_id", "text")
-        .mapInArrow(lambda it: signature_batches(it, minhash), schema)
-        # Node ids for the graph: a 64-bit hash of doc_id (collision odds ~n^2 / 2^65).
-        .withColumn("node", F.xxhash64("doc_id"))
+        features.select(*columns)
+        .join(df.where(active).select("doc_id"), "doc_id", "left_semi")
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     cached.append(signatures)
-    edges = candidate_edges(signatures)
+    edges = candidate_edges(signatures, cached)
     if minhash.verify_jaccard:
         edges = verified_edges(edges, signatures, minhash.verify_threshold)
     components = connected_components(edges, minhash.cc_checkpoint_every, minhash.cc_max_iterations)
@@ -246,31 +339,24 @@ def minhash_dedup(df: DataFrame, minhash: MinHashSettings, cached: list) -> Data
 
 
 # --- 3. Lines -------------------------------------------------------------------------------------
-def line_hash_batches(batches):
-    for batch in batches:
-        yield pa.RecordBatch.from_arrays(
-            [batch.column("doc_id"), line_hash_lists(batch.column("text"))], names=["doc_id", "line_hashes"]
-        )
-
-
-def line_dedup(df: DataFrame, lines_cfg: LineDedupSettings) -> tuple[DataFrame, LineRemoval]:
-    active = F.col("drop_reason").isNull()
-    hashes = (
-        df.where(active)
-        .select("doc_id", "text")
-        .mapInArrow(line_hash_batches, "doc_id string, line_hashes array<long>")
+def line_dedup(df: DataFrame, features: DataFrame, lines_cfg: LineDedupSettings, cached: list) -> DataFrame:
+    """`df` with `removed_lines`: the positions of each document's lines found in more than
+    `max_count` of the documents still kept (null: none)."""
+    hashes = features.select("doc_id", "line_hashes").join(
+        df.where(F.col("drop_reason").isNull()).select("doc_id"), "doc_id", "left_semi"
     )
     lines = hashes.select("doc_id", F.posexplode("line_hashes").alias("pos", "h")).where(F.col("h") != 0)
-    docs_per_line = lines.select("doc_id", "h").distinct().groupBy("h").count()
-    frequent = docs_per_line.where(F.col("count") > lines_cfg.max_count).select("h")
+    # A line counts once per document that holds it: each document's hashes are made distinct in place.
+    distinct_lines = hashes.select(F.explode(F.array_distinct("line_hashes")).alias("h")).where(
+        F.col("h") != 0
+    )
+    frequent = distinct_lines.groupBy("h").count().where(F.col("count") > lines_cfg.max_count).select("h")
     cut = (
-        lines.join(frequent, "h", "left_semi")
+        lines.join(_materialized(frequent, cached), "h", "left_semi")
         .groupBy("doc_id")
         .agg(F.collect_list("pos").alias("removed_lines"))
     )
-    df = df.join(cut, "doc_id", "left")
-    kept_columns = pa.schema([f for f in arrow_schema(df) if f.name != "removed_lines"])
-    return df, LineRemoval(int(lines_cfg.min_words), kept_columns)
+    return df.join(cut, "doc_id", "left")
 
 
 def host_line_stats(full: DataFrame) -> pa.Table:

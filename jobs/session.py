@@ -51,8 +51,14 @@ def local_driver_memory(spark_settings: SparkSettings, machine_bytes: int | None
 
 def shuffle_settings(spark_settings: SparkSettings) -> dict[str, str]:
     """Adaptive execution with coalescing of small shuffle partitions; a fixed count if configured
-    (else each global stage sets its own with `size_shuffle_partitions`)."""
-    settings = {"spark.sql.adaptive.enabled": "true", "spark.sql.adaptive.coalescePartitions.enabled": "true"}
+    (else each global stage sets its own with `size_shuffle_partitions`). Coalescing applies to the
+    frames a stage persists too: dedup's narrow tables (connected components' edges, a few MB at 1M
+    documents) kept one partition per shuffle partition, and every later round ran that many tasks."""
+    settings = {
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
+    }
     if spark_settings.shuffle_partitions:
         settings["spark.sql.shuffle.partitions"] = str(spark_settings.shuffle_partitions)
     return settings

@@ -192,13 +192,9 @@ def _sorted_runs(files: Sequence[str], dtype):
     """(split, domain, values, lengths): the documents of the token table's part files, each sorted by
     `SORT_KEY`, merged into the global order in runs of one (split, domain). The anneal split, the hq
     documents of train again, comes first ("anneal" < "train" < "val"), as a second merge of the files."""
-    keys = (*SORT_KEY, "hq")
-
-    def anneal(row):
-        return row[0] == "train" and row[4]
-
-    hq = (("anneal", *row[1:]) for row in merged_rows(files, keys, "tokens", dtype, where=anneal))
-    every = merged_rows(files, keys, "tokens", dtype)
+    anneal = (pc.field("split") == "train") & pc.field("hq")
+    hq = (("anneal", *row[1:]) for row in merged_rows(files, SORT_KEY, "tokens", dtype, where=anneal))
+    every = merged_rows(files, SORT_KEY, "tokens", dtype)
     for (split, domain), values, lengths in runs(itertools.chain(hq, every), group=lambda row: row[:2]):
         yield split, domain, values, lengths
 
@@ -216,10 +212,10 @@ def _driver_folder(work: storage.Location) -> Iterator[Path]:
             yield Path(folder)
 
 
-def _write_shard_stream(runs, root: Path, dtype, max_shard_tokens: int) -> list[dict]:
+def _write_shard_stream(sorted_runs, root: Path, dtype, max_shard_tokens: int) -> list[dict]:
     """Runs of documents arrive sorted by (split, domain, order): one ShardSetWriter per (split, domain)."""
     shards, writer, current = [], None, None
-    for split, domain, values, lengths in runs:
+    for split, domain, values, lengths in sorted_runs:
         if (split, domain) != current:
             if writer is not None:
                 shards += writer.close()

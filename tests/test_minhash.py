@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 
 import numpy as np
@@ -9,7 +11,12 @@ import pytest
 from datasketch import MinHash
 
 from pipeline.dedup.minhash import BASE_HASHES, MinHasher, estimated_jaccard, permutations
-from pipeline.dedup.shingles import normalize_text, word_shingles
+from pipeline.dedup.shingles import (
+    normalize_text,
+    normalized_words,
+    normalized_words_and_lines,
+    word_shingles,
+)
 
 
 def _corpus(n_docs: int, seed: int = 0) -> list[str | None]:
@@ -66,6 +73,39 @@ def test_normalisation_golden():
     assert word_shingles("a b c", 5) == [b"a b c"]
     assert word_shingles("A, b. c d e f", 5) == [b"a b c d e", b"b c d e f"]
     assert word_shingles("  ...  ", 5) == []
+
+
+def _line_by_line(text):
+    """The definition `normalized_words_and_lines` must equal: each line normalised on its own."""
+    return normalized_words(text), [b" ".join(normalized_words(line)) for line in text.split("\n")]
+
+
+TRICKY_LINES = [
+    "ΟΔΟΣ\nΣΑΣ ΚΑΙ\nΣ",  # Greek capital sigma: its lowercase form depends on the letters around it
+    "one\r\ntwo\u2028three\x0bfour\n\n  \n",  # other line and space separators are not lines here
+    "cafe\u0301\nteria ｆｕｌｌ\n—\nİstanbul\nﬁne",  # combining marks, full width, ligatures
+    "",
+    "\n",
+]
+
+
+@pytest.mark.data
+def test_one_pass_normalisation_equals_line_by_line(shared_data):
+    """Line dedup and MinHash read one normalisation of each text (jobs/dedup.py); it must give the
+    words and lines that normalising the text and each line alone gives, on real crawl text."""
+    texts = list(TRICKY_LINES)
+    sources = [*sorted((shared_data / "cc_text_samples").glob("dolma_cc_*.jsonl.gz"))]
+    sources.append(shared_data / "wikipedia_positives" / "enwiki_2016_articles.jsonl.gz")
+    for path in sources:
+        if "spans" not in path.name:
+            with gzip.open(path, "rt") as f:
+                texts += [json.loads(line)["text"] for line in f]
+    assert len(texts) > 50
+    for text in texts:
+        words, lines = normalized_words_and_lines(text)
+        expected_words, expected_lines = _line_by_line(text)
+        assert words == expected_words
+        assert lines == (expected_lines if text else [])
 
 
 def test_estimate_tracks_jaccard():

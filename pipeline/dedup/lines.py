@@ -13,11 +13,13 @@ its signal `dedup_words_left` is stored so the rule can be re-thresholded.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import xxhash
 
-from pipeline.dedup.shingles import normalized_words
+from pipeline.dedup.shingles import normalized_words, normalized_words_and_lines
 from pipeline.rules import LineRule, Rule
 from pipeline.schema import set_column
 
@@ -41,20 +43,33 @@ LINE_MIN_WORDS = Rule(
 
 def line_hash(line: str) -> int:
     """Signed 64-bit hash of the normalised line; 0 for a line with no words."""
-    words = normalized_words(line)
-    if not words:
-        return 0
-    return int(np.uint64(xxhash.xxh3_64_intdigest(b" ".join(words))).view(np.int64)) or 1
+    return line_hash_array([[b" ".join(normalized_words(line))]])[0][0].as_py()
 
 
 def line_hashes(text: str | None) -> list[int]:
     """One hash per "\\n"-separated line of `text` (0 = not a candidate)."""
-    return [line_hash(line) for line in text.split("\n")] if text else []
+    return line_hash_array([normalized_words_and_lines(text)[1]])[0].as_py()
 
 
 def line_hash_lists(texts: pa.Array) -> pa.Array:
     """list<int64> of line hashes for each text of an Arrow string array."""
-    return pa.array([line_hashes(t) for t in texts.to_pylist()], type=pa.list_(pa.int64()))
+    return line_hash_array([normalized_words_and_lines(t)[1] for t in texts.to_pylist()])
+
+
+def line_hash_array(docs: list[list[bytes]]) -> pa.ListArray:
+    """list<int64> of line hashes per document, each given as its normalised lines
+    (`normalized_words_and_lines`): XXH3-64 of the line as a signed integer; 0 for a line with no
+    words, and 1 for a line whose hash is 0."""
+    lines = list(itertools.chain.from_iterable(docs))
+    hashes = np.fromiter(map(xxhash.xxh3_64_intdigest, lines), dtype=np.uint64, count=len(lines)).view(
+        np.int64
+    )
+    has_words = np.fromiter(map(bool, lines), dtype=bool, count=len(lines))
+    hashes[~has_words] = 0
+    hashes[has_words & (hashes == 0)] = 1
+    offsets = np.zeros(len(docs) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, docs), dtype=np.int64, count=len(docs)), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(hashes, pa.int64()))
 
 
 def remove_lines(text: str | None, positions) -> str | None:

@@ -213,7 +213,10 @@ class MinHasher:
 
     def shingle_hashes(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """Base hashes of every shingle of every text (flat) and the number of shingles per text."""
-        words = [normalized_words(t) for t in texts]
+        return self.shingle_hashes_of_words([normalized_words(t) for t in texts])
+
+    def shingle_hashes_of_words(self, words: Sequence[list[bytes]]) -> tuple[np.ndarray, np.ndarray]:
+        """`shingle_hashes` of documents given as their normalised words."""
         word_counts = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         if self.hash_name == "xxh32_ngram":
             flat_words = list(chain.from_iterable(words))

@@ -23,6 +23,7 @@ _ASCII_TABLE = bytes(
     else c
     for c in range(128)
 ) + bytes(range(128, 256))
+_LINES_TABLE = _ASCII_TABLE[: ord("\n")] + b"\n" + _ASCII_TABLE[ord("\n") + 1 :]  # newlines kept
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 
 
@@ -44,14 +45,27 @@ def _unicode_table() -> dict[int, str | None]:
 
 def normalized_words(text: str | None) -> list[bytes]:
     """The normalised words of `text` as UTF-8 bytes (empty for None or text with no words)."""
+    return _normalized(text, _ASCII_TABLE).split() if text else []
+
+
+def normalized_words_and_lines(text: str | None) -> tuple[list[bytes], list[bytes]]:
+    """`normalized_words(text)`, and each "\\n"-separated line of `text` normalised: its normalised
+    words joined by single spaces (b"" for a line with none). One pass serves both: the newlines are
+    kept through it, and no step spans one (case folding looks at letters only; the non-ASCII runs
+    stop at ASCII), so each line normalises as it would alone."""
     if not text:
-        return []
+        return [], []
+    normalized = _normalized(text, _LINES_TABLE)
+    return normalized.split(), [b" ".join(line.split()) for line in normalized.split(b"\n")]
+
+
+def _normalized(text: str, table: bytes) -> bytes:
     lowered = text.lower()
     if not lowered.isascii():
         # Fold only the non-ASCII runs (typically a few quotes and dashes in English text); the
         # ASCII bytes, including letters that NFKD produced ("é" -> "e"), go through the byte table.
         lowered = _NON_ASCII_RUN.sub(_fold_run, lowered)
-    return lowered.encode("utf-8").translate(_ASCII_TABLE).split()
+    return lowered.encode("utf-8").translate(table)
 
 
 @functools.lru_cache(maxsize=65536)

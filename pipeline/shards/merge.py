@@ -16,6 +16,7 @@ import heapq
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import storage
@@ -23,14 +24,20 @@ from pipeline import storage
 Row = tuple  # the key columns' values, then the list column as a numpy slice
 
 
-def file_rows(name: str, keys: Sequence[str], tokens: str, dtype) -> Iterator[Row]:
+def file_rows(
+    name: str, keys: Sequence[str], tokens: str, dtype, where: pc.Expression | None = None
+) -> Iterator[Row]:
     """Rows of one part file as (*keys, tokens): the key columns as Python values, the list column
-    `tokens` as a numpy slice of its values in `dtype`."""
-    fs, where = storage.fs_path(name)
-    with fs.open_input_file(where) as source:
+    `tokens` as a numpy slice of its values in `dtype`. `where` (an Arrow filter that may name any of
+    the file's columns) keeps only the rows it is true for, before any Python value is built."""
+    fs, path = storage.fs_path(name)
+    with fs.open_input_file(path) as source:
         parquet = pq.ParquetFile(source)
         for group in range(parquet.num_row_groups):
-            batch = parquet.read_row_group(group, columns=[*keys, tokens])
+            if where is None:
+                batch = parquet.read_row_group(group, columns=[*keys, tokens])
+            else:
+                batch = parquet.read_row_group(group).filter(where)
             column = batch.column(tokens).combine_chunks()
             values = column.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
             offsets = column.offsets.to_numpy()
@@ -39,12 +46,12 @@ def file_rows(name: str, keys: Sequence[str], tokens: str, dtype) -> Iterator[Ro
                 yield (*row, values[offsets[i] : offsets[i + 1]])
 
 
-def merged_rows(files: Sequence[str], keys: Sequence[str], tokens: str, dtype, where: Callable | None = None):
+def merged_rows(
+    files: Sequence[str], keys: Sequence[str], tokens: str, dtype, where: pc.Expression | None = None
+):
     """The rows of every file in the order of `keys`, each file being sorted by them; `where` keeps
     only the rows it is true for. Ties keep the files' order (files in partition order)."""
-    streams = [file_rows(name, keys, tokens, dtype) for name in files]
-    if where is not None:
-        streams = [filter(where, stream) for stream in streams]
+    streams = [file_rows(name, keys, tokens, dtype, where) for name in files]
     width = len(keys)
     return heapq.merge(*streams, key=lambda row: row[:width])
 
