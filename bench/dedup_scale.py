@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.schema import DOC_SCHEMA
+from pipeline.urls import normalize_url
 
 
 def write_corpus(path: Path, n: int, seed: int = 3, chunk: int = 20000) -> None:
@@ -74,6 +75,7 @@ def write_corpus(path: Path, n: int, seed: int = 3, chunk: int = 20000) -> None:
             {
                 "doc_id": ids,
                 "url": urls,
+                "url_norm": [normalize_url(u) for u in urls],  # as the extract stage writes it
                 "host": [u.split("/")[2] for u in urls],
                 "fetch_time": [t0 + timedelta(minutes=int(x)) for x in rng.integers(0, 10**6, size)],
                 "text": texts,

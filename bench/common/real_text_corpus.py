@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from bench.common.env import DATA as SHARED
 from pipeline.schema import DOC_SCHEMA
+from pipeline.urls import normalize_url
 
 HOSTS = ["en.wikipedia.org", "www.reddit.com", "www.bbc.co.uk", "someone.wordpress.com", "example{}.com"]
 BOILERPLATE = "Subscribe to our newsletter for the latest offers and news from our partners"
@@ -81,6 +82,7 @@ def write_real_corpus(path: Path, n: int, seed: int = 3, chunk: int = 20000) -> 
         table = {
             "doc_id": ids,
             "url": urls,
+            "url_norm": [normalize_url(u) for u in urls],  # as the extract stage writes it
             "host": hosts,
             "fetch_time": [t0 + timedelta(minutes=int(x)) for x in rng.integers(0, 10**6, size)],
             "text": texts,
