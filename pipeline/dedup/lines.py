@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from pipeline.dedup.shingles import normalized_words, normalized_words_and_lines
+from pipeline.dedup.shingles import normalized_words_and_lines
 from pipeline.rules import LineRule, Rule
 from pipeline.schema import set_column
 
@@ -41,19 +41,9 @@ LINE_MIN_WORDS = Rule(
 )
 
 
-def line_hash(line: str) -> int:
-    """Signed 64-bit hash of the normalised line; 0 for a line with no words."""
-    return line_hash_array([[b" ".join(normalized_words(line))]])[0][0].as_py()
-
-
 def line_hashes(text: str | None) -> list[int]:
     """One hash per "\\n"-separated line of `text` (0 = not a candidate)."""
     return line_hash_array([normalized_words_and_lines(text)[1]])[0].as_py()
-
-
-def line_hash_lists(texts: pa.Array) -> pa.Array:
-    """list<int64> of line hashes for each text of an Arrow string array."""
-    return line_hash_array([normalized_words_and_lines(t)[1] for t in texts.to_pylist()])
 
 
 def line_hash_array(docs: list[list[bytes]]) -> pa.ListArray:
